@@ -1,0 +1,68 @@
+"""Local days, weeks and months: the periods caps, streaks, missions and repeatable badges count in.
+
+Days are proleptic Gregorian ordinals (`date.toordinal()`) so that consecutive days differ by one.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PeriodKind = str  # "daily" | "weekly" | "monthly"
+
+
+class UnknownTimezone(ValueError):
+    pass
+
+
+@lru_cache(maxsize=1024)
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UnknownTimezone(
+            f"unknown timezone {name!r} (use an IANA name such as 'Europe/Paris')"
+        ) from None
+
+
+def local_day(moment: datetime, tz: ZoneInfo) -> int:
+    return moment.astimezone(tz).toordinal()
+
+
+def period_key(day: int, period: PeriodKind, week_start: int) -> int:
+    """The key of the period that contains `day`: its first day's ordinal (month: year * 12 + month)."""
+    if period == "daily":
+        return day
+    if period == "weekly":
+        # date.fromordinal(1) is a Monday; week_start is 0 for Monday, 6 for Sunday.
+        return day - (day - 1 - week_start) % 7
+    first = date.fromordinal(day)
+    return first.year * 12 + first.month - 1
+
+
+def period_days(key: int, period: PeriodKind) -> range:
+    """The day ordinals of a period, given its key."""
+    if period == "daily":
+        return range(key, key + 1)
+    if period == "weekly":
+        return range(key, key + 7)
+    year, month0 = divmod(key, 12)
+    start = date(year, month0 + 1, 1).toordinal()
+    following = key + 1
+    end = date(following // 12, following % 12 + 1, 1).toordinal()
+    return range(start, end)
+
+
+def period_label(key: int, period: PeriodKind) -> str:
+    if period == "daily":
+        return date.fromordinal(key).isoformat()
+    if period == "weekly":
+        return "week of " + date.fromordinal(key).isoformat()
+    year, month0 = divmod(key, 12)
+    return f"{year:04d}-{month0 + 1:02d}"
+
+
+@lru_cache(maxsize=4096)
+def day_label(day: int) -> str:
+    return date.fromordinal(day).isoformat()

@@ -1,0 +1,29 @@
+"""The rules of the game, as data: a versioned, validated rule set loaded from YAML."""
+
+from .activity import BoostRule, StreakRule
+from .badges import BadgeRule, Criterion
+from .errors import RuleError, RulesInvalid
+from .levels import LevelCurve
+from .loader import default_rules, default_rules_text, load_rules, parse_rules, parse_rules_yaml
+from .metrics import MetricRule, XpTier
+from .missions import MissionRule
+from .ruleset import RuleSet
+
+__all__ = [
+    "BadgeRule",
+    "BoostRule",
+    "Criterion",
+    "LevelCurve",
+    "MetricRule",
+    "MissionRule",
+    "RuleError",
+    "RuleSet",
+    "RulesInvalid",
+    "StreakRule",
+    "XpTier",
+    "default_rules",
+    "default_rules_text",
+    "load_rules",
+    "parse_rules",
+    "parse_rules_yaml",
+]

@@ -1,0 +1,86 @@
+"""The `gamif` command line. Each subcommand is a thin shell over a service or the engine."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import bench, engine_commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gamif",
+        description="gamif: a real-time gamification backend. Rules are data; every award is explained.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run gamif on its embedded defaults (today: a demo of the engine)")
+    run.set_defaults(handler=engine_commands.run_demo)
+
+    rules = commands.add_parser("rules", help="check or print rule sets")
+    rules_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
+    check = rules_commands.add_parser(
+        "check", help="validate a rules file: exit 0 with a summary, 1 with every error"
+    )
+    check.add_argument("file", help="a rules file (YAML)")
+    check.set_defaults(handler=engine_commands.rules_check)
+    show = rules_commands.add_parser("default", help="print the embedded default rules (a starting point)")
+    show.set_defaults(handler=engine_commands.rules_default)
+
+    simulate = commands.add_parser("simulate", help="score an events file and explain every award")
+    _rules_and_events(simulate)
+    simulate.add_argument("--user", action="append", help="only this user (repeatable)")
+    simulate.add_argument("--summary", action="store_true", help="per-user results only, no awards")
+    simulate.add_argument("--json", action="store_true", help="machine-readable output")
+    simulate.set_defaults(handler=engine_commands.simulate)
+
+    backtest = commands.add_parser(
+        "backtest", help="what a draft rule set would change, per user and in total"
+    )
+    _rules_and_events(backtest)
+    backtest.add_argument("--draft", required=True, help="the draft rules file (YAML)")
+    backtest.add_argument("--all", action="store_true", help="list unchanged users too")
+    backtest.add_argument("--json", action="store_true", help="machine-readable output")
+    backtest.set_defaults(handler=engine_commands.backtest)
+
+    benchmark = commands.add_parser("bench", help="benchmarks")
+    targets = benchmark.add_subparsers(dest="target", required=True, metavar="TARGET")
+    engine = targets.add_parser("engine", help="engine throughput (events/s on one core)")
+    engine.add_argument("--users", type=_positive, default=2_000)
+    engine.add_argument("--days", type=_positive, default=60)
+    engine.add_argument("--repeat", type=_positive, default=3, help="timed runs; the best counts")
+    engine.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    engine.set_defaults(handler=bench.engine)
+    return parser
+
+
+def _rules_and_events(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rules", help="rules file (default: the embedded default rules)")
+    parser.add_argument("--events", help="events, one JSON object a line (default: the shipped sample)")
+    parser.add_argument("--users", help="JSON object of user id -> timezone (default: UTC, or the sample's)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except BrokenPipeError:  # `gamif simulate | head` is fine
+        sys.stderr.close()
+        return 0
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
