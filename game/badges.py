@@ -31,8 +31,10 @@ class BadgeJudge:
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
         self.order = _dependencies_first(rules)
-        self.inputs = _transitive_inputs(rules)
+        self.inputs = {badge_id: _inputs(badge.criteria) for badge_id, badge in rules.badges.items()}
         """badge -> inputs of its verdict: "metric:<id>", "metric:*", "streak:<id>", "level", "badge:<id>"."""
+        self.evidence = _transitive_inputs(rules)
+        """badge -> its inputs and those of the badges it refers to: where its events come from."""
 
     def tiers_met(self, badge: BadgeRule, state: UserState, scope: Scope) -> int:
         """How many tiers the badge's criterion meets (1 or 0 for an untiered badge)."""

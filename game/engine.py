@@ -465,7 +465,7 @@ class _Batch:
 
     def _badge_ids(self, badge_id: str, scope: Scope) -> tuple[str, ...]:
         """The batch's events a badge's verdict rests on: those of its metrics (in its period)."""
-        inputs = self.engine._judge.inputs[badge_id]
+        inputs = self.engine._judge.evidence[badge_id]
         if "level" in inputs or "metric:*" in inputs:
             metrics = None  # XP, hence the level, comes from every metric
         else:

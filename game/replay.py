@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from .effects import Effect
 from .engine import Engine
 from .events import MetricEvent, Rejection
+from .periods import zone
 from .rules.ruleset import RuleSet
 from .state import UserState
 
@@ -31,15 +32,31 @@ def by_user(events: Iterable[MetricEvent]) -> dict[str, list[MetricEvent]]:
 def simulate(
     engine: Engine, events: Iterable[MetricEvent], timezones: Mapping[str, str] | None = None
 ) -> dict[str, UserRun]:
-    """Score every user's events from a fresh state, keeping the effects (as a worker would emit them)."""
+    """Score every user's events from a fresh state, one local day at a time in time order, as the
+    workers would through the day, keeping every effect. (The final state is the same as one
+    batch would give; the effects show when each award happened.)"""
     timezones = timezones or {}
     runs: dict[str, UserRun] = {}
     for user_id, history in sorted(by_user(events).items()):
-        outcome = engine.apply(engine.new_state(user_id, timezones.get(user_id, "UTC")), history)
-        runs[user_id] = UserRun(
-            outcome.state, list(outcome.effects), list(outcome.rejected), list(outcome.duplicates)
-        )
+        run = runs[user_id] = UserRun(engine.new_state(user_id, timezones.get(user_id, "UTC")))
+        tz = zone(run.state.timezone)
+        days: dict[object, list[MetricEvent]] = defaultdict(list)
+        for event in sorted(history, key=_when):
+            # Naive timestamps are rejected by the engine: group them anywhere, they score nothing.
+            day = event.occurred_at.astimezone(tz).date() if event.occurred_at.tzinfo else None
+            days[day].append(event)
+        for batch in days.values():
+            outcome = engine.apply(run.state, batch)
+            run.state = outcome.state
+            run.effects.extend(outcome.effects)
+            run.rejected.extend(outcome.rejected)
+            run.duplicates.extend(outcome.duplicates)
     return runs
+
+
+def _when(event: MetricEvent) -> tuple[float, str]:
+    moment = event.occurred_at
+    return (moment.timestamp() if moment.tzinfo else 0.0, event.id)
 
 
 def replay(engine: Engine, user_id: str, timezone: str, history: Iterable[MetricEvent]) -> UserState:

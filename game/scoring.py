@@ -11,6 +11,7 @@ from .state import MILLI
 
 # Rates like 0.29 XP per unit are not exact in binary; the tolerance keeps 100 * 0.29 at 29, not 28.
 _EPSILON = 1e-9
+_MEMO_LIMIT = 4096
 
 
 def number(value: float) -> str:
@@ -51,12 +52,25 @@ class MetricScorer:
             key=lambda b: (-b[2], b[3]),
         )
         self.boost_names = {boost_id: boost.name for boost_id, boost in boosts.items()}
+        self._memo: dict[int, EventXp] = {}
 
     def unit_label(self, value: float) -> str:
         unit = self.rule.unit
         return f"{number(value)} {unit if value == 1 else unit + 's'}"
 
     def score(self, milli: int, at: datetime) -> EventXp:
+        for starts, ends, multiplier, boost_id in self.boosts:
+            if starts <= at < ends:
+                plain = self._unboosted(milli)
+                xp = int(plain.base * multiplier + _EPSILON)
+                return EventXp(milli, xp, plain.base, plain.capped, multiplier, boost_id)
+        return self._unboosted(milli)
+
+    def _unboosted(self, milli: int) -> EventXp:
+        # Values repeat a lot (1 review, 3 commits, 25 minutes): EventXp is immutable, so share it.
+        known = self._memo.get(milli)
+        if known is not None:
+            return known
         value = milli / MILLI
         if self.tiers is None:
             raw = value * (self.rate or 0.0)
@@ -74,10 +88,10 @@ class MetricScorer:
         capped = cap is not None and base > cap
         if cap is not None and capped:
             base = cap
-        for starts, ends, multiplier, boost_id in self.boosts:
-            if starts <= at < ends:
-                return EventXp(milli, int(base * multiplier + _EPSILON), base, capped, multiplier, boost_id)
-        return EventXp(milli, base, base, capped, 1.0, None)
+        scored = EventXp(milli, base, base, capped, 1.0, None)
+        if len(self._memo) < _MEMO_LIMIT:
+            self._memo[milli] = scored
+        return scored
 
     def describe(self, scored: EventXp) -> str:
         """The arithmetic of one event, e.g. "3 reviews × 10 XP = 30 XP"."""
