@@ -8,8 +8,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY . .
 RUN pip install . \
-    && useradd --create-home --uid 10001 gamif
+    && useradd --create-home --uid 10001 gamif \
+    && mkdir /data && chown gamif /data
 
+ENV GAMIF_DATA_DIR=/data GAMIF_HOST=0.0.0.0
+VOLUME /data
 USER gamif
 EXPOSE 8000
 CMD ["gamif", "run"]

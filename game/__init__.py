@@ -28,7 +28,16 @@ from .events import MetricEvent, Rejection, Source
 from .levels import LevelProgress
 from .periods import UnknownTimezone
 from .replay import BacktestReport, UserDiff, backtest, replay, simulate
-from .rules import RuleError, RuleSet, RulesInvalid, default_rules, load_rules, parse_rules, parse_rules_yaml
+from .rules import (
+    RuleError,
+    RuleSet,
+    RulesInvalid,
+    default_rules,
+    default_rules_text,
+    load_rules,
+    parse_rules,
+    parse_rules_yaml,
+)
 from .state import StreakProgress, UserState
 
 __all__ = [
@@ -59,6 +68,7 @@ __all__ = [
     "XpAwarded",
     "backtest",
     "default_rules",
+    "default_rules_text",
     "effect_dict",
     "load_rules",
     "parse_rules",

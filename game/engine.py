@@ -105,6 +105,17 @@ class Engine:
         today = local_day(as_of, zone(state.timezone))
         return streak_math.current_as_of(progress, today, self.rules.streaks[streak_id].freezes)
 
+    def mission_period(self, mission_id: str, as_of: datetime, timezone: str) -> str | None:
+        """The label of the mission's period that contains `as_of` for a user in `timezone`
+        (None for a window mission outside its window)."""
+        mission = self.rules.missions[mission_id]
+        if mission.period == "window":
+            assert mission.starts is not None
+            assert mission.ends is not None
+            return "window" if mission.starts <= as_of < mission.ends else None
+        key = period_key(local_day(as_of, zone(timezone)), mission.period, self._week_start)
+        return period_label(key, mission.period)
+
     # -- applying events ---------------------------------------------------------------------------
 
     def apply(self, state: UserState, events: Iterable[MetricEvent]) -> Outcome:
@@ -130,7 +141,7 @@ class Engine:
             if event.id in seen or event.id in taken:
                 duplicates.append(event.id)
                 continue
-            problem = self._problem(state, event)
+            problem = self._problem(state.user_id, event)
             if problem is not None:
                 rejected.append(Rejection(event.id, *problem))
                 continue
@@ -138,12 +149,17 @@ class Engine:
             fresh.append(event)
         return fresh, duplicates, rejected
 
-    def _problem(self, state: UserState, event: MetricEvent) -> tuple[str, str] | None:
+    def check(self, event: MetricEvent) -> Rejection | None:
+        """Would `apply` refuse this event (whatever the user's state)? For answering at ingest."""
+        problem = self._problem(event.user_id, event)
+        return None if problem is None else Rejection(event.id, *problem)
+
+    def _problem(self, user_id: str, event: MetricEvent) -> tuple[str, str] | None:
         scorer = self._metrics.get(event.metric)
         value = event.value
         if (  # fast path: the checks below, for the usual valid event
             scorer is not None
-            and event.user_id == state.user_id
+            and event.user_id == user_id
             and event.id
             and type(value) in (int, float)
             and 0 < value < math.inf
@@ -155,8 +171,8 @@ class Engine:
             return None
         if not event.id:
             return "invalid_event", "the event has no id"
-        if event.user_id != state.user_id:
-            return "wrong_user", f"the event is for user {event.user_id!r}, not {state.user_id!r}"
+        if event.user_id != user_id:
+            return "wrong_user", f"the event is for user {event.user_id!r}, not {user_id!r}"
         if scorer is None:
             return (
                 "unknown_metric",

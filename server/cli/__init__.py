@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import bench, engine_commands
+from . import bench, engine_commands, serve_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,8 +16,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run gamif on its embedded defaults (today: a demo of the engine)")
-    run.set_defaults(handler=engine_commands.run_demo)
+    for name, text in (
+        ("run", "run gamif on its embedded defaults: the demo organisation, served (same as demo)"),
+        ("demo", "seed a demo organisation (teams, people, recent history) once, then serve"),
+        ("serve", "serve the HTTP API (uvicorn)"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--host", help="interface to listen on (default: GAMIF_HOST, 127.0.0.1)")
+        command.add_argument("--port", type=_positive, help="port (default: GAMIF_PORT, 8000)")
+        command.set_defaults(handler=serve_commands.serve if name == "serve" else serve_commands.demo)
+
+    admin = commands.add_parser(
+        "create-admin", help="create an admin account (password from GAMIF_ADMIN_PASSWORD)"
+    )
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--handle", required=True)
+    admin.add_argument("--name", help="display name (default: the handle)")
+    admin.set_defaults(handler=serve_commands.create_admin)
 
     rules = commands.add_parser("rules", help="check or print rule sets")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
@@ -44,6 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--all", action="store_true", help="list unchanged users too")
     backtest.add_argument("--json", action="store_true", help="machine-readable output")
     backtest.set_defaults(handler=engine_commands.backtest)
+
+    from . import db_commands
+
+    migrate = commands.add_parser("migrate", help="create or update the database schema (Alembic migrations)")
+    migrate.add_argument(
+        "--database-url",
+        help="database URL (default: $GAMIF_DATABASE_URL, else SQLite in $GAMIF_DATA_DIR or ./gamif-data)",
+    )
+    migrate.add_argument("--revision", default="head", help="the revision to migrate to (default: head)")
+    migrate.set_defaults(handler=db_commands.migrate)
 
     benchmark = commands.add_parser("bench", help="benchmarks")
     targets = benchmark.add_subparsers(dest="target", required=True, metavar="TARGET")

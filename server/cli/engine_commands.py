@@ -8,7 +8,6 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC
 from typing import Any
 
 from game import (
@@ -271,30 +270,3 @@ def _grouped(labels: Iterable[str]) -> list[str]:
 
 def _counts(counter: Counter[str]) -> str:
     return ", ".join(f"{label} ×{n}" for label, n in sorted(counter.items())) or "none"
-
-
-# -- run (the demo until the hub lands) -----------------------------------------------------------
-
-
-def run_demo(_args: argparse.Namespace) -> int:
-    """Play the shipped sample week by week through the engine, as workers would, and show the feed."""
-    engine = Engine(default_rules())
-    zones = sample_users()
-    states = {user: engine.new_state(user, tz) for user, tz in zones.items()}
-    events = sorted(sample_events(), key=lambda e: (e.occurred_at, e.id))
-    print(f"gamif demo: {describe(engine.rules)}")
-    print(f"replaying {len(events):,} sample events of {len(states)} people in hourly batches\n")
-    batches: dict[tuple[str, str], list[MetricEvent]] = {}
-    for event in events:
-        hour = event.occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H")
-        batches.setdefault((hour, event.user_id), []).append(event)
-    for (hour, user), batch in batches.items():
-        outcome = engine.apply(states[user], batch)
-        states[user] = outcome.state
-        for effect in outcome.effects:
-            if isinstance(effect, LevelUp | BadgeEarned):
-                print(f"[{hour}h] {user:<6} {award_line(effect)}")
-    print("\nleaderboard")
-    print(_table(engine, states.values()))
-    print("\nNext: `gamif simulate` explains every award; `gamif rules default` prints the rules to edit.")
-    return 0

@@ -188,13 +188,6 @@ def test_backtest_invalid_draft(capsys, tmp_path):
     assert "metrics" in err
 
 
-def test_run_plays_the_demo(capsys):
-    code, out, _ = run(capsys, "run")
-    assert code == 0
-    assert "leaderboard" in out
-    assert "LEVEL UP" in out
-
-
 def test_bench_engine_writes_json(capsys, tmp_path):
     target = tmp_path / "bench.json"
     code, out, _ = run(

@@ -1,0 +1,63 @@
+"""Database engines and sessions: PostgreSQL (asyncpg) in production, SQLite (aiosqlite) embedded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(url: str, **options: Any) -> AsyncEngine:
+    """An async engine for `url`, set up for the backend (SQLite: WAL, busy timeout, foreign keys)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, **options)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        return engine
+    options.setdefault("pool_pre_ping", True)
+    return create_async_engine(url, **options)
+
+
+WRITE_TRANSACTION = {"gamif_write": True}
+"""Execution options for a transaction that will write: on SQLite it takes the write lock at BEGIN
+(BEGIN IMMEDIATE), so two writers queue instead of one failing to upgrade its read lock."""
+
+
+async def begin_write(session: AsyncSession) -> None:
+    """Start the session's transaction as a write transaction (call first thing in `session.begin()`)."""
+    await session.connection(execution_options=WRITE_TRANSACTION)
+
+
+def _sqlite_begin(connection: Any) -> None:
+    write = connection.get_execution_options().get("gamif_write", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run beside the single writer; the busy timeout makes writers queue, not fail;
+    # SQLite leaves foreign keys off unless asked.
+    # The driver's own transaction handling is off: `_sqlite_begin` emits BEGIN itself.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)

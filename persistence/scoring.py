@@ -1,0 +1,262 @@
+"""The scoring service: a batch of metric events becomes stored events, ledger lines, badges,
+mission progress and new user states, in one transaction, exactly once per event id.
+
+How "exactly once" holds, also under concurrency:
+1. events are inserted with ON CONFLICT DO NOTHING, in id order (so two transactions inserting
+   overlapping batches wait on each other instead of deadlocking); only the rows this transaction
+   inserted are scored, the rest are duplicates;
+2. the affected users' state rows are then locked (SELECT ... FOR UPDATE on PostgreSQL, the database
+   write lock on SQLite) in user-id order, so two batches of one user apply one after the other;
+3. everything commits together, or nothing does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import func, select
+from sqlalchemy import insert as generic_insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from game import BadgeEarned, Engine, MetricEvent, MissionProgressed, Outcome, UserState, XpAwarded
+
+from .db import begin_write
+from .models import (
+    BadgeAward,
+    LedgerEntry,
+    MetricEventRow,
+    MissionProgressRow,
+    User,
+    UserStateRow,
+    utcnow,
+)
+
+Status = Literal["accepted", "duplicate", "rejected"]
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """An event to score, its user resolved (`event.user_id` is the user's UUID as text)."""
+
+    event: MetricEvent
+    reported_by: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EventStatus:
+    id: str
+    status: Status
+    code: str | None = None
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class ScoreResult:
+    statuses: list[EventStatus]
+    """One per submission, in the order submitted."""
+    outcomes: dict[str, Outcome]
+    """Per user id, what the engine decided (for pushing to live screens)."""
+    rule_version: int
+
+    @property
+    def accepted(self) -> int:
+        return sum(1 for s in self.statuses if s.status == "accepted")
+
+
+def _insert(session: AsyncSession) -> Any:
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return pg_insert
+    if name == "sqlite":
+        return sqlite_insert
+    return generic_insert  # pragma: no cover (only the two backends are supported)
+
+
+class Scorer:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def score(
+        self, engine: Engine, submissions: Sequence[Submission], now: datetime | None = None
+    ) -> ScoreResult:
+        received_at = now or utcnow()
+        statuses: dict[int, EventStatus] = {}
+        valid: dict[str, tuple[int, Submission]] = {}
+        for index, submission in enumerate(submissions):
+            event = submission.event
+            rejection = engine.check(event)
+            if rejection is not None:
+                statuses[index] = EventStatus(event.id, "rejected", rejection.code, rejection.reason)
+            elif event.id in valid:
+                statuses[index] = EventStatus(
+                    event.id, "duplicate", "duplicate_in_batch", "sent twice in this batch"
+                )
+            else:
+                valid[event.id] = (index, submission)
+        outcomes: dict[str, Outcome] = {}
+        if valid:
+            async with self.sessions() as session, session.begin():
+                await begin_write(session)
+                inserted = await self._insert_events(session, engine, valid, received_at)
+                for event_id, (index, _) in valid.items():
+                    if event_id not in inserted:
+                        statuses[index] = EventStatus(
+                            event_id, "duplicate", "already_scored", "already scored"
+                        )
+                by_user: dict[str, list[MetricEvent]] = defaultdict(list)
+                for event_id in sorted(inserted):
+                    index, submission = valid[event_id]
+                    by_user[submission.event.user_id].append(submission.event)
+                    statuses[index] = EventStatus(event_id, "accepted")
+                if by_user:
+                    outcomes = await self._apply(session, engine, by_user, received_at)
+        return ScoreResult([statuses[i] for i in range(len(submissions))], outcomes, engine.version)
+
+    async def _insert_events(
+        self,
+        session: AsyncSession,
+        engine: Engine,
+        valid: dict[str, tuple[int, Submission]],
+        received_at: datetime,
+    ) -> set[str]:
+        rows = [
+            {
+                "id": event_id,
+                "user_id": uuid.UUID(submission.event.user_id),
+                "metric": submission.event.metric,
+                "value": float(submission.event.value),
+                "occurred_at": submission.event.occurred_at,
+                "received_at": received_at,
+                "source": submission.event.source,
+                "reported_by": submission.reported_by,
+                "rule_version": engine.version,
+                "metadata": submission.meta,
+            }
+            for event_id, (_, submission) in sorted(valid.items())
+        ]
+        statement = (
+            _insert(session)(MetricEventRow).values(rows).on_conflict_do_nothing(index_elements=["id"])
+        )
+        result = await session.execute(statement.returning(MetricEventRow.id))
+        return set(result.scalars())
+
+    async def _apply(
+        self,
+        session: AsyncSession,
+        engine: Engine,
+        by_user: dict[str, list[MetricEvent]],
+        now: datetime,
+    ) -> dict[str, Outcome]:
+        user_ids = sorted(uuid.UUID(u) for u in by_user)
+        # Make sure every user has a state row, then lock them all in a fixed order.
+        await session.execute(
+            _insert(session)(UserStateRow)
+            .values([{"user_id": u, "rule_version": engine.version, "state": {}} for u in user_ids])
+            .on_conflict_do_nothing(index_elements=["user_id"])
+        )
+        locked = await session.execute(
+            select(UserStateRow, User.timezone)
+            .join(User, User.id == UserStateRow.user_id)
+            .where(UserStateRow.user_id.in_(user_ids))
+            .order_by(UserStateRow.user_id)
+            .with_for_update(of=UserStateRow)
+        )
+        outcomes: dict[str, Outcome] = {}
+        ledger: list[dict[str, Any]] = []
+        badges: list[dict[str, Any]] = []
+        missions: dict[tuple[uuid.UUID, str, str], dict[str, Any]] = {}
+        for row, timezone in locked.all():
+            user_key = str(row.user_id)
+            state = _load_state(engine, user_key, timezone, row.state)
+            outcome = engine.apply(state, by_user[user_key])
+            outcomes[user_key] = outcome
+            row.xp, row.level = outcome.state.xp, outcome.state.level
+            row.rule_version = engine.version
+            row.state = _dump_state(outcome.state)
+            row.updated_at = now
+            for effect in outcome.effects:
+                explanation = effect.explanation
+                if isinstance(effect, XpAwarded) and effect.amount:
+                    ledger.append(
+                        {
+                            "user_id": row.user_id,
+                            "amount": effect.amount,
+                            "source": effect.source,
+                            "metric": effect.metric,
+                            "day": effect.day,
+                            "rule_id": explanation.rule_id,
+                            "rule_version": explanation.rule_version,
+                            "explanation": explanation.text,
+                            "event_ids": list(explanation.event_ids),
+                            "created_at": now,
+                        }
+                    )
+                elif isinstance(effect, BadgeEarned):
+                    badges.append(
+                        {
+                            "user_id": row.user_id,
+                            "badge_id": effect.badge_id,
+                            "tier": effect.tier or "",
+                            "period": effect.period or "",
+                            "secret": effect.secret,
+                            "rule_version": explanation.rule_version,
+                            "explanation": explanation.text,
+                            "earned_at": now,
+                        }
+                    )
+                elif isinstance(effect, MissionProgressed):
+                    missions[row.user_id, effect.mission_id, effect.period] = {
+                        "user_id": row.user_id,
+                        "mission_id": effect.mission_id,
+                        "period": effect.period,
+                        "progress": effect.progress,
+                        "goal": effect.goal,
+                        "completed_at": now if effect.completed else None,
+                        "updated_at": now,
+                    }
+        if ledger:
+            await session.execute(generic_insert(LedgerEntry), ledger)
+        if badges:
+            await session.execute(
+                _insert(session)(BadgeAward).values(badges).on_conflict_do_nothing(),
+            )
+        if missions:
+            await self._upsert_missions(session, list(missions.values()))
+        return outcomes
+
+    async def _upsert_missions(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        statement = _insert(session)(MissionProgressRow).values(rows)
+        excluded = statement.excluded
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["user_id", "mission_id", "period"],
+                set_={
+                    "progress": excluded.progress,
+                    "goal": excluded.goal,
+                    # Completion is kept once reached.
+                    "completed_at": func.coalesce(MissionProgressRow.completed_at, excluded.completed_at),
+                    "updated_at": excluded.updated_at,
+                },
+            )
+        )
+
+
+def _load_state(engine: Engine, user_id: str, timezone: str, stored: dict[str, Any]) -> UserState:
+    if not stored:
+        return engine.new_state(user_id, timezone)
+    # metric_events is the record of which ids were scored: the state does not carry them.
+    return UserState.from_dict({**stored, "seen": [], "user_id": user_id, "timezone": timezone})
+
+
+def _dump_state(state: UserState) -> dict[str, Any]:
+    data = state.to_dict()
+    del data["seen"]
+    return data

@@ -1,0 +1,237 @@
+"""Declaring HTTP endpoints once: the route, its auth, its pydantic models and its documented errors.
+
+Each endpoint is a thin async function taking a `Call` (who is calling, the validated body, query and
+path). The same declaration drives request parsing, validation errors, auth, serialisation and
+the OpenAPI document, so the documentation cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .problems import FieldError, Problem
+
+M = TypeVar("M", bound=BaseModel)
+
+AuthKind = Literal["public", "user", "admin", "principal"]
+"""public: anyone; user: a logged-in person; admin: a person with the admin role;
+principal: a person or a service account (API key)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a user (from an access token) or a service account (from an API key)."""
+
+    kind: Literal["user", "service"]
+    id: str
+    role: str = "player"
+    scopes: frozenset[str] = frozenset()
+    metrics: frozenset[str] | None = None
+    """For a service account: the metric types it may write (None: all)."""
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind == "user" and self.role == "admin"
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+class Authenticator(Protocol):
+    async def __call__(self, request: Request, kind: AuthKind) -> Principal | None: ...
+
+
+@dataclass(slots=True)
+class Call:
+    request: Request
+    principal: Principal | None
+    body: Any = None
+    query: Any = None
+    path: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def who(self) -> Principal:
+        assert self.principal is not None  # endpoints that are not public always have one
+        return self.principal
+
+    def service(self, name: str) -> Any:
+        return getattr(self.request.app.state, name)
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    auth: AuthKind
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    errors: tuple[int, ...]
+    description: str = ""
+
+    @property
+    def operation_id(self) -> str:
+        return self.handler.__name__
+
+
+class Api:
+    """A registry of endpoints under one prefix."""
+
+    def __init__(self, prefix: str, max_body_bytes: Callable[[Request], int]) -> None:
+        self.prefix = prefix
+        self.endpoints: list[Endpoint] = []
+        self._max_body = max_body_bytes
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        tag: str,
+        auth: AuthKind = "user",
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        errors: tuple[int, ...] = (),
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.endpoints.append(
+                Endpoint(
+                    method.upper(),
+                    path,
+                    handler,
+                    summary,
+                    tag,
+                    auth,
+                    body,
+                    query,
+                    response,
+                    status,
+                    errors,
+                    (handler.__doc__ or "").strip(),
+                )
+            )
+            return handler
+
+        return register
+
+    def routes(self) -> list[Route]:
+        by_path: dict[str, list[Endpoint]] = {}
+        for endpoint in self.endpoints:
+            by_path.setdefault(endpoint.path, []).append(endpoint)
+        return [
+            Route(self.prefix + path, self._dispatcher(group), methods=[e.method for e in group])
+            for path, group in by_path.items()
+        ]
+
+    def _dispatcher(self, group: list[Endpoint]) -> Callable[[Request], Awaitable[Response]]:
+        by_method = {endpoint.method: endpoint for endpoint in group}
+        if "GET" in by_method:
+            by_method.setdefault("HEAD", by_method["GET"])
+
+        async def dispatch(request: Request) -> Response:
+            endpoint = by_method[request.method]
+            return await self._serve(endpoint, request)
+
+        return dispatch
+
+    async def _serve(self, endpoint: Endpoint, request: Request) -> Response:
+        authenticate: Authenticator = request.app.state.authenticate
+        principal = await authenticate(request, endpoint.auth)
+        path = {k: str(v) for k, v in request.path_params.items()}
+        if any("\x00" in v for v in path.values()):
+            raise Problem(404, "not-found", "Not found", "no such resource")
+        call = Call(request, principal, path=path)
+        if endpoint.query is not None:
+            call.query = validate(endpoint.query, dict(request.query_params), "query")
+        if endpoint.body is not None:
+            raw = await read_body(request, self._max_body(request))
+            call.body = validate(endpoint.body, parse_json(raw), "body")
+        result = await endpoint.handler(call)
+        if isinstance(result, Response):
+            return result
+        if result is None:
+            return Response(status_code=204 if endpoint.status == 200 else endpoint.status)
+        assert isinstance(result, BaseModel)
+        return Response(result.model_dump_json(), endpoint.status, media_type="application/json")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        detail = f"send JSON (application/json), not {media!r}"
+        raise Problem(415, "unsupported-media-type", "Unsupported media type", detail)
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> Problem:
+    return Problem(413, "payload-too-large", "Payload too large", f"the body is limited to {limit:,} bytes")
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        detail = f"the body is not valid JSON{where}: {reason}"
+        raise Problem(400, "malformed-json", "Malformed JSON", detail) from None
+
+
+def validate(model: type[M], data: Any, where: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [field_error(error, where) for error in exc.errors(include_url=False)]
+        fields = ", ".join(e.field for e in errors[:5]) + (" …" if len(errors) > 5 else "")
+        detail = f"invalid {where}: {fields}"
+        raise Problem(422, "validation", "Invalid request", detail, errors=errors) from None
+
+
+def field_error(error: Any, where: str) -> FieldError:
+    path = ".".join(str(part) for part in error["loc"]) or where
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown field"
+    return FieldError(field=path, message=message, code=str(error["type"]))
+
+
+_CONVERTER = re.compile(r"\{(\w+)(:\w+)?\}")
+
+
+def openapi_path(path: str) -> str:
+    """Starlette's `{id:int}` is OpenAPI's `{id}`."""
+    return _CONVERTER.sub(r"{\1}", path)
+
+
+def path_params(path: str) -> list[str]:
+    return [match.group(1) for match in _CONVERTER.finditer(path)]

@@ -1,0 +1,118 @@
+"""RFC 9457 problem details: the one error body of every 4xx and 5xx the API returns."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+log = logging.getLogger("gamif.api")
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://gamif.dev/problems/"
+
+
+class FieldError(BaseModel):
+    """One invalid input: where (a JSON-pointer-like dotted path), what was wrong, and the code."""
+
+    field: str
+    message: str
+    code: str
+
+
+class ProblemBody(BaseModel):
+    type: str = Field(description="a URI naming the kind of problem")
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = Field(default=None, description="per-field problems (validation)")
+
+
+class Problem(Exception):
+    """Raise to answer with a problem body. `kind` becomes the type URI and a stable machine code."""
+
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        title: str,
+        detail: str | None = None,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.kind = kind
+        self.title = title
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+
+    def body(self, instance: str | None = None) -> ProblemBody:
+        return ProblemBody(
+            type=TYPE_BASE + self.kind,
+            title=self.title,
+            status=self.status,
+            detail=self.detail,
+            instance=instance,
+            errors=self.errors,
+        )
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> Response:
+    content = problem.body(instance).model_dump_json(exclude_none=True)
+    return Response(content, problem.status, headers=problem.headers, media_type=PROBLEM_JSON)
+
+
+# Common problems, named once.
+def not_found(what: str) -> Problem:
+    return Problem(404, "not-found", "Not found", f"{what} does not exist")
+
+
+def unauthorized(detail: str, reason: str = "invalid_token") -> Problem:
+    return Problem(
+        401,
+        "unauthorized",
+        "Authentication required",
+        detail,
+        headers={"WWW-Authenticate": f'Bearer error="{reason}"'},
+    )
+
+
+def forbidden(detail: str) -> Problem:
+    return Problem(403, "forbidden", "Not allowed", detail)
+
+
+def conflict(detail: str) -> Problem:
+    return Problem(409, "conflict", "Conflict", detail)
+
+
+async def handle_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return problem_response(exc, request.url.path)
+
+
+_HTTP_TITLES = {404: ("not-found", "Not found"), 405: ("method-not-allowed", "Method not allowed")}
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    kind, title = _HTTP_TITLES.get(exc.status_code, ("http-error", "HTTP error"))
+    headers = dict(exc.headers or {})
+    problem = Problem(exc.status_code, kind, title, str(exc.detail), headers=headers)
+    return problem_response(problem, request.url.path)
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    problem = Problem(500, "internal", "Internal error", "something went wrong on our side; it was logged")
+    return problem_response(problem, request.url.path)
+
+
+def exception_handlers() -> dict[Any, Any]:
+    return {Problem: handle_problem, HTTPException: handle_http_exception, Exception: handle_unexpected}

@@ -1,0 +1,44 @@
+"""/me and public profiles."""
+
+from __future__ import annotations
+
+from server.api.endpoints import Call
+from server.api.registry import api
+from server.api.schemas import LedgerItem, MeOut, Page, PageQuery, ProfileOut
+
+
+@api.route(
+    "GET", "/me", summary="My XP, level, badges, streaks, missions and teams", tag="me", response=MeOut
+)
+async def get_me(call: Call) -> MeOut:
+    engine = await call.service("rules").engine()
+    me: MeOut = await call.service("profiles").me(engine, call.who.id)
+    return me
+
+
+@api.route(
+    "GET",
+    "/me/ledger",
+    summary="My XP ledger, newest first, each line explained",
+    tag="me",
+    query=PageQuery,
+    response=Page[LedgerItem],
+)
+async def get_my_ledger(call: Call) -> Page[LedgerItem]:
+    query: PageQuery = call.query
+    page: Page[LedgerItem] = await call.service("profiles").ledger(call.who.id, query.cursor, query.limit)
+    return page
+
+
+@api.route(
+    "GET",
+    "/users/{handle}",
+    summary="A user's public profile",
+    tag="profiles",
+    response=ProfileOut,
+    errors=(404,),
+)
+async def get_profile(call: Call) -> ProfileOut:
+    engine = await call.service("rules").engine()
+    profile: ProfileOut = await call.service("profiles").profile(engine, call.path["handle"])
+    return profile

@@ -1,0 +1,72 @@
+"""/rules: the current rule set and its versions; admins publish new versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from game import RuleSet
+from persistence.rules_store import StoredRules, list_versions
+from server.api.endpoints import Call
+from server.api.registry import api
+from server.api.schemas import RulesIn, RulesOut, RuleVersionOut, RuleVersionsOut
+
+
+def summary(rules: RuleSet) -> dict[str, Any]:
+    thresholds = rules.level_thresholds
+    return {
+        "metrics": sorted(rules.metrics),
+        "badges": sorted(rules.badges),
+        "missions": sorted(rules.missions),
+        "streaks": sorted(rules.streaks),
+        "boosts": sorted(rules.boosts),
+        "levels": len(thresholds),
+        "top_level_xp": thresholds[-1],
+    }
+
+
+def rules_out(stored: StoredRules) -> RulesOut:
+    row = stored.row
+    return RulesOut(
+        version=row.version,
+        ruleset=row.ruleset,
+        fingerprint=row.fingerprint,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        yaml=stored.body,
+        summary=summary(stored.rules),
+    )
+
+
+@api.route("GET", "/rules", summary="The current rule set", tag="rules", response=RulesOut)
+async def get_rules(call: Call) -> RulesOut:
+    return rules_out(await call.service("rules").current())
+
+
+@api.route(
+    "GET",
+    "/rules/versions",
+    summary="Every rule-set version, newest first",
+    tag="rules",
+    response=RuleVersionsOut,
+)
+async def get_rule_versions(call: Call) -> RuleVersionsOut:
+    async with call.service("sessions")() as session:
+        rows = await list_versions(session)
+    return RuleVersionsOut(versions=[RuleVersionOut.model_validate(row) for row in rows])
+
+
+@api.route(
+    "PUT",
+    "/rules",
+    summary="Publish a new rule-set version (validated first)",
+    tag="rules",
+    auth="admin",
+    body=RulesIn,
+    response=RulesOut,
+    status=201,
+    errors=(409,),
+)
+async def put_rules(call: Call) -> RulesOut:
+    """The YAML is validated by the engine; errors name their path and line. The version must increase."""
+    body: RulesIn = call.body
+    return rules_out(await call.service("rules").publish(body.yaml, call.who.label))

@@ -1,0 +1,318 @@
+"""Request and response bodies of the HTTP API (JSON, snake_case, timezone-aware timestamps)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from game.periods import UnknownTimezone, zone
+
+Handle = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{1,63}$", description="lower-case login name")]
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,63}$")]
+Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S", description="not blank")]
+T = TypeVar("T")
+
+
+class Input(BaseModel):
+    """Request bodies: unknown fields are errors, so a typo is reported instead of ignored.
+    Strings are kept as sent (a password or a YAML document must not be trimmed), but NUL
+    characters are refused: PostgreSQL cannot store them, and no legitimate input has one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("NUL characters (\\u0000) are not allowed")
+        return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+def _timezone(value: str) -> str:
+    try:
+        zone(value)
+    except UnknownTimezone as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+# -- auth ------------------------------------------------------------------------------------------
+
+
+class RegisterIn(Input):
+    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+    handle: Handle
+    display_name: Name
+    timezone: str = Field(default="UTC", description="IANA timezone, e.g. Europe/Paris")
+
+    _tz = field_validator("timezone")(_timezone)
+
+
+class LoginIn(Input):
+    login: Annotated[str, Field(min_length=1, max_length=254, description="email or handle")]
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class RefreshIn(Input):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class TokenPair(Output):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int = Field(description="seconds the access token is valid")
+    refresh_token: str
+    refresh_expires_in: int
+
+
+class UserOut(Output):
+    id: str
+    handle: str
+    display_name: str
+    email: str | None = None
+    timezone: str
+    avatar_url: str | None
+    role: str
+    created_at: datetime
+
+
+class RegisteredOut(Output):
+    user: UserOut
+    tokens: TokenPair
+
+
+# -- me and profiles -------------------------------------------------------------------------------
+
+
+class BadgeOut(Output):
+    badge_id: str
+    name: str
+    tier: str | None
+    period: str | None
+    secret: bool
+    earned_at: datetime
+    explanation: str
+
+
+class LockedBadgeOut(Output):
+    badge_id: str
+    name: str
+    description: str
+    tiers: list[str] | None
+    earned_tiers: list[str]
+
+
+class StreakOut(Output):
+    streak_id: str
+    name: str
+    current: int = Field(description="as of now, in the user's timezone (0 once lapsed)")
+    best: int
+    freezes: int
+
+
+class MissionOut(Output):
+    mission_id: str
+    name: str
+    period: str
+    progress: float
+    goal: float
+    completed: bool
+    reward_xp: int
+
+
+class LevelOut(Output):
+    level: int
+    xp: int
+    level_xp: int = Field(description="total XP at which the current level starts")
+    next_level_xp: int | None = Field(description="total XP the next level needs (null at the top level)")
+    progress: float = Field(description="0..1 from this level to the next")
+
+
+class MeOut(Output):
+    user: UserOut
+    level: LevelOut
+    badges: list[BadgeOut]
+    locked_badges: list[LockedBadgeOut] = Field(
+        description="badges not (fully) earned; secret ones are left out"
+    )
+    streaks: list[StreakOut]
+    missions: list[MissionOut] = Field(description="current periods' missions")
+    teams: list[str]
+    rule_version: int
+
+
+class ProfileOut(Output):
+    handle: str
+    display_name: str
+    avatar_url: str | None
+    level: LevelOut
+    badges: list[BadgeOut]
+    streaks: list[StreakOut]
+    teams: list[str]
+
+
+class LedgerItem(Output):
+    id: int
+    amount: int
+    source: str
+    metric: str | None
+    day: str | None
+    rule_id: str
+    rule_version: int
+    explanation: str
+    event_ids: list[str]
+    created_at: datetime
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+class PageQuery(Input):
+    cursor: str | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+# -- teams -----------------------------------------------------------------------------------------
+
+
+class TeamIn(Input):
+    slug: Slug
+    name: Name
+    description: Annotated[str, Field(max_length=2000)] = ""
+
+
+class TeamPatch(Input):
+    name: Name | None = None
+    description: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class TeamOut(Output):
+    slug: str
+    name: str
+    description: str
+    created_at: datetime
+    archived_at: datetime | None
+    members: int
+
+
+class MemberOut(Output):
+    handle: str
+    display_name: str
+    joined_at: datetime
+
+
+class TeamDetailOut(TeamOut):
+    member_list: list[MemberOut]
+
+
+class TeamsQuery(PageQuery):
+    include_archived: bool = False
+
+
+# -- rules -----------------------------------------------------------------------------------------
+
+
+class RulesIn(Input):
+    yaml: Annotated[str, Field(min_length=1, max_length=500_000, description="the rule set, as YAML")]
+
+
+class RulesOut(Output):
+    version: int
+    ruleset: str
+    fingerprint: str
+    created_at: datetime
+    created_by: str | None
+    yaml: str
+    summary: dict[str, Any]
+
+
+class RuleVersionOut(Output):
+    version: int
+    ruleset: str
+    fingerprint: str
+    created_at: datetime
+    created_by: str | None
+
+
+class RuleVersionsOut(Output):
+    versions: list[RuleVersionOut]
+
+
+# -- metrics ---------------------------------------------------------------------------------------
+
+
+class MetricEventIn(Input):
+    id: Annotated[
+        str, Field(min_length=1, max_length=128, description="idempotency key: the same id counts once")
+    ]
+    user: Handle | None = Field(default=None, description="whose work (handle); players may leave it out")
+    metric: Annotated[str, Field(min_length=1, max_length=64)]
+    value: Annotated[float, Field(allow_inf_nan=False)]
+    occurred_at: AwareDatetime = Field(description="when the work happened, with a timezone offset")
+    metadata: dict[str, Any] = Field(default_factory=dict, max_length=32)
+
+
+class MetricsIn(Input):
+    events: list[MetricEventIn] = Field(min_length=1)
+
+
+class EventStatusOut(Output):
+    id: str
+    status: Literal["accepted", "duplicate"]
+    reason: str | None = None
+
+
+class MetricsOut(Output):
+    accepted: int
+    duplicates: int
+    rule_version: int
+    events: list[EventStatusOut]
+
+
+# -- service accounts ------------------------------------------------------------------------------
+
+
+class ServiceAccountIn(Input):
+    name: Name
+    scopes: list[Literal["metrics:write", "metrics:read", "admin"]] = Field(min_length=1)
+    metrics: list[str] | None = Field(default=None, description="metric types it may write; null: all")
+
+
+class ServiceAccountOut(Output):
+    id: str
+    name: str
+    scopes: list[str]
+    metrics: list[str] | None
+    created_at: datetime
+    api_key: str | None = Field(default=None, description="shown once, at creation")
+
+
+# -- health ----------------------------------------------------------------------------------------
+
+
+class HealthOut(Output):
+    status: Literal["ok"]
+
+
+class ReadyOut(Output):
+    status: Literal["ready"]
+    checks: dict[str, str]

@@ -1,0 +1,116 @@
+"""The Starlette application: the HTTP API (and, soon, the WebSocket hub) over the services."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import Route
+
+from persistence import migrate
+from persistence.db import create_engine, is_sqlite, session_factory
+from persistence.scoring import Scorer
+
+from . import __version__
+from .api import docs, openapi
+from .api.endpoints import AuthKind, Principal
+from .api.problems import exception_handlers, forbidden, unauthorized
+from .api.registry import PREFIX, api, root
+from .api.routes import __all__ as _registered  # noqa: F401  (importing the routes registers them)
+from .config import Settings
+from .services.accounts import Accounts
+from .services.ingest import IngestService
+from .services.profiles import ProfilesService
+from .services.rules import RulesService
+from .services.teams import TeamsService
+
+log = logging.getLogger("gamif")
+
+
+class SchemaOutOfDate(RuntimeError):
+    pass
+
+
+def create_app(settings: Settings) -> Starlette:
+    database_url = settings.effective_database_url
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await prepare_schema(database_url)
+        engine = create_engine(database_url)
+        sessions = session_factory(engine)
+        state = app.state
+        state.sessions = sessions
+        state.redis = None
+        state.accounts = Accounts(sessions, settings)
+        state.rules = RulesService(sessions, settings.rules_file)
+        state.profiles = ProfilesService(sessions)
+        state.teams = TeamsService(sessions)
+        state.scorer = Scorer(sessions)
+        state.ingest = IngestService(sessions, state.scorer, state.rules, settings)
+        await state.rules.bootstrap()
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    description = "Gamification backend: metrics in; explained XP, levels and badges out."
+    document = openapi.document([root, api], "gamif", __version__, description)
+
+    async def openapi_json(request: Request) -> JSONResponse:
+        return JSONResponse(document)
+
+    async def docs_page(request: Request) -> HTMLResponse:
+        return HTMLResponse(docs.render(document))
+
+    routes = [
+        *root.routes(),
+        *api.routes(),
+        Route(f"{PREFIX}/openapi.json", openapi_json, methods=["GET"]),
+        Route(f"{PREFIX}/docs", docs_page, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers=exception_handlers(), lifespan=lifespan)
+    app.state.settings = settings
+    app.state.authenticate = _authenticate
+    app.state.openapi = document
+    return app
+
+
+async def prepare_schema(url: str) -> None:
+    """Embedded SQLite migrates itself; a shared PostgreSQL is migrated on purpose (`gamif migrate`)."""
+    if is_sqlite(url):
+        await migrate.upgrade(url)
+        return
+    current, heads = await migrate.current(url), migrate.heads()
+    if current not in heads:
+        found = current or "nothing"
+        raise SchemaOutOfDate(
+            f"the database schema is at {found}, not {', '.join(heads)}: run `gamif migrate`"
+        )
+
+
+async def _authenticate(request: Request, kind: AuthKind) -> Principal | None:
+    if kind == "public":
+        return None
+    accounts: Accounts = request.app.state.accounts
+    api_key = request.headers.get("x-api-key")
+    header = request.headers.get("authorization")
+    if api_key is not None:
+        if kind != "principal":
+            raise forbidden(
+                "API keys are for integrations: this endpoint is for people (use an access token)"
+            )
+        return await accounts.principal_from_api_key(api_key)
+    if header is None:
+        raise unauthorized("send `Authorization: Bearer <access token>`", "missing_token")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("the Authorization header must be `Bearer <access token>`", "invalid_request")
+    principal = await accounts.principal_from_token(token.strip())
+    if kind == "admin" and not principal.is_admin:
+        raise forbidden("only admins may do this")
+    return principal

@@ -1,0 +1,192 @@
+"""`gamif serve`, `gamif create-admin` and `gamif demo` (a seeded organisation, then serve)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+
+from server.config import ConfigError, Settings, load_settings
+
+DEMO_PASSWORD = "gamif-demo-password"
+DEMO_DOMAIN = "demo.gamif.dev"
+DEMO_TEAMS = {"platform": "Platform", "web": "Web", "reliability": "Reliability"}
+
+
+def _settings(args: argparse.Namespace | None = None) -> Settings | None:
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"gamif: invalid settings:\n{error}", file=sys.stderr)
+        return None
+    # Command-line --host/--port win over GAMIF_HOST/GAMIF_PORT.
+    overrides = {name: getattr(args, name) for name in ("host", "port") if getattr(args, name, None)}
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings is None:
+        return 1
+    return _serve(settings)
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        # Small binary frames: the sans-I/O websockets implementation, no compression, a small
+        # frame limit, and a bounded drain on shutdown so deploys do not hang on idle sockets.
+        ws="websockets-sansio",
+        ws_max_size=64 * 1024,
+        ws_per_message_deflate=False,
+        timeout_graceful_shutdown=10,
+        server_header=False,
+    )
+    return 0
+
+
+def create_admin(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if settings is None:
+        return 1
+    password = os.environ.get("GAMIF_ADMIN_PASSWORD") or (
+        getpass.getpass("password for the new admin: ") if sys.stdin.isatty() else None
+    )
+    if not password:
+        print("gamif: give the password in GAMIF_ADMIN_PASSWORD (or run in a terminal)", file=sys.stderr)
+        return 1
+    from server.api.problems import Problem
+
+    try:
+        user = asyncio.run(
+            _create_admin(settings, args.email, args.handle, args.name or args.handle, password)
+        )
+    except Problem as problem:
+        reasons = "; ".join(f"{e.field}: {e.message}" for e in problem.errors or [])
+        print(f"gamif: {problem.detail}" + (f" ({reasons})" if reasons else ""), file=sys.stderr)
+        return 1
+    print(f"admin {user} created")
+    return 0
+
+
+async def _create_admin(settings: Settings, email: str, handle: str, name: str, password: str) -> str:
+    from persistence.db import create_engine, session_factory
+    from server.app import prepare_schema
+    from server.services.accounts import Accounts
+
+    url = settings.effective_database_url
+    await prepare_schema(url)
+    engine = create_engine(url)
+    try:
+        accounts = Accounts(session_factory(engine), settings)
+        user, _ = await accounts.register(
+            email=email, password=password, handle=handle, display_name=name, role="admin"
+        )
+        return user.handle
+    finally:
+        await engine.dispose()
+
+
+def demo(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings is None:
+        return 1
+    summary = asyncio.run(seed_demo(settings))
+    print(summary, flush=True)
+    return _serve(settings)
+
+
+async def seed_demo(settings: Settings, now: datetime | None = None) -> str:
+    """Seed the demo organisation once (teams, people, recent history) and describe how to log in."""
+    from sqlalchemy import select
+
+    from game import sample_events, sample_users
+    from persistence.db import create_engine, session_factory
+    from persistence.models import User
+    from persistence.scoring import Scorer, Submission
+    from server.app import prepare_schema
+    from server.services.accounts import Accounts
+    from server.services.rules import RulesService
+    from server.services.teams import TeamsService
+
+    now = now or datetime.now(UTC)
+    url = settings.effective_database_url
+    await prepare_schema(url)
+    engine = create_engine(url)
+    try:
+        sessions = session_factory(engine)
+        accounts = Accounts(sessions, settings)
+        zones = sample_users()
+        async with sessions() as session:
+            seeded = await session.scalar(select(User.id).where(User.email == f"admin@{DEMO_DOMAIN}"))
+        if seeded is None:
+            rules = RulesService(sessions, settings.rules_file)
+            await rules.bootstrap()
+            await accounts.register(
+                email=f"admin@{DEMO_DOMAIN}",
+                password=DEMO_PASSWORD,
+                handle="admin",
+                display_name="Demo Admin",
+                role="admin",
+            )
+            ids = {}
+            for handle, tz in zones.items():
+                user, _ = await accounts.register(
+                    email=f"{handle}@{DEMO_DOMAIN}",
+                    password=DEMO_PASSWORD,
+                    handle=handle,
+                    display_name=handle.capitalize(),
+                    timezone=tz,
+                )
+                ids[handle] = str(user.id)
+            teams = TeamsService(sessions)
+            slugs = list(DEMO_TEAMS)
+            for slug, name in DEMO_TEAMS.items():
+                await teams.create(slug, name, f"The {name} team (demo)")
+            for index, handle in enumerate(zones):
+                await teams.add_member(slugs[index % len(slugs)], handle)
+            # The sample covers four weeks: move it so that it ends an hour ago.
+            events = sample_events()
+            shift = (now - timedelta(hours=1)) - max(e.occurred_at for e in events)
+            submissions = [
+                Submission(
+                    type(e)(e.id, ids[e.user_id], e.metric, e.value, e.occurred_at + shift, e.source),
+                    "demo:seed",
+                )
+                for e in events
+                if e.user_id in ids
+            ]
+            # Score day by day, as the workers would have, so the ledger reads like a real history.
+            scorer = Scorer(sessions)
+            game_engine = await rules.engine()
+            by_day: dict[object, list[Submission]] = {}
+            for submission in sorted(submissions, key=lambda s: s.event.occurred_at):
+                by_day.setdefault(submission.event.occurred_at.astimezone(UTC).date(), []).append(submission)
+            for batch in by_day.values():
+                await scorer.score(game_engine, batch, now)
+        _, key = await accounts.create_service_account("demo integration", ["metrics:write"], None)
+    finally:
+        await engine.dispose()
+    base = settings.effective_public_url
+    database = "SQLite, embedded" if settings.embedded else "PostgreSQL"
+    return "\n".join(
+        [
+            "",
+            f"gamif is starting at {base}   (API docs: {base}/api/v1/docs)",
+            f"  data: {settings.data_dir.resolve()} ({database})",
+            f"  demo logins, password {DEMO_PASSWORD!r}: admin, {', '.join(zones)}",
+            f"  an integration API key for this run: {key}",
+            "  (the README's 'Try it' section has curl commands to log in, post metrics and read /me)",
+            "",
+        ]
+    )

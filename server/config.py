@@ -1,0 +1,339 @@
+"""gamif's settings, read from ``GAMIF_*`` environment variables.
+
+Every setting has a default, so that with none set gamif runs embedded: SQLite in ``gamif-data/``,
+no Redis, a JWT secret generated on first start and kept in the data directory. ``load_settings()``
+is the entry point: it reports every invalid setting at once, one line each, named by its
+environment variable (``GAMIF_PORT: ...``), and never echoes a secret. ``settings_table()`` lists the
+variables with their defaults and descriptions, for the README.
+
+No ``.env`` file is read unless one is passed explicitly (``Settings(_env_file=...)``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode
+
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "GAMIF_"
+MIN_JWT_SECRET_BYTES = 32
+JWT_SECRET_FILE = "jwt-secret"
+SQLITE_FILE = "gamif.db"
+
+# Settings whose values may hold credentials: an error about them never shows the value.
+_SENSITIVE = frozenset({"database_url", "redis_url", "jwt_secret"})
+
+_DEFAULT_TEXT = "default_text"
+
+
+def _shown_default(text: str) -> dict[str, Any]:
+    """How a derived default reads in the settings table (instead of ``None``)."""
+    return {_DEFAULT_TEXT: text}
+
+
+class ConfigError(ValueError):
+    """Invalid settings: the message has one line per problem, each naming its environment variable."""
+
+
+class Settings(BaseSettings):
+    """The configuration of a gamif node. Build it with ``load_settings()``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=None,
+        extra="ignore",
+        # `GAMIF_REDIS_URL=` (as compose files write for an unset variable) means "not set".
+        env_ignore_empty=True,
+        frozen=True,
+    )
+
+    data_dir: Path = Field(
+        default=Path("gamif-data"),
+        description=(
+            "Directory for the embedded SQLite database and generated secrets, created if missing "
+            "(relative paths are relative to the working directory)."
+        ),
+    )
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "Database URL: `postgresql://user:password@host:5432/dbname` (driven by asyncpg; "
+            "`sslmode` is passed on as asyncpg's `ssl`) or `sqlite+aiosqlite:///path/to/file.db`. "
+            "Unset: SQLite in the data directory."
+        ),
+        json_schema_extra=_shown_default(f"sqlite+aiosqlite:///<data_dir>/{SQLITE_FILE}"),
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description=(
+            "Redis URL (`redis://host:6379/0`) for leaderboards, presence and the cross-node bus. "
+            "Unset: embedded mode, a single node without Redis."
+        ),
+        json_schema_extra=_shown_default("(unset: embedded, single node)"),
+    )
+    jwt_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            f"Secret that signs access tokens (HS256), at least {MIN_JWT_SECRET_BYTES} bytes. "
+            f"Unset: generated once and kept in `<data_dir>/{JWT_SECRET_FILE}`. "
+            "Every node of a cluster needs the same secret: set it explicitly when running several."
+        ),
+        json_schema_extra=_shown_default(f"(generated into <data_dir>/{JWT_SECRET_FILE})"),
+    )
+    jwt_issuer: str = Field(default="gamif", min_length=1, description="`iss` claim of access tokens.")
+    jwt_audience: str = Field(default="gamif-api", min_length=1, description="`aud` claim of access tokens.")
+    access_token_ttl_seconds: int = Field(
+        default=900, ge=60, le=86_400, description="Lifetime of an access token, in seconds (60 to 86400)."
+    )
+    refresh_token_ttl_seconds: int = Field(
+        default=30 * 86_400,
+        ge=3_600,
+        description=(
+            "Lifetime of a refresh token, in seconds (at least 3600, and longer than an access token)."
+        ),
+    )
+    host: str = Field(default="127.0.0.1", min_length=1, description="Interface the HTTP server listens on.")
+    port: int = Field(default=8000, ge=1, le=65_535, description="TCP port the HTTP server listens on.")
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "Base URL under which clients reach gamif, used in printed and generated links. "
+            "Unset: `http://<host>:<port>` (a wildcard host shows as 127.0.0.1)."
+        ),
+        json_schema_extra=_shown_default("http://<host>:<port>"),
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1_024, description="Largest accepted HTTP request body, in bytes."
+    )
+    ingest_max_batch: int = Field(
+        default=1_000, ge=1, le=10_000, description="Most metric events in one ingest request (1 to 10000)."
+    )
+    ingest_max_future_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=86_400,
+        description="Events timestamped more than this many seconds in the future are rejected (clock skew).",
+    )
+    ingest_max_age_days: int = Field(
+        default=400, ge=1, description="Events older than this many days are rejected."
+    )
+    rules_file: Path | None = Field(
+        default=None,
+        description="YAML rule set loaded on first start. Unset: the embedded default rules.",
+        json_schema_extra=_shown_default("(embedded default rules)"),
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Log level: debug, info, warning or error."
+    )
+
+    # ------------------------------------------------------------------ validators
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_database_url(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _check_jwt_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            length = len(value.get_secret_value().encode("utf-8"))
+            if length < MIN_JWT_SECRET_BYTES:
+                raise ValueError(
+                    f"too short ({length} bytes): use at least {MIN_JWT_SECRET_BYTES} random bytes, "
+                    'e.g. python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
+                )
+        return value
+
+    @field_validator("refresh_token_ttl_seconds")
+    @classmethod
+    def _refresh_outlives_access(cls, value: int, info: ValidationInfo) -> int:
+        access = info.data.get("access_token_ttl_seconds")
+        if access is not None and value <= access:
+            raise ValueError(
+                f"must be longer than {ENV_PREFIX}ACCESS_TOKEN_TTL_SECONDS ({access}), got {value}"
+            )
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.lower().startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("rules_file")
+    @classmethod
+    def _check_rules_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lowercase_log_level(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    # ------------------------------------------------------------------ derived values
+
+    @property
+    def effective_database_url(self) -> str:
+        """The SQLAlchemy URL to connect to: the configured one, else SQLite in the data directory."""
+        if self.database_url is not None:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / SQLITE_FILE).as_posix()}"
+
+    @property
+    def embedded(self) -> bool:
+        """True without Redis: a single node, with in-process leaderboards and bus."""
+        return self.redis_url is None
+
+    @property
+    def effective_public_url(self) -> str:
+        """The base URL to print and link: the configured one, else derived from host and port."""
+        if self.public_url is not None:
+            return self.public_url
+        host = self.host
+        if host in ("0.0.0.0", ""):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "[::1]"
+        elif ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def jwt_key(self) -> bytes:
+        """The HMAC key for access tokens.
+
+        The configured secret if any; otherwise the one in ``<data_dir>/jwt-secret``, generated
+        (32 random bytes, URL-safe text, mode 0600) on first use and reused afterwards. Both are
+        used as their UTF-8 bytes, so copying the file's content into ``GAMIF_JWT_SECRET`` keeps
+        every issued token valid. Call it once at startup; it creates the data directory if needed.
+        """
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value().encode("utf-8")
+        return _load_or_create_secret(self.data_dir / JWT_SECRET_FILE)
+
+
+def normalise_database_url(url: str) -> str:
+    """A supported database URL in the form SQLAlchemy's async engine takes, or ValueError.
+
+    ``postgresql://`` and ``postgres://`` become ``postgresql+asyncpg://`` (with libpq's
+    ``sslmode=`` renamed to asyncpg's ``ssl=``); ``sqlite://`` becomes ``sqlite+aiosqlite://``.
+    The message of the error never contains the URL, which may hold a password.
+    """
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep or not scheme:
+        raise ValueError(
+            "not a URL: expected postgresql://user:password@host:5432/dbname "
+            "or sqlite+aiosqlite:///path/to/file.db"
+        )
+    scheme = scheme.lower()
+    if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
+        return "postgresql+asyncpg://" + _libpq_ssl_to_asyncpg(rest)
+    if scheme in ("sqlite", "sqlite+aiosqlite"):
+        return "sqlite+aiosqlite://" + rest
+    raise ValueError(
+        f"unsupported database URL scheme {scheme!r}: use postgresql://... (PostgreSQL, via asyncpg) "
+        "or sqlite+aiosqlite:///path (embedded SQLite)"
+    )
+
+
+def _libpq_ssl_to_asyncpg(rest: str) -> str:
+    """Rename ``sslmode`` (libpq's name, in the URLs hosted PostgreSQL hands out) to ``ssl`` (asyncpg's
+    name, which takes the same values): asyncpg refuses an ``sslmode`` argument."""
+    base, sep, query = rest.partition("?")
+    if not sep:
+        return rest
+    params = parse_qsl(query, keep_blank_values=True)
+    if not any(key == "sslmode" for key, _ in params):
+        return rest
+    if any(key == "ssl" for key, _ in params):  # both given: `ssl` wins
+        renamed = [(key, value) for key, value in params if key != "sslmode"]
+    else:
+        renamed = [("ssl" if key == "sslmode" else key, value) for key, value in params]
+    return f"{base}?{urlencode(renamed)}"
+
+
+def _load_or_create_secret(path: Path) -> bytes:
+    """Read the secret at `path`, creating it atomically (mode 0600) if it does not exist yet."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Write a temporary file, then hard-link it into place: a concurrent start either wins the
+        # link or reads the winner's complete file, never a half-written one or a second secret.
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as out:
+                out.write(secrets.token_urlsafe(MIN_JWT_SECRET_BYTES) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    if os.name == "posix":
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise ConfigError(
+                f"{ENV_PREFIX}JWT_SECRET: the generated secret {path} is accessible to other users "
+                f"(mode {mode:03o}): chmod 600 it"
+            )
+    key = path.read_text(encoding="utf-8").strip().encode("utf-8")
+    if len(key) < MIN_JWT_SECRET_BYTES:
+        raise ConfigError(
+            f"{ENV_PREFIX}JWT_SECRET: the generated secret {path} is shorter than "
+            f"{MIN_JWT_SECRET_BYTES} bytes (damaged?): delete it to generate a new one"
+        )
+    return key
+
+
+def env_var(field_name: str) -> str:
+    """The environment variable of a setting: ``port`` -> ``GAMIF_PORT``."""
+    return ENV_PREFIX + field_name.upper()
+
+
+def load_settings() -> Settings:
+    """The settings from the environment, or ConfigError listing every problem (one line each)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = error["loc"]
+        field = str(loc[0]) if loc else ""
+        message = error["msg"].removeprefix("Value error, ")
+        if field and field not in _SENSITIVE and error["type"] != "value_error":
+            message = f"{message} (got {error['input']!r})"
+        lines.append(f"{env_var(field)}: {message}" if field else message)
+    return "\n".join(lines)
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(environment variable, default as text, description) for every setting, in declaration order."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        extra = field.json_schema_extra
+        shown = extra.get(_DEFAULT_TEXT) if isinstance(extra, dict) else None
+        default = str(shown) if shown is not None else str(field.default)
+        rows.append((env_var(name), default, field.description or ""))
+    return rows

@@ -1,0 +1,71 @@
+"""The current rule set and its engine, from the database; publishing new versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from game import Engine, RuleSet, RulesInvalid, default_rules_text
+from persistence import rules_store
+from persistence.db import begin_write
+from persistence.rules_store import StoredRules
+from server.api.problems import FieldError, Problem, conflict
+
+
+class RulesService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], initial_rules: Path | None = None) -> None:
+        self.sessions = sessions
+        self.initial_rules = initial_rules
+        self._cache = rules_store.EngineCache()
+        self._current: StoredRules | None = None
+
+    async def bootstrap(self) -> StoredRules:
+        """Install the initial rules (a file, or the embedded default) when the database has none."""
+        async with self.sessions() as session, session.begin():
+            await begin_write(session)
+            current = await rules_store.current_rules(session)
+            if current is None:
+                body = self.initial_rules.read_text("utf-8") if self.initial_rules else default_rules_text()
+                current = await rules_store.publish(session, body, created_by="bootstrap")
+        self._current = current
+        return current
+
+    async def current(self) -> StoredRules:
+        # Re-read each time: another node (or worker) may have published a newer version.
+        async with self.sessions() as session:
+            current = await rules_store.current_rules_if_newer(session, self._current)
+        if current is not None:
+            self._current = current
+        if self._current is None:
+            return await self.bootstrap()
+        return self._current
+
+    async def engine(self) -> Engine:
+        return self._cache.engine_for((await self.current()).rules)
+
+    async def rules(self) -> RuleSet:
+        return (await self.current()).rules
+
+    async def publish(self, body: str, created_by: str) -> StoredRules:
+        try:
+            async with self.sessions() as session, session.begin():
+                await begin_write(session)
+                stored = await rules_store.publish(session, body, created_by)
+        except RulesInvalid as invalid:
+            errors = [
+                FieldError(
+                    field="yaml" + (f".{e.path}" if e.path else ""),
+                    message=e.message
+                    + (f" (line {e.line})" if e.line is not None else "")
+                    + (f" [found: {e.value}]" if e.value is not None else ""),
+                    code="invalid_rule",
+                )
+                for e in invalid.errors
+            ]
+            detail = f"the rule set has {len(errors)} error{'s' if len(errors) != 1 else ''}"
+            raise Problem(422, "invalid-rules", "Invalid rule set", detail, errors=errors) from None
+        except rules_store.RuleVersionConflict as exc:
+            raise conflict(str(exc)) from None
+        self._current = stored
+        return stored

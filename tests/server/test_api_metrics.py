@@ -1,0 +1,320 @@
+"""POST /metrics: who may report what, idempotent scoring, and batches refused whole (nothing written)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select, update
+
+from persistence.models import LedgerEntry, ServiceAccount, UserStateRow
+
+NOTHING = {"metric_events": 0, "xp_ledger": 0, "user_states": 0, "badges_earned": 0, "mission_progress": 0}
+
+
+async def me(client, caller) -> dict:
+    response = await client.get("/api/v1/me", headers=caller.headers)
+    assert response.status_code == 200
+    return response.json()
+
+
+# -- accepted --------------------------------------------------------------------------------------
+
+
+async def test_an_integration_reports_anyones_work(client, register, service_account, ingest, ago, db_counts):
+    alice, bob = await register("alice"), await register("bob")
+    key = await service_account(["metrics:write"])
+    events = [
+        {"id": "gh-1", "user": "alice", "metric": "commits", "value": 5, "occurred_at": ago()},
+        {"id": "gh-2", "user": "alice", "metric": "reviews_done", "value": 10, "occurred_at": ago()},
+        {
+            "id": "gh-3",
+            "user": "bob",
+            "metric": "prs_merged",
+            "value": 1,
+            "occurred_at": ago(),
+            "metadata": {"pr": 7},
+        },
+    ]
+
+    response = await ingest(key.headers, events)
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "accepted": 3,
+        "duplicates": 0,
+        "rule_version": 1,
+        "events": [{"id": f"gh-{i}", "status": "accepted", "reason": None} for i in (1, 2, 3)],
+    }
+    assert (await db_counts())["metric_events"] == 3
+    alice_me = await me(client, alice)
+    # 5 commits x 2 + 10 reviews x 10 capped at 80 + the reviewer badge's 50 + the daily mission's 20
+    # + the review marathon's 30
+    assert alice_me["level"]["xp"] == 10 + 80 + 50 + 20 + 30
+    assert alice_me["level"]["level"] == 2
+    badges = {badge["badge_id"]: badge for badge in alice_me["badges"]}
+    assert {"first-commit", "reviewer", "review-marathon"} <= set(badges)
+    assert "reviews_done total 10" in badges["reviewer"]["explanation"]
+    ledger = (await client.get("/api/v1/me/ledger", headers=alice.headers)).json()["items"]
+    by_rule = {item["rule_id"]: item for item in ledger}
+    assert "capped at 80 by the daily cap" in by_rule["metrics.reviews_done"]["explanation"]
+    assert by_rule["badges.reviewer"]["event_ids"] == ["gh-2"]
+    assert sum(item["amount"] for item in ledger) == alice_me["level"]["xp"]
+    assert (await me(client, bob))["level"]["xp"] == 25
+
+
+async def test_sending_the_same_events_again_changes_nothing(
+    client, player, service_account, ingest, ago, db_counts
+):
+    key = await service_account(["metrics:write"])
+    events = [
+        {"id": "e-1", "user": "alice", "metric": "commits", "value": 2, "occurred_at": ago()},
+        {"id": "e-2", "user": "alice", "metric": "tickets_closed", "value": 1, "occurred_at": ago()},
+    ]
+    assert (await ingest(key.headers, events)).json()["accepted"] == 2
+    xp, counts = (await me(client, player))["level"]["xp"], await db_counts()
+
+    again = await ingest(key.headers, events)
+
+    assert again.status_code == 200
+    body = again.json()
+    assert (body["accepted"], body["duplicates"]) == (0, 2)
+    assert [e["status"] for e in body["events"]] == ["duplicate", "duplicate"]
+    assert all(e["reason"] for e in body["events"])
+    assert (await me(client, player))["level"]["xp"] == xp
+    assert await db_counts() == counts
+    # A batch of old and new events: only the new one counts.
+    mixed = (await ingest(key.headers, [*events, {**events[0], "id": "e-3"}])).json()
+    assert [(e["id"], e["status"]) for e in mixed["events"]] == [
+        ("e-1", "duplicate"),
+        ("e-2", "duplicate"),
+        ("e-3", "accepted"),
+    ]
+    assert (await me(client, player))["level"]["xp"] == xp + 4
+
+
+async def test_a_player_reports_their_own_self_reportable_work(client, player, ingest, ago, app):
+    events = [
+        {"id": "mine-1", "metric": "tickets_closed", "value": 2, "occurred_at": ago()},
+        {"id": "mine-2", "user": "alice", "metric": "focus_minutes", "value": 60, "occurred_at": ago()},
+    ]
+
+    response = await ingest(player.headers, events)
+
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 2
+    assert (await me(client, player))["level"]["xp"] == 16 + 30
+    ledger = (await client.get("/api/v1/me/ledger", headers=player.headers)).json()["items"]
+    assert {item["metric"] for item in ledger} == {"tickets_closed", "focus_minutes"}
+    async with app.state.sessions() as session:
+        state = await session.get(UserStateRow, uuid.UUID(player.id))
+    assert state is not None
+    assert state.xp == 46
+
+
+# -- who may report what ---------------------------------------------------------------------------
+
+
+async def test_refused_callers_get_401_or_403_and_nothing_is_written(
+    app, client, register, service_account, ingest, ago, db_counts, problem, subtests
+):
+    alice, _ = await register("alice"), await register("bob")
+    commits_only = await service_account(["metrics:write"], metrics=["commits"])
+    read_only = await service_account(["metrics:read"])
+    revoked = await service_account(["metrics:write"])
+    async with app.state.sessions() as session, session.begin():
+        await session.execute(
+            update(ServiceAccount).where(ServiceAccount.name == revoked.handle).values(revoked_at=func.now())
+        )
+    forged = commits_only.headers["X-API-Key"][:-4] + "AAAA"
+
+    def event(**changes: object) -> dict[str, object]:
+        item = {"id": "x-1", "user": "alice", "metric": "commits", "value": 1, "occurred_at": ago()} | changes
+        return {k: v for k, v in item.items() if v is not None}
+
+    forbidden = {
+        "a player reporting for someone else": (
+            alice.headers,
+            event(user="bob", metric="tickets_closed"),
+            "events.0.user",
+        ),
+        "a player reporting an integration-only metric": (alice.headers, event(user=None), "events.0.metric"),
+        "a key limited to other metrics": (
+            commits_only.headers,
+            event(metric="reviews_done"),
+            "events.0.metric",
+        ),
+        "a key without metrics:write": (read_only.headers, event(), "events.0.metric"),
+    }
+    for name, (headers, item, field) in forbidden.items():
+        with subtests.test(name):
+            body = problem(await ingest(headers, [item]), 403, field)
+            assert body["type"].endswith("/forbidden")
+            assert await db_counts() == NOTHING
+    unauthenticated = {
+        "no credentials": {},
+        "a malformed key": {"X-API-Key": "let-me-in"},
+        "an unknown key": {"X-API-Key": forged},
+        "a revoked key": revoked.headers,
+        "a garbled bearer token": {"Authorization": "Bearer garbage"},
+    }
+    for name, headers in unauthenticated.items():
+        with subtests.test(name):
+            problem(await ingest(headers, [event()]), 401)
+            assert await db_counts() == NOTHING
+    with subtests.test("the limited key may send what it is limited to"):
+        assert (await ingest(commits_only.headers, [event()])).status_code == 200
+
+
+# -- bad input: refused whole, nothing written -------------------------------------------------------
+
+
+async def test_bad_batches_are_refused_whole_and_write_nothing(
+    client, register, service_account, ingest, ago, db_counts, problem, subtests
+):
+    await register("alice")
+    key = await service_account(["metrics:write"])
+
+    def event(index: int = 0, **changes: object) -> dict[str, object]:
+        good = {"id": f"ev-{index}", "user": "alice", "metric": "commits", "value": 1, "occurred_at": ago()}
+        return {k: v for k, v in (good | changes).items() if v is not None}
+
+    cases: dict[str, tuple[object, str]] = {
+        "value of the wrong type": ([event(value="three")], "events.0.value"),
+        "id of the wrong type": ([event(id=42)], "events.0.id"),
+        "events not a list": ({"commits": 1}, "events"),
+        "no events": ([], "events"),
+        "unknown metric": ([event(), event(1, metric="deploys")], "events.1.metric"),
+        "value above max_value": ([event(value=501)], "events.0.value"),
+        "negative value": ([event(value=-3)], "events.0.value"),
+        "fractional value of a whole metric": ([event(value=1.5)], "events.0.value"),
+        "timestamp too far ahead": ([event(occurred_at=ago(seconds=-600))], "events.0.occurred_at"),
+        "timestamp too old": ([event(occurred_at=ago(days=401))], "events.0.occurred_at"),
+        "naive timestamp": ([event(occurred_at="2026-01-05T10:00:00")], "events.0.occurred_at"),
+        "not a timestamp": ([event(occurred_at="yesterday")], "events.0.occurred_at"),
+        "the same id twice": ([event(), event(1), event(0, value=2)], "events.2.id"),
+        "unknown field of an event": ([event(points=100)], "events.0.points"),
+        "unknown user": ([event(), event(1, user="nobody")], "events.1.user"),
+        "no user from an integration": ([event(user=None)], "events.0.user"),
+        "id too long": ([event(id="x" * 129)], "events.0.id"),
+    }
+    for name, (events, field) in cases.items():
+        with subtests.test(name):
+            response = await client.post("/api/v1/metrics", json={"events": events}, headers=key.headers)
+            problem(response, 422, field)
+            assert await db_counts() == NOTHING
+    with subtests.test("unknown top-level field"):
+        response = await client.post(
+            "/api/v1/metrics", json={"events": [event()], "dry_run": True}, headers=key.headers
+        )
+        problem(response, 422, "dry_run")
+        assert await db_counts() == NOTHING
+    with subtests.test("every bad event is named"):
+        events = [event(0, metric="deploys"), event(1), event(2, value=10_000), event(3, user="nobody")]
+        body = problem(
+            await ingest(key.headers, events), 422, "events.0.metric", "events.2.value", "events.3.user"
+        )
+        assert not any(error["field"].startswith("events.1.") for error in body["errors"])
+        assert await db_counts() == NOTHING
+
+
+async def test_a_body_that_is_not_json_is_refused(client, player, ingest, ago, db_counts, problem, subtests):
+    event = {"id": "ev", "metric": "tickets_closed", "value": 1, "occurred_at": ago()}
+    headers = player.headers | {"Content-Type": "application/json"}
+    with subtests.test("malformed JSON"):
+        response = await client.post("/api/v1/metrics", content=b'{"events": [', headers=headers)
+        problem(response, 400)
+    with subtests.test("not UTF-8"):
+        response = await client.post("/api/v1/metrics", content=b'{"events": "\xff"}', headers=headers)
+        problem(response, 400)
+    with subtests.test("not an object"):
+        response = await client.post("/api/v1/metrics", content=json.dumps([event]), headers=headers)
+        problem(response, 422)
+    with subtests.test("another content type"):
+        response = await client.post(
+            "/api/v1/metrics",
+            content=json.dumps({"events": [event]}),
+            headers=player.headers | {"Content-Type": "text/plain"},
+        )
+        problem(response, 415)
+    with subtests.test("no content type"):
+        response = await client.post(
+            "/api/v1/metrics", content=json.dumps({"events": [event]}), headers=player.headers
+        )
+        problem(response, 415)
+    assert await db_counts() == NOTHING
+
+
+@pytest.mark.settings(max_body_bytes=1024, ingest_max_batch=3)
+async def test_bodies_and_batches_over_the_limits_are_refused(
+    client, player, ingest, ago, db_counts, problem, subtests
+):
+    def events(n: int) -> list[dict[str, object]]:
+        return [
+            {
+                "id": f"ev-{i}",
+                "metric": "tickets_closed",
+                "value": 1,
+                "occurred_at": ago(),
+                "metadata": {"n": i},
+            }
+            for i in range(n)
+        ]
+
+    async def streamed() -> AsyncIterator[bytes]:  # no Content-Length: the limit holds while reading
+        yield b'{"events": ['
+        for item in events(20):
+            yield json.dumps(item).encode() + b","
+        yield b"]}"
+
+    with subtests.test("a body over max_body_bytes"):
+        assert len(json.dumps({"events": events(20)})) > 1024
+        problem(await ingest(player.headers, events(20)), 413)
+        assert await db_counts() == NOTHING
+    with subtests.test("a streamed body over max_body_bytes"):
+        headers = player.headers | {"Content-Type": "application/json"}
+        response = await client.post("/api/v1/metrics", content=streamed(), headers=headers)
+        assert "content-length" not in response.request.headers
+        problem(response, 413)
+        assert await db_counts() == NOTHING
+    with subtests.test("a batch over ingest_max_batch"):
+        body = problem(await ingest(player.headers, events(4)), 422, "events")
+        assert "3" in next(e["message"] for e in body["errors"] if e["field"] == "events")
+        assert await db_counts() == NOTHING
+    with subtests.test("within both limits"):
+        assert (await ingest(player.headers, events(3))).json()["accepted"] == 3
+
+
+# -- concurrency -----------------------------------------------------------------------------------
+
+
+async def test_concurrent_requests_with_the_same_ids_score_each_once(
+    app, client, register, service_account, ingest, ago
+):
+    alice = await register("alice")
+    key = await service_account(["metrics:write"])
+    events = [
+        {"id": f"c-{i}", "user": "alice", "metric": "tickets_closed", "value": 1, "occurred_at": ago(days=i)}
+        for i in range(6)
+    ]
+    # Three overlapping batches, each sent twice, all at once.
+    batches = [events[:4], events[2:], events[::-1]] * 2
+
+    responses = await asyncio.gather(*(ingest(key.headers, batch) for batch in batches))
+
+    assert [response.status_code for response in responses] == [200] * len(batches)
+    accepted: dict[str, int] = {}
+    for response in responses:
+        for status in response.json()["events"]:
+            accepted[status["id"]] = accepted.get(status["id"], 0) + (status["status"] == "accepted")
+    assert accepted == {event["id"]: 1 for event in events}
+    xp = (await me(client, alice))["level"]["xp"]
+    assert xp == 6 * 8
+    async with app.state.sessions() as session:
+        total = await session.scalar(select(func.sum(LedgerEntry.amount)))
+        state = await session.scalar(select(UserStateRow.xp))
+    assert total == state == xp

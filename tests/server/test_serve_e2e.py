@@ -1,0 +1,135 @@
+"""README command 1 for real: `gamif run` starts uvicorn on embedded SQLite, seeded with the demo
+organisation; and `gamif migrate` + `gamif create-admin` + `gamif serve` on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+GAMIF = str(Path(sys.executable).parent / "gamif")
+STARTED = "Application startup complete"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def running(args: list[str], env: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """Start a gamif server process; yield (base URL, what it printed) once uvicorn says it is up."""
+    port = free_port()
+    process = subprocess.Popen(
+        [GAMIF, *args, "--port", str(port)],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    seen: list[str] = []
+    try:
+        for line in process.stdout:  # blocks on the process's own output: no guessing how long start-up takes
+            seen.append(line)
+            if STARTED in line:
+                break
+        else:
+            raise AssertionError("gamif exited before serving:\n" + "".join(seen))
+        printed = "".join(seen)
+        # Keep reading so that the server never blocks on a full pipe.
+        drain = threading.Thread(target=seen.extend, args=(process.stdout,), daemon=True)
+        drain.start()
+        yield f"http://127.0.0.1:{port}", printed
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        process.stdout.close()
+
+
+def test_gamif_run_serves_the_seeded_demo(tmp_path):
+    env = {"GAMIF_DATA_DIR": str(tmp_path / "data")}
+    with running(["run"], env) as (base, printed):
+        assert f"gamif is starting at {base}" in printed
+        key = re.search(r"gmf_[a-z0-9]{8}_[A-Za-z0-9]+", printed)
+        assert key is not None, printed
+        with httpx.Client(base_url=base, timeout=10) as http:
+            login = http.post("/api/v1/auth/login", json={"login": "ana", "password": "gamif-demo-password"})
+            assert login.status_code == 200, login.text
+            auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            before = http.get("/api/v1/me", headers=auth).json()
+            assert before["level"]["xp"] > 0  # the demo history was scored
+            assert before["teams"]
+            when = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+            event = {"id": "e2e-1", "user": "ana", "metric": "reviews_done", "value": 2, "occurred_at": when}
+            posted = http.post(
+                "/api/v1/metrics", json={"events": [event]}, headers={"X-API-Key": key.group(0)}
+            )
+            assert posted.status_code == 200, posted.text
+            assert posted.json()["events"] == [{"id": "e2e-1", "status": "accepted", "reason": None}]
+            after = http.get("/api/v1/me", headers=auth).json()
+            assert after["level"]["xp"] > before["level"]["xp"]
+            ledger = http.get("/api/v1/me/ledger", params={"limit": 5}, headers=auth).json()["items"]
+            review = next(
+                item for item in ledger if item["event_ids"] == ["e2e-1"] and item["source"] == "metric"
+            )
+            assert "Code reviews on" in review["explanation"]
+            assert http.get("/readyz").json()["checks"] == {"database": "ok"}
+    # A second start reuses the data: the demo is seeded once, the JWT secret is kept.
+    with running(["run"], env) as (base, _), httpx.Client(base_url=base, timeout=10) as http:
+        login = http.post("/api/v1/auth/login", json={"login": "ana", "password": "gamif-demo-password"})
+        me = http.get("/api/v1/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"})
+        assert me.json()["level"]["xp"] == after["level"]["xp"]
+
+
+async def test_migrate_create_admin_and_serve_on_postgresql(make_postgres_db, tmp_path):
+    url = await make_postgres_db()
+    env = {
+        "GAMIF_DATABASE_URL": url,
+        "GAMIF_DATA_DIR": str(tmp_path),
+        "GAMIF_ADMIN_PASSWORD": "a long admin secret",
+    }
+    serve_env = {**os.environ, **env}
+    # An unmigrated PostgreSQL is refused with a clear message (no silent schema changes on shared databases).
+    refused = subprocess.run(
+        [GAMIF, "serve", "--port", str(free_port())],
+        env=serve_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "run `gamif migrate`" in refused.stdout + refused.stderr
+    migrated = subprocess.run(
+        [GAMIF, "migrate"], env=serve_env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    assert "done: 0001_initial" in migrated.stdout
+    created = subprocess.run(
+        [GAMIF, "create-admin", "--email", "root@example.com", "--handle", "root"],
+        env=serve_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert created.returncode == 0, created.stderr
+    with running(["serve"], env) as (base, _), httpx.Client(base_url=base, timeout=10) as http:
+        login = http.post("/api/v1/auth/login", json={"login": "root", "password": "a long admin secret"})
+        assert login.status_code == 200, login.text
+        auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        team = http.post("/api/v1/teams", json={"slug": "core", "name": "Core"}, headers=auth)
+        assert team.status_code == 201, team.text
+        assert http.get("/api/v1/rules").status_code == 401
+        assert http.get("/api/v1/rules", headers=auth).json()["version"] == 1
