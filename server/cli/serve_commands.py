@@ -13,6 +13,7 @@ from server.config import ConfigError, Settings, load_settings
 
 DEMO_PASSWORD = "gamif-demo-password"
 DEMO_DOMAIN = "demo.gamif.dev"
+DEMO_INTEGRATION = "demo integration"
 DEMO_TEAMS = {"platform": "Platform", "web": "Web", "reliability": "Reliability"}
 
 
@@ -108,11 +109,11 @@ def demo(args: argparse.Namespace) -> int:
 
 async def seed_demo(settings: Settings, now: datetime | None = None) -> str:
     """Seed the demo organisation once (teams, people, recent history) and describe how to log in."""
-    from sqlalchemy import select
+    from sqlalchemy import select, update
 
     from game import sample_events, sample_users
     from persistence.db import create_engine, session_factory
-    from persistence.models import User
+    from persistence.models import ServiceAccount, User
     from persistence.scoring import Scorer, Submission
     from server.app import prepare_schema
     from server.services.accounts import Accounts
@@ -174,7 +175,14 @@ async def seed_demo(settings: Settings, now: datetime | None = None) -> str:
                 by_day.setdefault(submission.event.occurred_at.astimezone(UTC).date(), []).append(submission)
             for batch in by_day.values():
                 await scorer.score(game_engine, batch, now)
-        _, key = await accounts.create_service_account("demo integration", ["metrics:write"], None)
+        # One live demo key at a time: each start hands out a fresh one and retires the previous.
+        async with sessions() as session, session.begin():
+            await session.execute(
+                update(ServiceAccount)
+                .where(ServiceAccount.name == DEMO_INTEGRATION, ServiceAccount.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+        _, key = await accounts.create_service_account(DEMO_INTEGRATION, ["metrics:write"], None)
     finally:
         await engine.dispose()
     base = settings.effective_public_url

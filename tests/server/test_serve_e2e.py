@@ -85,11 +85,20 @@ def test_gamif_run_serves_the_seeded_demo(tmp_path):
             )
             assert "Code reviews on" in review["explanation"]
             assert http.get("/readyz").json()["checks"] == {"database": "ok"}
-    # A second start reuses the data: the demo is seeded once, the JWT secret is kept.
-    with running(["run"], env) as (base, _), httpx.Client(base_url=base, timeout=10) as http:
+    # A second start reuses the data: the demo is seeded once, the JWT secret is kept, and the
+    # previous run's integration key is retired in favour of a fresh one.
+    with running(["run"], env) as (base, printed), httpx.Client(base_url=base, timeout=10) as http:
         login = http.post("/api/v1/auth/login", json={"login": "ana", "password": "gamif-demo-password"})
         me = http.get("/api/v1/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"})
         assert me.json()["level"]["xp"] == after["level"]["xp"]
+        event = {**event, "id": "e2e-2"}
+        stale = http.post("/api/v1/metrics", json={"events": [event]}, headers={"X-API-Key": key.group(0)})
+        assert stale.status_code == 401
+        fresh = re.search(r"gmf_[a-z0-9]{8}_[A-Za-z0-9]+", printed)
+        assert fresh is not None
+        assert fresh.group(0) != key.group(0)
+        posted = http.post("/api/v1/metrics", json={"events": [event]}, headers={"X-API-Key": fresh.group(0)})
+        assert posted.status_code == 200, posted.text
 
 
 async def test_migrate_create_admin_and_serve_on_postgresql(make_postgres_db, tmp_path):
