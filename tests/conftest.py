@@ -43,6 +43,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gamif"))
 async def postgres_server() -> AsyncIterator[str]:
     service = await services.find_postgres()
     services.USED.postgres = service
+    if service.stop is not None:
+        services.stop_on_exit(service.stop)  # also if the session is killed
     yield service.url
     if service.stop is not None:
         service.stop()
@@ -51,6 +53,7 @@ async def postgres_server() -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 async def postgres_databases(postgres_server: str) -> AsyncIterator[services.PostgresDatabases]:
     databases = services.PostgresDatabases(postgres_server)
+    await databases.drop_orphans()  # left by a killed session on this machine
     yield databases
     await databases.drop_all()  # whatever a test left behind, of ours
 
@@ -120,6 +123,8 @@ def database_url(request: pytest.FixtureRequest) -> str:
 async def redis_server() -> AsyncIterator[str]:
     service = await services.find_redis()
     services.USED.redis = service
+    if service.stop is not None:
+        services.stop_on_exit(service.stop)  # also if the session is killed
     yield service.url
     if service.stop is not None:
         service.stop()

@@ -24,6 +24,7 @@ import pwd
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -76,6 +77,27 @@ class Usage:
 
 
 USED = Usage()
+
+
+_STOPS: list[Callable[[], None]] = []
+
+
+def stop_on_exit(stop: Callable[[], None]) -> None:
+    """Run `stop` when the process ends, however: normally (atexit) or killed by SIGTERM or SIGHUP
+    (pytest then tears nothing down). Call from the main thread."""
+    atexit.register(stop)
+    if not _STOPS:
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _stop_all_and_die)
+    _STOPS.append(stop)
+
+
+def _stop_all_and_die(signum: int, _frame: object) -> None:
+    for stop in reversed(_STOPS):
+        with contextlib.suppress(Exception):
+            stop()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def free_port() -> int:
@@ -236,7 +258,6 @@ def start_postgres() -> Service:
             run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(workdir, ignore_errors=True)
 
-    atexit.register(stop)  # also when the session dies before its fixtures are torn down
     url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}"
     version = ""
     with contextlib.suppress(Exception):
@@ -245,7 +266,10 @@ def start_postgres() -> Service:
 
 
 class PostgresDatabases:
-    """Creates databases ``gamif_test_<hex>`` on a server and drops them again: only those it created."""
+    """Creates databases ``gamif_test_<hex>`` on a server and drops them again: only those it created.
+
+    Each is labelled (COMMENT ON DATABASE) with the host and process that created it, so that a later
+    session can drop what a killed one left behind, and nothing else (`drop_orphans`)."""
 
     def __init__(self, server_url: str) -> None:
         self.server = make_url(server_url)
@@ -264,15 +288,40 @@ class PostgresDatabases:
                 await connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
             else:
                 await connection.execute(f'CREATE DATABASE "{name}"')
+            self.created.add(name)
+            await connection.execute(f"COMMENT ON DATABASE \"{name}\" IS '{_label(os.getpid())}'")
         finally:
             await connection.close()
-        self.created.add(name)
         return self.url(name)
 
     async def drop(self, url_or_name: str) -> None:
         name = make_url(url_or_name).database if "://" in url_or_name else url_or_name
         if name not in self.created:
             raise ValueError(f"{name!r} is not a database these tests created: not dropping it")
+        await self._drop(name)
+        self.created.discard(name)
+
+    async def drop_orphans(self) -> list[str]:
+        """Drop the test databases that an earlier session on this host created and could not drop
+        (it was killed): labelled by a process of this host that is gone."""
+        connection = await pg_connect(self.server)
+        try:
+            rows = await connection.fetch(
+                "SELECT datname, shobj_description(oid, 'pg_database') AS label FROM pg_database"
+                " WHERE datname LIKE 'gamif\\_test\\_%'"
+            )
+        finally:
+            await connection.close()
+        orphans = []
+        for row in rows:
+            match = re.fullmatch(r"gamif tests: host (\S+) pid (\d+)", row["label"] or "")
+            if match and match[1] == socket.gethostname() and not _alive(int(match[2])):
+                orphans.append(row["datname"])
+        for name in orphans:
+            await self._drop(name)
+        return orphans
+
+    async def _drop(self, name: str) -> None:
         connection = await pg_connect(self.server)
         try:
             await connection.execute(
@@ -283,11 +332,24 @@ class PostgresDatabases:
             await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
         finally:
             await connection.close()
-        self.created.discard(name)
 
     async def drop_all(self) -> None:
         for name in sorted(self.created):
             await self.drop(name)
+
+
+def _label(pid: int) -> str:
+    return f"gamif tests: host {socket.gethostname()} pid {pid}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # ------------------------------------------------------------------------------------------------- Redis
@@ -384,7 +446,6 @@ def start_redis() -> Service:
                 process.wait()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    atexit.register(stop)
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
         try:

@@ -98,6 +98,12 @@ async def test_migrate_reports_an_unreachable_database_and_exits_1(capsys):
     assert len(err.splitlines()) == 1
 
 
+async def test_migrate_refuses_what_is_not_a_database_url(capsys):
+    code, out, err = await gamif(capsys, "migrate", "--database-url", "not a url")
+    assert (code, out) == (1, "")
+    assert err.startswith("gamif: not a database URL")
+
+
 async def test_migrate_rejects_an_unknown_revision(capsys, tmp_path):
     url = f"sqlite+aiosqlite:///{tmp_path}/x.db"
     code, _, err = await gamif(capsys, "migrate", "--database-url", url, "--revision", "9999_nope")
