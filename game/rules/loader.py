@@ -11,6 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from .errors import RuleError, RulesInvalid
+from .references import reference_errors
 from .ruleset import RuleSet, cross_check
 
 DEFAULT_RULES = "default_rules.yaml"
@@ -64,11 +65,15 @@ def parse_rules(data: object, source: str = "rules", lines: Mapping[str, int] | 
         raise RulesInvalid(
             [RuleError("", f"a rule set is a mapping of keys, not a {type(data).__name__}")], source
         )
+    references = reference_errors(data)
     try:
         rules = RuleSet.model_validate(data)
     except ValidationError as exc:
-        raise RulesInvalid([_from_pydantic(error, lines) for error in exc.errors()], source) from None
-    problems = cross_check(rules)
+        structural = [_from_pydantic(error, lines) for error in exc.errors()]
+        reported = {error.path for error in structural}
+        extra = [_with_line(e, lines) for e in references if e.path not in reported]
+        raise RulesInvalid(structural + extra, source) from None
+    problems = references + cross_check(rules)
     if problems:
         raise RulesInvalid([_with_line(problem, lines) for problem in problems], source)
     return rules
