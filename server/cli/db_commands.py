@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-
-DEFAULT_DATA_DIR = "./gamif-data"
 
 
 def _database_url(args: argparse.Namespace) -> str:
-    """The database to migrate: ``--database-url``, else ``GAMIF_DATABASE_URL``, else SQLite in the data
-    directory (``GAMIF_DATA_DIR``, default ``./gamif-data``)."""
+    """The database to migrate: ``--database-url``, else the settings (``GAMIF_DATABASE_URL``, else
+    SQLite in ``GAMIF_DATA_DIR``). Both accept ``postgresql://`` URLs (asyncpg is used)."""
+    from server.config import load_settings, normalise_database_url
+
     if args.database_url:
-        return str(args.database_url)
-    from_env = os.environ.get("GAMIF_DATABASE_URL")
-    if from_env:
-        return from_env
-    data_dir = os.environ.get("GAMIF_DATA_DIR") or DEFAULT_DATA_DIR
-    return f"sqlite+aiosqlite:///{data_dir.rstrip('/')}/gamif.db"
+        return normalise_database_url(str(args.database_url))
+    return load_settings().effective_database_url
 
 
 def migrate(args: argparse.Namespace) -> int:
@@ -27,8 +22,13 @@ def migrate(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
     from persistence import migrate as migrations
+    from server.config import ConfigError
 
-    url = _database_url(args)
+    try:
+        url = _database_url(args)
+    except (ConfigError, ValueError) as error:
+        print(f"gamif: {error}", file=sys.stderr)
+        return 1
     try:
         shown = migrations.masked(url)
     except ArgumentError:

@@ -101,7 +101,7 @@ async def test_migrate_reports_an_unreachable_database_and_exits_1(capsys):
 async def test_migrate_refuses_what_is_not_a_database_url(capsys):
     code, out, err = await gamif(capsys, "migrate", "--database-url", "not a url")
     assert (code, out) == (1, "")
-    assert err.startswith("gamif: not a database URL")
+    assert err.startswith("gamif: not a URL: expected postgresql://")
 
 
 async def test_migrate_rejects_an_unknown_revision(capsys, tmp_path):
