@@ -102,7 +102,8 @@ def test_gamif_run_serves_the_seeded_demo(tmp_path):
 
 
 async def test_migrate_create_admin_and_serve_on_postgresql(make_postgres_db, tmp_path):
-    url = await make_postgres_db()
+    # The plain postgresql:// form, as docker-compose.yml and most hosting providers give it.
+    url = (await make_postgres_db()).replace("postgresql+asyncpg://", "postgresql://")
     env = {
         "GAMIF_DATABASE_URL": url,
         "GAMIF_DATA_DIR": str(tmp_path),
