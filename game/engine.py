@@ -419,7 +419,7 @@ class _Batch:
     def _settle_badges_and_level(self) -> None:
         state, rules = self.state, self.rules
         judge = self.engine._judge
-        scopes = self._repeat_scopes()
+        scopes: dict[str, list[tuple[str, int]]] = {}
         # A badge's verdict can only change when one of its inputs did: judge only those.
         changed = self.changed
         changed.update(f"metric:{metric}" for metric, _ in self.groups)
@@ -435,7 +435,9 @@ class _Batch:
                 if not judge.inputs[badge_id] & changed:
                     continue
                 badge = rules.badges[badge_id]
-                for scope in scopes.get(badge_id, ()) if badge.repeat else (None,):
+                if badge.repeat is not None and badge_id not in scopes:
+                    scopes[badge_id] = self._repeat_scopes(badge_id, badge.repeat)
+                for scope in scopes[badge_id] if badge.repeat else (None,):
                     key = None if scope is None else (badge_id, scope[1])
                     have = state.badges.get(badge_id, 0) if key is None else state.repeat_badges.get(key, 0)
                     if have == len(badge.tiers or (None,)):
@@ -453,20 +455,13 @@ class _Batch:
                 text += f"; level {high + 1} needs {self.engine.thresholds[high]:,} XP"
             self.effects.append(LevelUp(self._explain("levels", text), low, high, state.xp))
 
-    def _repeat_scopes(self) -> dict[str, list[tuple[str, int]]]:
-        """For each repeatable badge, the periods this batch touched for its metric."""
-        week_start = self.engine._week_start
-        scopes: dict[str, list[tuple[str, int]]] = {}
-        for badge_id, badge in self.rules.badges.items():
-            if badge.repeat is None:
-                continue
-            assert isinstance(badge.criteria, MetricTotal | EventCount)  # the rules allow no other kind
-            metric = badge.criteria.metric
-            keys = {
-                period_key(day, badge.repeat, week_start) for m, day in self.groups if metric in (None, m)
-            }
-            scopes[badge_id] = [(badge.repeat, key) for key in sorted(keys)]
-        return scopes
+    def _repeat_scopes(self, badge_id: str, period: str) -> list[tuple[str, int]]:
+        """The periods this batch touched for a repeatable badge's metric."""
+        criteria = self.rules.badges[badge_id].criteria
+        assert isinstance(criteria, MetricTotal | EventCount)  # the rules allow no other kind
+        metric, week_start = criteria.metric, self.engine._week_start
+        keys = {period_key(day, period, week_start) for m, day in self.groups if metric in (None, m)}
+        return [(period, key) for key in sorted(keys)]
 
     def _ids(self, metrics: Collection[str] | None, days: Collection[int] | None) -> tuple[str, ...]:
         """Ids of the batch's events of these metrics on these local days (None: any)."""
