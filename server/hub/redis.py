@@ -1,0 +1,631 @@
+"""Topic streams and bus on Redis: the history is shared by every hub process, the bus links them.
+
+Semantics: `server.hub.streams`. Layout, under a configurable prefix (``gamif:`` in production), per topic:
+
+- ``<prefix>hub:{<topic>}:meta``, a hash: ``epoch``, ``seq`` (the last offset given out), ``at`` (the
+  last ``at_ms``), ``old`` (a lower bound of the oldest kept delta's ``at_ms``, so that most appends
+  need not read the log to trim by age) and ``run`` (the run id of the Redis server that wrote it).
+  It expires after ``idle_ttl_seconds`` without ``publish`` or ``head``.
+- ``<prefix>hub:{<topic>}:log``, a Redis stream of the deltas: entry id ``<offset>-0``, fields ``t``
+  (``at_ms``) and ``p`` (the payload). Appended with ``XADD MAXLEN ~ max_len`` (whole macro-nodes are
+  trimmed, so it keeps at least ``max_len``); deltas older than ``max_age_seconds`` are trimmed with
+  ``XTRIM MINID`` at each append; the key expires ``max_age_seconds`` after the last append.
+- ``<prefix>hub:bus:<topic>``, the pub/sub channel of the bus.
+
+The braces make the two keys of a topic share a hash slot, so the scripts also run on Redis Cluster.
+
+Three Lua scripts do all the work, each one atomic round trip: ``publish`` (offset, append, trims,
+expiries, PUBLISH: a subscriber never sees a delta that is not in the log), ``head`` and ``since``;
+``publish_many`` pipelines its publishes. The client must not decode responses (payloads are bytes).
+Offsets are never reused within an epoch, whatever is lost:
+
+- a missing meta (evicted, expired, a restart without persistence) starts a new epoch, and deletes
+  the log, whose old deltas must not pass for the new epoch's;
+- a missing log keeps the epoch; ``since`` sees that the log no longer holds the position;
+- a meta written by another Redis server process (a restart that reloaded a snapshot or an AOF,
+  which may lack the last writes; a replica promoted by a failover, which may lag) also starts a new
+  epoch: the restored ``seq`` could be behind offsets that clients have already seen. The price is a
+  snapshot for every client after each Redis restart or failover, which is when they resync anyway.
+
+``since`` reads the log from ``offset + 1``: since only prefixes are ever trimmed and offsets are
+appended gaplessly, the first entry it returns is ``offset + 1`` exactly when nothing in between was
+lost; approximate trimming needs no bookkeeping of what is kept.
+
+`RedisBus` holds one dedicated connection per process in pub/sub mode, subscribing to the channels of
+the topics its sessions watch. If that connection drops (or stops answering its PINGs), it reconnects
+with exponential backoff, resubscribes every channel in one command and, once Redis has confirmed
+them all, calls ``on_reset()``: what was published meanwhile is in the logs, for ``since``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection, ConnectionPoolInterface
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.typing import EncodableT
+
+from .streams import (
+    DEFAULT_IDLE_TTL_SECONDS,
+    DEFAULT_MAX_AGE_SECONDS,
+    DEFAULT_MAX_LEN,
+    Bus,
+    BusClosed,
+    BusListener,
+    Clock,
+    Delta,
+    Position,
+    Streams,
+    new_epoch,
+)
+
+log = logging.getLogger("gamif.hub")
+
+DEFAULT_PREFIX = "gamif:"
+
+
+@dataclass(frozen=True, slots=True)
+class RedisNames:
+    """Where the hub keeps a topic in Redis (see the module docstring)."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    def meta(self, topic: str) -> str:
+        return f"{self.prefix}hub:{{{topic}}}:meta"
+
+    def log(self, topic: str) -> str:
+        return f"{self.prefix}hub:{{{topic}}}:log"
+
+    def channel(self, topic: str) -> bytes:
+        return f"{self.prefix}hub:bus:{topic}".encode()
+
+    def topic_of(self, channel: bytes) -> str | None:
+        start = f"{self.prefix}hub:bus:".encode()
+        return channel[len(start) :].decode() if channel.startswith(start) else None
+
+
+# --------------------------------------------------------------------------------------------- scripts
+
+_PRELUDE = """
+-- The server's run id changes with every restart and failover (see the module docstring).
+local info = redis.call('INFO', 'server')
+local found = string.find(info, 'run_id:', 1, true)
+local run = found and string.sub(info, found + 7, found + 46) or ''
+
+-- The topic's epoch, last offset, last time and a lower bound of its oldest kept delta's time, or nil
+-- if it has none this server can vouch for.
+local function current(meta)
+  local m = redis.call('HMGET', meta, 'epoch', 'seq', 'at', 'run', 'old')
+  local seq = tonumber(m[2])
+  if m[1] and seq and m[4] == run then
+    return m[1], seq, tonumber(m[3]) or 0, tonumber(m[5]) or 0
+  end
+  return nil
+end
+
+local function entry_id(offset)
+  return string.format('%d-0', offset)
+end
+"""
+
+# KEYS: meta, log. ARGV: payload, now_ms, max_len, max_age_ms, log_ttl_ms, meta_ttl_ms, fresh epoch,
+# channel. Returns {epoch, offset, at_ms}.
+_PUBLISH_LUA = (
+    _PRELUDE
+    + """
+local function at_of(log, offset)
+  return tonumber(redis.call('XRANGE', log, entry_id(offset), entry_id(offset))[1][2][2])
+end
+
+-- Trims the deltas older than cutoff (a prefix of the log: times never decrease along it); returns the
+-- time of the oldest delta left.
+local function trim_older(log, newest, newest_at, cutoff)
+  local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
+  local first_at = tonumber(first[2][2])
+  if first_at >= cutoff then
+    return first_at
+  end
+  -- lo is too old, hi is recent enough (the newest always is). Gallop from the front, since usually
+  -- only a few have just aged out, then bisect: O(log n) lookups, each O(log n).
+  local lo, hi, hi_at = tonumber(string.match(first[1], '^%d+')), newest, newest_at
+  local step = 1
+  while lo + step < hi do
+    local probe = at_of(log, lo + step)
+    if probe < cutoff then
+      lo = lo + step
+      step = step * 2
+    else
+      hi, hi_at = lo + step, probe
+    end
+  end
+  while hi - lo > 1 do
+    local mid = math.floor((lo + hi) / 2)
+    local probe = at_of(log, mid)
+    if probe < cutoff then lo = mid else hi, hi_at = mid, probe end
+  end
+  redis.call('XTRIM', log, 'MINID', entry_id(hi))
+  return hi_at
+end
+
+local meta, log = KEYS[1], KEYS[2]
+local epoch, seq, last_at, oldest = current(meta)
+if not epoch then
+  epoch, seq, last_at, oldest = ARGV[7], 0, 0, 0
+  redis.call('DEL', log)  -- another epoch's deltas must not pass for this one's
+end
+seq = seq + 1
+local at = math.max(tonumber(ARGV[2]), last_at)
+local seq_s, at_s = string.format('%d', seq), string.format('%d', at)
+-- XADD first: if it fails, nothing has changed (a script's earlier writes are not rolled back).
+redis.call('XADD', log, 'MAXLEN', '~', ARGV[3], seq_s .. '-0', 't', at_s, 'p', ARGV[1])
+-- `oldest` only ever underestimates (trimming and expiry remove the oldest deltas), so while it is
+-- recent enough nothing is too old, and the log need not be read.
+local cutoff = at - tonumber(ARGV[4])
+if oldest < cutoff then
+  oldest = trim_older(log, seq, at, cutoff)
+end
+local oldest_s = string.format('%d', oldest)
+redis.call('HSET', meta, 'epoch', epoch, 'seq', seq_s, 'at', at_s, 'run', run, 'old', oldest_s)
+redis.call('PEXPIRE', log, ARGV[5])
+redis.call('PEXPIRE', meta, ARGV[6])
+redis.call('PUBLISH', ARGV[8], epoch .. ' ' .. seq_s .. ' ' .. at_s .. '\\n' .. ARGV[1])
+return {epoch, seq, at}
+"""
+)
+
+# KEYS: meta, log. ARGV: fresh epoch, meta_ttl_ms. Returns {epoch, offset}.
+_HEAD_LUA = (
+    _PRELUDE
+    + """
+local epoch, seq = current(KEYS[1])
+if not epoch then
+  epoch, seq = ARGV[1], 0
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', '0', 'at', '0', 'run', run, 'old', '0')
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {epoch, seq}
+"""
+)
+
+# KEYS: meta, log. ARGV: epoch, offset. Returns the deltas after offset as one string of records
+# `<offset> <at_ms> <size>\n<payload>` (one bulk reply parses far faster than nested arrays), or nil.
+_SINCE_LUA = (
+    _PRELUDE
+    + """
+local epoch, seq = current(KEYS[1])
+local offset = tonumber(ARGV[2])
+if epoch ~= ARGV[1] or offset > seq then
+  return false
+end
+if offset == seq then
+  return ''
+end
+local entries = redis.call('XRANGE', KEYS[2], entry_id(offset + 1), '+')
+if #entries == 0 or entries[1][1] ~= entry_id(offset + 1) then
+  return false  -- trimmed or expired past the position
+end
+local records = {}
+for i, entry in ipairs(entries) do
+  local fields = entry[2]  -- t, at_ms, p, payload
+  -- The id is `<offset>-0`: dropping its last two characters leaves the offset.
+  records[i] = string.sub(entry[1], 1, -3) .. ' ' .. fields[2] .. ' ' .. #fields[4] .. '\\n' .. fields[4]
+end
+return table.concat(records)
+"""
+)
+
+
+class _Script:
+    __slots__ = ("sha", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+
+_PUBLISH = _Script(_PUBLISH_LUA)
+_HEAD = _Script(_HEAD_LUA)
+_SINCE = _Script(_SINCE_LUA)
+
+_Call = tuple[_Script, Sequence[str], Sequence[EncodableT]]
+
+
+async def _run(redis: Redis, calls: Sequence[_Call], *, once: bool = False) -> list[Any]:
+    """Run the scripts by EVALSHA in one round trip, loading them if the server lacks them.
+
+    ``once``: never resend (for ``publish``). redis-py retries a command whose connection failed, by
+    default, but a publish whose reply was lost has happened: sent again, it would append the same
+    delta a second time, after whatever came in between."""
+    execute = _send_once if once else _send
+    results = await execute(redis, calls)
+    # Calls that failed with NOSCRIPT did not run (a cache flush in the middle fails a suffix of them).
+    missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+    if missing:
+        for script in {calls[i][0] for i in missing}:
+            await redis.script_load(script.source)
+        for i, result in zip(missing, await execute(redis, [calls[i] for i in missing]), strict=True):
+            results[i] = result
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
+
+
+async def _send(redis: Redis, calls: Sequence[_Call]) -> list[Any]:
+    """Through the client (with its retries): for the scripts that may run twice (``head``, ``since``)."""
+    if len(calls) == 1:
+        script, keys, args = calls[0]
+        try:
+            return [await redis.evalsha(script.sha, len(keys), *keys, *args)]
+        except ResponseError as error:
+            return [error]
+    pipe = redis.pipeline(transaction=False)
+    for script, keys, args in calls:
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+    return list(await pipe.execute(raise_on_error=False))
+
+
+async def _send_once(redis: Redis, calls: Sequence[_Call]) -> list[Any]:
+    """On a connection of the client's pool, by hand, so that nothing is sent twice."""
+    pool: ConnectionPoolInterface = redis.connection_pool  # the annotated interface
+    conn = await pool.get_connection()
+    try:
+        commands = [(b"EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args in calls]
+        await conn.send_packed_command(conn.pack_commands(commands))
+        results: list[Any] = []
+        for _ in calls:
+            try:
+                results.append(await conn.read_response())
+            except ResponseError as error:  # an error reply: the connection is still in step
+                results.append(error)
+    except BaseException:
+        await conn.disconnect(nowait=True)  # replies may be pending: the connection cannot be reused
+        raise
+    finally:
+        await pool.release(conn)
+    return results
+
+
+def _require_bytes(redis: Redis) -> None:
+    if redis.connection_pool.connection_kwargs.get("decode_responses"):
+        raise ValueError("the hub needs a Redis client with decode_responses=False: payloads are bytes")
+
+
+# --------------------------------------------------------------------------------------------- streams
+
+
+class RedisStreams(Streams):
+    """Topic streams in Redis (see the module docstring); `redis` must not decode responses."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        max_len: int = DEFAULT_MAX_LEN,
+        max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
+        idle_ttl_seconds: float = DEFAULT_IDLE_TTL_SECONDS,
+        clock: Clock = time.time,
+    ) -> None:
+        super().__init__(
+            max_len=max_len, max_age_seconds=max_age_seconds, idle_ttl_seconds=idle_ttl_seconds, clock=clock
+        )
+        _require_bytes(redis)
+        self.redis = redis
+        self.names = RedisNames(prefix)
+
+    def _keys(self, topic: str) -> list[str]:
+        return [self.names.meta(topic), self.names.log(topic)]
+
+    async def publish(self, topic: str, payload: bytes) -> Delta:
+        [delta] = await self.publish_many([(topic, payload)])
+        return delta
+
+    async def publish_many(self, items: Iterable[tuple[str, bytes]]) -> list[Delta]:
+        items = list(items)
+        calls: list[_Call] = []
+        for topic, payload in items:
+            args: list[EncodableT] = [
+                payload,
+                self.now_ms(),
+                self.max_len,
+                self.max_age_ms,
+                self.max_age_ms,  # the log's expiry: by then all its deltas are too old anyway
+                self.idle_ttl_ms,
+                new_epoch(),
+                self.names.channel(topic),
+            ]
+            calls.append((_PUBLISH, self._keys(topic), args))
+        replies = await _run(self.redis, calls, once=True) if calls else []
+        return [
+            Delta(topic, epoch.decode(), int(offset), bytes(payload), int(at_ms))
+            for (topic, payload), (epoch, offset, at_ms) in zip(items, replies, strict=True)
+        ]
+
+    async def head(self, topic: str) -> Position:
+        [(epoch, offset)] = await _run(
+            self.redis, [(_HEAD, self._keys(topic), [new_epoch(), self.idle_ttl_ms])]
+        )
+        return Position(epoch.decode(), int(offset))
+
+    async def since(self, topic: str, epoch: str, offset: int) -> list[Delta] | None:
+        if offset < 0:
+            return None
+        [records] = await _run(self.redis, [(_SINCE, self._keys(topic), [epoch, offset])])
+        return None if records is None else _parse_records(topic, epoch, records)
+
+    async def drop(self, topic: str) -> None:
+        await self.redis.delete(*self._keys(topic))
+
+
+# ------------------------------------------------------------------------------------------------- bus
+
+
+class _Unresponsive(Exception):
+    """The connection did not answer a PING in time."""
+
+
+# What a lost connection raises (redis-py's own errors, the OS's, our timeouts).
+_LOST = (RedisError, OSError, TimeoutError, _Unresponsive)
+
+
+class RedisBus(Bus):
+    """The bus over Redis pub/sub: one dedicated connection per process (see the module docstring).
+
+    Reads wait at most `read_timeout` (below redis-py's socket timeout); after `ping_interval` of silence
+    the bus PINGs, and a connection that does not answer within `ping_timeout` is replaced."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        listener: BusListener,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        read_timeout: float = 1.0,
+        ping_interval: float = 5.0,
+        ping_timeout: float = 3.0,
+        connect_timeout: float = 4.0,
+        backoff_initial: float = 0.05,
+        backoff_max: float = 5.0,
+    ) -> None:
+        super().__init__(listener)
+        _require_bytes(redis)
+        self.redis = redis
+        self.names = RedisNames(prefix)
+        self.read_timeout = read_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.connect_timeout = connect_timeout
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.client_id: int | None = None
+        """Redis's id of the bus connection (``CLIENT LIST``, ``CLIENT KILL ID``); None while down."""
+        self.reconnects = 0
+        self._conn: AbstractConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        # Per channel, the SUBSCRIBE/UNSUBSCRIBE commands sent on this connection and not yet answered:
+        # a channel is confirmed by the reply to the last of them (replies come in command order).
+        self._inflight: dict[bytes, int] = {}
+        self._confirmed: set[bytes] = set()
+        self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
+        self._resync_left = 0
+        """Replies still due to the resubscription after a reconnect; ``on_reset`` at zero."""
+
+    async def start(self) -> None:
+        if self._task is not None or self._closed:
+            raise RuntimeError("the bus was already started")
+        await self._open(resync=False)  # a first failure is the caller's to report (fail fast at startup)
+        self._task = asyncio.create_task(self._run(), name="gamif-hub-bus")
+
+    async def aclose(self) -> None:
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])  # without swallowing a cancellation of aclose itself
+        await self._drop_connection()
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(BusClosed("the bus was closed"))
+        self._waiters.clear()
+
+    # ------------------------------------------------------------------ subscriptions
+
+    async def _attach(self, topic: str, *, first: bool) -> None:
+        if self._closed:
+            raise BusClosed("the bus is closed")
+        channel = self.names.channel(topic)
+        if channel in self._confirmed:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(channel, []).append(waiter)
+        try:
+            if first:
+                # Otherwise a SUBSCRIBE is already on its way, or the next connection will send it.
+                await self._send(b"SUBSCRIBE", channel)
+            await waiter
+        finally:
+            waiters = self._waiters.get(channel, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+                if not waiters:
+                    del self._waiters[channel]
+
+    async def _detach(self, topic: str) -> None:
+        channel = self.names.channel(topic)
+        self._confirmed.discard(channel)
+        await self._send(b"UNSUBSCRIBE", channel)
+
+    async def _send(self, command: bytes, channel: bytes) -> None:
+        conn = self._conn
+        if conn is None or not conn.is_connected:
+            return  # the next connection subscribes whatever is wanted then
+        self._inflight[channel] = self._inflight.get(channel, 0) + 1
+        # On failure, the reader notices the broken connection, reconnects and resubscribes.
+        with contextlib.suppress(*_LOST):
+            await conn.send_command(command, channel, check_health=False)
+
+    # ------------------------------------------------------------------ connection
+
+    async def _open(self, *, resync: bool) -> None:
+        """A new connection, subscribed to every wanted channel (the replies are read by `_pump`)."""
+        # The pool's settings, but a connection of our own, kept out of the pool (redis-py leaves
+        # make_connection and connect unannotated).
+        conn: AbstractConnection = self.redis.connection_pool.make_connection()  # type: ignore[no-untyped-call]
+        conn.retry = Retry(NoBackoff(), 0)  # reconnecting is ours to do, and to tell the listener about
+        parser: Any = getattr(conn, "_parser", None)
+        if hasattr(parser, "set_pubsub_push_handler"):
+            # Under RESP3, redis-py's default handler formats every message for a debug log, even when
+            # the log is off; its own PubSub replaces the handler the same way.
+            parser.set_pubsub_push_handler(_as_is)
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                await conn.connect()  # type: ignore[no-untyped-call]
+                await conn.send_command(b"CLIENT", b"ID", check_health=False)
+                client_id = int(await conn.read_response())
+                # No await from here to the write: a subscription made meanwhile is either in these
+                # commands or sent after them, on this connection.
+                self._conn, self.client_id = conn, client_id
+                channels = [self.names.channel(topic) for topic in self._refs]
+                self._inflight = dict.fromkeys(channels, 1)
+                self._confirmed = set()
+                self._resync_left = len(channels) if resync else 0
+                if channels:
+                    commands = [
+                        (b"SUBSCRIBE", *channels[i : i + 1_000]) for i in range(0, len(channels), 1_000)
+                    ]
+                    await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+        except BaseException:
+            if self._conn is conn:
+                await self._drop_connection()
+            else:
+                await conn.disconnect(nowait=True)
+            raise
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn, self.client_id = self._conn, None, None
+        self._confirmed.clear()
+        self._inflight.clear()
+        if conn is not None:
+            await conn.disconnect(nowait=True)
+
+    async def _run(self) -> None:
+        delay = self.backoff_initial
+        loop = asyncio.get_running_loop()
+        while True:
+            conn = self._conn
+            assert conn is not None
+            opened = loop.time()
+            try:
+                await self._pump(conn)
+            except _LOST as error:
+                log.warning("hub bus: lost its Redis connection (%r); reconnecting", error)
+            except Exception:
+                log.exception("hub bus: unexpected failure; reconnecting")
+            await self._drop_connection()
+            if loop.time() - opened > self.backoff_max:
+                delay = self.backoff_initial  # it had been up a while: not a flapping server
+            while True:
+                # Jittered, so that the processes of a cluster do not all come back in step.
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, self.backoff_max)
+                try:
+                    await self._open(resync=True)
+                    break
+                except _LOST as error:
+                    log.warning("hub bus: cannot reconnect to Redis yet (%r)", error)
+            self.reconnects += 1
+            if self._resync_left == 0:
+                self._reset()  # nothing to resubscribe: the reset can be told at once
+
+    async def _pump(self, conn: AbstractConnection) -> None:
+        loop = asyncio.get_running_loop()
+        heard = loop.time()
+        pinged: float | None = None
+        while True:
+            reply = await conn.read_response(timeout=self.read_timeout, push_request=True)
+            now = loop.time()
+            if reply is None:  # nothing within read_timeout
+                if pinged is not None and now - pinged > self.ping_timeout:
+                    raise _Unresponsive(f"no answer to a PING within {self.ping_timeout} s")
+                if pinged is None and now - heard >= self.ping_interval:
+                    await conn.send_command(b"PING", check_health=False)
+                    pinged = now
+                continue
+            heard, pinged = now, None
+            if isinstance(reply, list) and len(reply) >= 3:
+                self._handle(reply[0], reply[1], reply[2])
+            # else a PONG (a simple string under RESP3)
+
+    def _handle(self, kind: bytes, channel: bytes, data: Any) -> None:
+        if kind == b"message":
+            topic = self.names.topic_of(channel)
+            if topic is not None and topic in self._refs:
+                delta = _parse_message(topic, data)
+                if delta is None:
+                    log.warning("hub bus: ignoring a malformed message on %r", channel)
+                else:
+                    self._deliver(delta)
+        elif kind in (b"subscribe", b"unsubscribe"):
+            self._answered(channel)
+
+    def _answered(self, channel: bytes) -> None:
+        left = self._inflight.get(channel, 0) - 1
+        if left > 0:
+            self._inflight[channel] = left
+        else:
+            self._inflight.pop(channel, None)
+            topic = self.names.topic_of(channel)
+            if topic is not None and topic in self._refs:
+                self._confirmed.add(channel)
+                for waiter in self._waiters.pop(channel, []):
+                    if not waiter.done():
+                        waiter.set_result(None)
+        if self._resync_left > 0:
+            self._resync_left -= 1
+            if self._resync_left == 0:
+                self._reset()
+
+
+async def _as_is(response: Any) -> Any:
+    return response
+
+
+def _parse_records(topic: str, epoch: str, data: bytes) -> list[Delta]:
+    """The deltas in the ``since`` script's answer."""
+    deltas = []
+    view = memoryview(data)
+    position = 0
+    while position < len(data):
+        newline = data.index(b"\n", position)
+        offset, at_ms, size = data[position:newline].split(b" ")
+        position = newline + 1 + int(size)
+        deltas.append(Delta(topic, epoch, int(offset), bytes(view[newline + 1 : position]), int(at_ms)))
+    return deltas
+
+
+def _parse_message(topic: str, data: bytes) -> Delta | None:
+    """``<epoch> <offset> <at_ms>\\n<payload>``, as the publish script writes it."""
+    header, newline, payload = data.partition(b"\n")
+    parts = header.split(b" ")
+    if not newline or len(parts) != 3:
+        return None
+    epoch, offset, at_ms = parts
+    try:
+        return Delta(topic, epoch.decode(), int(offset), payload, int(at_ms))
+    except ValueError:
+        return None
