@@ -175,12 +175,12 @@ class Scorer:
         missions: dict[tuple[uuid.UUID, str, str], dict[str, Any]] = {}
         for row, timezone in locked.all():
             user_key = str(row.user_id)
-            state = _load_state(engine, user_key, timezone, row.state)
+            state = load_state(engine, user_key, timezone, row.state)
             outcome = engine.apply(state, by_user[user_key])
             outcomes[user_key] = outcome
             row.xp, row.level = outcome.state.xp, outcome.state.level
             row.rule_version = engine.version
-            row.state = _dump_state(outcome.state)
+            row.state = dump_state(outcome.state)
             row.updated_at = now
             for effect in outcome.effects:
                 explanation = effect.explanation
@@ -249,14 +249,16 @@ class Scorer:
         )
 
 
-def _load_state(engine: Engine, user_id: str, timezone: str, stored: dict[str, Any]) -> UserState:
+def load_state(engine: Engine, user_id: str, timezone: str, stored: dict[str, Any]) -> UserState:
+    """A user's engine state from its stored form (`user_states.state`; empty for a new user)."""
     if not stored:
         return engine.new_state(user_id, timezone)
     # metric_events is the record of which ids were scored: the state does not carry them.
     return UserState.from_dict({**stored, "seen": [], "user_id": user_id, "timezone": timezone})
 
 
-def _dump_state(state: UserState) -> dict[str, Any]:
+def dump_state(state: UserState) -> dict[str, Any]:
+    """The stored form of an engine state: everything but the seen ids."""
     data = state.to_dict()
     del data["seen"]
     return data

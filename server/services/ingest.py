@@ -57,7 +57,7 @@ class IngestService:
                 ]
             )
         engine = await self.rules.engine()
-        users = await self._users(principal, events)
+        users, me = await self._users(principal, events)
         invalid: list[FieldError] = []
         denied: list[FieldError] = []
         first_index: dict[str, int] = {}
@@ -93,7 +93,7 @@ class IngestService:
                         code="too_old",
                     )
                 )
-            user = self._whose(principal, item, users, where, invalid, denied)
+            user = self._whose(principal, item, users, me, where, invalid, denied)
             if user is None:
                 continue
             source: Source = "self" if principal.kind == "user" else "integration"
@@ -138,27 +138,29 @@ class IngestService:
             ],
         )
 
-    async def _users(self, principal: Principal, events: list[schemas.MetricEventIn]) -> dict[str, User]:
+    async def _users(
+        self, principal: Principal, events: list[schemas.MetricEventIn]
+    ) -> tuple[dict[str, User], User | None]:
+        """The users the batch names, by handle, and the calling player (None for a service)."""
         handles = {item.user for item in events if item.user is not None}
+        me = None
         async with self.sessions() as session:
             found = {u.handle: u for u in await session.scalars(select(User).where(User.handle.in_(handles)))}
             if principal.kind == "user":
                 me = await session.get(User, uuid.UUID(principal.id))
-                if me is not None:
-                    found[""] = me
-        return found
+        return found, me
 
     @staticmethod
     def _whose(
         principal: Principal,
         item: schemas.MetricEventIn,
         users: dict[str, User],
+        me: User | None,
         where: str,
         invalid: list[FieldError],
         denied: list[FieldError],
     ) -> User | None:
         if principal.kind == "user":
-            me = users.get("")
             if me is None:
                 denied.append(
                     FieldError(field=f"{where}.user", message="your account is gone", code="no_account")

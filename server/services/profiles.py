@@ -19,6 +19,7 @@ from persistence.models import (
     UserStateRow,
     utcnow,
 )
+from persistence.scoring import load_state
 from server.api import schemas
 from server.api.problems import not_found
 
@@ -127,11 +128,7 @@ class ProfilesService:
     @staticmethod
     async def _state(session: AsyncSession, engine: Engine, user: User) -> UserState:
         row = await session.get(UserStateRow, user.id)
-        if row is None or not row.state:
-            return engine.new_state(str(user.id), user.timezone)
-        return UserState.from_dict(
-            {**row.state, "seen": [], "user_id": str(user.id), "timezone": user.timezone}
-        )
+        return load_state(engine, str(user.id), user.timezone, row.state if row else {})
 
     @staticmethod
     async def _badges(session: AsyncSession, engine: Engine, user_id: uuid.UUID) -> list[schemas.BadgeOut]:
