@@ -8,13 +8,18 @@ How "exactly once" holds, also under concurrency:
 2. the affected users' state rows are then locked (SELECT ... FOR UPDATE on PostgreSQL, the database
    write lock on SQLite) in user-id order, so two batches of one user apply one after the other;
 3. everything commits together, or nothing does.
+
+Live screens: an optional ``before_commit`` hook runs inside the transaction once everything is written
+(and flushed), while the users' rows are still locked, and sees each user's state before and after. The
+server publishes its deltas from there, so that a topic's deltas are ordered as the states they describe
+(the hook is a plain callable: this package knows nothing of the hub).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -71,6 +76,42 @@ class ScoreResult:
         return sum(1 for s in self.statuses if s.status == "accepted")
 
 
+BadgeRowKey = tuple[str, str, str]
+"""A ``badges_earned`` row's identity within a user: ``(badge_id, tier, period)``, ``""`` for none."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredUser:
+    """One user's part of a scored batch, as the before-commit hook sees it."""
+
+    user_id: str
+    timezone: str
+    before: UserState
+    """The state before the batch (a new user's empty state if it had none)."""
+    before_rule_version: int
+    """The rule version ``before`` was scored with (``user_states.rule_version`` before this batch)."""
+    outcome: Outcome
+    """What the engine decided: the state after (``outcome.state``), scored with ``engine.version``."""
+    new_badges: frozenset[BadgeRowKey]
+    """The ``badges_earned`` rows this transaction inserted (an award the table already had is not one)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredBatch:
+    """What a before-commit hook gets: the open transaction's session (reads see this batch's writes),
+    the engine that scored, the batch's time (``received_at``, ``earned_at`` of its badges) and, by user
+    id, each affected user."""
+
+    session: AsyncSession
+    engine: Engine
+    now: datetime
+    users: Mapping[str, ScoredUser]
+
+
+BeforeCommit = Callable[[ScoredBatch], Awaitable[None]]
+"""Runs inside the scoring transaction after its writes, the users' rows locked; raising rolls it back."""
+
+
 def _insert(session: AsyncSession) -> Any:
     name = session.get_bind().dialect.name
     if name == "postgresql":
@@ -85,8 +126,15 @@ class Scorer:
         self.sessions = sessions
 
     async def score(
-        self, engine: Engine, submissions: Sequence[Submission], now: datetime | None = None
+        self,
+        engine: Engine,
+        submissions: Sequence[Submission],
+        now: datetime | None = None,
+        *,
+        before_commit: BeforeCommit | None = None,
     ) -> ScoreResult:
+        """Score a batch in one transaction. ``before_commit`` (if given) runs last inside it, when at least
+        one event was accepted; an exception from it, or from the commit, propagates (nothing is written)."""
         received_at = now or utcnow()
         statuses: dict[int, EventStatus] = {}
         valid: dict[str, tuple[int, Submission]] = {}
@@ -117,7 +165,11 @@ class Scorer:
                     by_user[submission.event.user_id].append(submission.event)
                     statuses[index] = EventStatus(event_id, "accepted")
                 if by_user:
-                    outcomes = await self._apply(session, engine, by_user, received_at)
+                    scored = await self._apply(session, engine, by_user, received_at)
+                    outcomes = {user_id: user.outcome for user_id, user in scored.items()}
+                    if before_commit is not None:
+                        await session.flush()
+                        await before_commit(ScoredBatch(session, engine, received_at, scored))
         return ScoreResult([statuses[i] for i in range(len(submissions))], outcomes, engine.version)
 
     async def _insert_events(
@@ -154,7 +206,7 @@ class Scorer:
         engine: Engine,
         by_user: dict[str, list[MetricEvent]],
         now: datetime,
-    ) -> dict[str, Outcome]:
+    ) -> dict[str, ScoredUser]:
         user_ids = sorted(uuid.UUID(u) for u in by_user)
         # Make sure every user has a state row, then lock them all in a fixed order.
         await session.execute(
@@ -169,7 +221,7 @@ class Scorer:
             .order_by(UserStateRow.user_id)
             .with_for_update(of=UserStateRow)
         )
-        outcomes: dict[str, Outcome] = {}
+        befores: dict[str, tuple[str, UserState, int, Outcome]] = {}
         ledger: list[dict[str, Any]] = []
         badges: list[dict[str, Any]] = []
         missions: dict[tuple[uuid.UUID, str, str], dict[str, Any]] = {}
@@ -177,7 +229,7 @@ class Scorer:
             user_key = str(row.user_id)
             state = load_state(engine, user_key, timezone, row.state)
             outcome = engine.apply(state, by_user[user_key])
-            outcomes[user_key] = outcome
+            befores[user_key] = (timezone, state, row.rule_version, outcome)
             row.xp, row.level = outcome.state.xp, outcome.state.level
             row.rule_version = engine.version
             row.state = dump_state(outcome.state)
@@ -224,13 +276,24 @@ class Scorer:
                     }
         if ledger:
             await session.execute(generic_insert(LedgerEntry), ledger)
+        new_badges: dict[str, set[BadgeRowKey]] = defaultdict(set)
         if badges:
-            await session.execute(
-                _insert(session)(BadgeAward).values(badges).on_conflict_do_nothing(),
+            inserted = await session.execute(
+                _insert(session)(BadgeAward)
+                .values(badges)
+                .on_conflict_do_nothing()
+                .returning(BadgeAward.user_id, BadgeAward.badge_id, BadgeAward.tier, BadgeAward.period)
             )
+            for user_id, badge_id, tier, period in inserted:
+                new_badges[str(user_id)].add((badge_id, tier, period))
         if missions:
             await self._upsert_missions(session, list(missions.values()))
-        return outcomes
+        return {
+            user_key: ScoredUser(
+                user_key, timezone, before, version, outcome, frozenset(new_badges.get(user_key, ()))
+            )
+            for user_key, (timezone, before, version, outcome) in befores.items()
+        }
 
     async def _upsert_missions(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         statement = _insert(session)(MissionProgressRow).values(rows)

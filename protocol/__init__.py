@@ -86,6 +86,7 @@ from protocol.ops import (
     SetOp,
     apply_ops,
     check_ops,
+    diff_ops,
     parse_op,
     row_ops,
 )
@@ -179,6 +180,7 @@ __all__ = [
     "close_reason",
     "decode",
     "decode_value",
+    "diff_ops",
     "encode",
     "encode_value",
     "event_data",

@@ -46,6 +46,7 @@ __all__ = [
     "SetOp",
     "apply_ops",
     "check_ops",
+    "diff_ops",
     "parse_op",
     "row_ops",
 ]
@@ -515,4 +516,76 @@ def row_ops(
             order.remove(key)
             order.insert(index, key)
             ops.append(MoveOp(path, Selector(field, key), index))
+    return ops
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal as wire values: ``1``, ``1.0`` and ``True`` differ on the wire though Python finds them equal."""
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_same(a[key], b[key]) for key in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def _plain(value: Any) -> Any:
+    """A deep copy in wire form (maps as dicts, sequences as lists), so that ops never share the
+    caller's containers."""
+    if isinstance(value, Mapping):
+        return {_key(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _key(key: object) -> str:
+    if not isinstance(key, str):
+        raise TypeError(f"document keys are strings, not {key!r}")
+    return key
+
+
+def _diff_map(
+    path: list[str], before: Mapping[str, Any], after: Mapping[str, Any], ops: list[list[Any]]
+) -> None:
+    """Append the ops that turn the map ``before`` (at ``path``) into ``after``, outside-in: a nested
+    map's merge (which assigns the map itself) comes before every op inside it."""
+    merged: dict[str, Any] = {}
+    later: list[list[Any]] = []
+    nested: list[tuple[str, Mapping[str, Any], Mapping[str, Any]]] = []
+    for key in before:
+        if _key(key) not in after:
+            later.append(["remove", [*path, key]])
+    for key, new in after.items():
+        _key(key)
+        if key not in before:
+            later.append(["set", [*path, key], _plain(new)])
+            continue
+        old = before[key]
+        if _same(old, new):
+            continue
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            nested.append((key, old, new))
+        elif path and not isinstance(old, Mapping) and not isinstance(new, list | tuple | Mapping):
+            merged[key] = new  # a changed scalar of a nested map: one merge for all of them
+        else:
+            later.append(["set", [*path, key], _plain(new)])
+    if merged:
+        ops.append(["merge", list(path), merged])
+    ops.extend(later)
+    for key, old, new in nested:
+        _diff_map([*path, key], old, new, ops)
+
+
+def diff_ops(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[list[Any]]:
+    """The delta (wire-form ops) that turns the document ``before`` into ``after``: ``apply_ops(before,
+    [parse_op(op) for op in diff_ops(before, after)]) == after``, and the ops pass `check_ops`.
+
+    Maps are diffed key by key, recursively: a key that is gone is removed, a new key is set, a changed
+    scalar of a nested map joins that map's one ``merge`` (at the root: a ``set`` per key, as in
+    PROTOCOL.md §11.7), and any other changed value is set whole. Lists are set whole when they differ
+    (for keyed rows, diff them with `row_ops` instead). Equal documents give ``[]``."""
+    if not isinstance(before, Mapping) or not isinstance(after, Mapping):
+        raise TypeError("documents are maps")
+    ops: list[list[Any]] = []
+    _diff_map([], before, after, ops)
     return ops

@@ -1,4 +1,4 @@
-"""The Starlette application: the HTTP API (and, soon, the WebSocket hub) over the services."""
+"""The Starlette application: the HTTP API and the WebSocket hub (``/ws``) over the services."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from persistence import migrate
 from persistence.db import create_engine, is_sqlite, session_factory
@@ -22,7 +22,10 @@ from .api.problems import exception_handlers, forbidden, unauthorized
 from .api.registry import PREFIX, api, root
 from .api.routes import __all__ as _registered  # noqa: F401  (importing the routes registers them)
 from .config import Settings
+from .hub.endpoint import hub_endpoint
+from .hub.wiring import open_hub
 from .services.accounts import Accounts
+from .services.announcements import AnnouncementsService
 from .services.ingest import IngestService
 from .services.profiles import ProfilesService
 from .services.rules import RulesService
@@ -51,10 +54,20 @@ def create_app(settings: Settings) -> Starlette:
         state.profiles = ProfilesService(sessions)
         state.teams = TeamsService(sessions)
         state.scorer = Scorer(sessions)
-        state.ingest = IngestService(sessions, state.scorer, state.rules, settings)
-        await state.rules.bootstrap()
         try:
-            yield
+            await state.rules.bootstrap()
+            async with open_hub(settings, sessions, state.rules, state.accounts.key) as hub:
+                state.publisher = hub.publisher
+                state.redis = hub.redis
+                state.ingest = IngestService(
+                    sessions, state.scorer, state.rules, settings, publisher=hub.publisher
+                )
+                state.announcements = AnnouncementsService(sessions, hub.publisher)
+                state.hub = hub
+                try:
+                    yield
+                finally:
+                    state.hub = None
         finally:
             await engine.dispose()
 
@@ -72,6 +85,7 @@ def create_app(settings: Settings) -> Starlette:
         *api.routes(),
         Route(f"{PREFIX}/openapi.json", openapi_json, methods=["GET"]),
         Route(f"{PREFIX}/docs", docs_page, methods=["GET"]),
+        WebSocketRoute("/ws", hub_endpoint),
     ]
     app = Starlette(routes=routes, exception_handlers=exception_handlers(), lifespan=lifespan)
     app.state.settings = settings

@@ -128,6 +128,66 @@ class Settings(BaseSettings):
         description="YAML rule set loaded on first start. Unset: the embedded default rules.",
         json_schema_extra=_shown_default("(embedded default rules)"),
     )
+    redis_prefix: str = Field(
+        default="gamif:",
+        pattern=r"^[A-Za-z0-9_.:-]{0,64}$",
+        description=(
+            "Prefix of every Redis key and channel gamif uses, so that several deployments (or test runs) "
+            "can share one Redis."
+        ),
+    )
+    hub_heartbeat_ms: int = Field(
+        default=25_000,
+        ge=1_000,
+        le=300_000,
+        description=(
+            "WebSocket clients send a message at least this often (announced in `welcome`); a session "
+            "silent for twice as long is closed with 4002."
+        ),
+    )
+    hub_auth_timeout_ms: int = Field(
+        default=10_000, ge=100, le=60_000, description="A WebSocket must send `auth` within this many ms."
+    )
+    hub_max_subscriptions: int = Field(
+        default=100, ge=1, le=10_000, description="Most topics one WebSocket session may hold at once."
+    )
+    hub_rate_per_second: int = Field(
+        default=20, ge=1, le=10_000, description="Messages per second a WebSocket client may send (refill)."
+    )
+    hub_rate_burst: int = Field(
+        default=40, ge=1, le=100_000, description="Burst of messages a WebSocket client may send at once."
+    )
+    hub_send_buffer_bytes: int = Field(
+        default=1_048_576,
+        ge=65_536,
+        description=(
+            "Bytes queued for one slow WebSocket client before it is closed with 4008 (slow consumer)."
+        ),
+    )
+    hub_history_max_len: int = Field(
+        default=1_000, ge=1, description="Deltas kept per topic for resuming clients (at least)."
+    )
+    hub_history_max_age_seconds: float = Field(
+        default=900, gt=0, description="Deltas older than this are dropped from a topic's history."
+    )
+    hub_presence_ttl_seconds: float = Field(
+        default=20,
+        ge=1,
+        le=30,
+        description=(
+            "A node's sessions count as online this long after its last refresh: the sessions of a node "
+            "that died without closing them leave presence within this TTL plus a quarter of it."
+        ),
+    )
+    hub_presence_grace_ms: int = Field(
+        default=3_000,
+        ge=0,
+        le=300_000,
+        description=(
+            "A user who closes their last session stays online this long, so that a reload does not "
+            "flicker on everyone's screen."
+        ),
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level: debug, info, warning or error."
     )

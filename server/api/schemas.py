@@ -316,3 +316,20 @@ class HealthOut(Output):
 class ReadyOut(Output):
     status: Literal["ready"]
     checks: dict[str, str]
+
+
+class AnnouncementIn(Input):
+    title: str = Field(min_length=1, max_length=200, pattern=r"\S", description="Headline (not blank).")
+    text: str = Field(min_length=1, max_length=4096, pattern=r"\S", description="Body text (not blank).")
+    severity: Literal["info", "warning", "critical"] = "info"
+    url: str | None = Field(
+        default=None, max_length=2048, pattern=r"^https?://\S+$", description="A link to read more."
+    )
+    team: Slug | None = Field(
+        default=None, description="Announce to this team's screens only; omitted: to everyone."
+    )
+
+
+class AnnouncementOut(BaseModel):
+    audience: str = Field(description="`everyone` or `team:<slug>`.")
+    topics: int = Field(description="How many topics the announcement was published on.")

@@ -119,11 +119,10 @@ local function entry_id(offset)
 end
 """
 
-# KEYS: meta, log. ARGV: payload, now_ms, max_len, max_age_ms, log_ttl_ms, meta_ttl_ms, fresh epoch,
-# channel. Returns {epoch, offset, at_ms}.
-_PUBLISH_LUA = (
-    _PRELUDE
-    + """
+# publish(meta, log, payload, args, i): appends payload as the topic's next delta, where args[i..i+6] are
+# now_ms, max_len, max_age_ms, log_ttl_ms, meta_ttl_ms, fresh epoch, channel. Returns {epoch, offset, at_ms}.
+# A function, so that other scripts (presence) publish in the same atomic step as their own writes.
+_PUBLISH_FN = """
 local function at_of(log, offset)
   return tonumber(redis.call('XRANGE', log, entry_id(offset), entry_id(offset))[1][2][2])
 end
@@ -158,36 +157,38 @@ local function trim_older(log, newest, newest_at, cutoff)
   return hi_at
 end
 
-local meta, log = KEYS[1], KEYS[2]
-local epoch, seq, last_at, oldest = current(meta)
-if not epoch then
-  epoch, seq, last_at, oldest = ARGV[7], 0, 0, 0
-  redis.call('DEL', log)  -- another epoch's deltas must not pass for this one's
+local function publish(meta, log, payload, args, i)
+  local epoch, seq, last_at, oldest = current(meta)
+  if not epoch then
+    epoch, seq, last_at, oldest = args[i + 5], 0, 0, 0
+    redis.call('DEL', log)  -- another epoch's deltas must not pass for this one's
+  end
+  seq = seq + 1
+  local at = math.max(tonumber(args[i]), last_at)
+  local seq_s, at_s = string.format('%d', seq), string.format('%d', at)
+  -- XADD first: if it fails, nothing has changed (a script's earlier writes are not rolled back).
+  redis.call('XADD', log, 'MAXLEN', '~', args[i + 1], seq_s .. '-0', 't', at_s, 'p', payload)
+  -- `oldest` only ever underestimates (trimming and expiry remove the oldest deltas), so while it is
+  -- recent enough nothing is too old, and the log need not be read.
+  local cutoff = at - tonumber(args[i + 2])
+  if oldest < cutoff then
+    oldest = trim_older(log, seq, at, cutoff)
+  end
+  local oldest_s = string.format('%d', oldest)
+  redis.call('HSET', meta, 'epoch', epoch, 'seq', seq_s, 'at', at_s, 'run', run, 'old', oldest_s)
+  redis.call('PEXPIRE', log, args[i + 3])
+  redis.call('PEXPIRE', meta, args[i + 4])
+  redis.call('PUBLISH', args[i + 6], epoch .. ' ' .. seq_s .. ' ' .. at_s .. '\\n' .. payload)
+  return {epoch, seq, at}
 end
-seq = seq + 1
-local at = math.max(tonumber(ARGV[2]), last_at)
-local seq_s, at_s = string.format('%d', seq), string.format('%d', at)
--- XADD first: if it fails, nothing has changed (a script's earlier writes are not rolled back).
-redis.call('XADD', log, 'MAXLEN', '~', ARGV[3], seq_s .. '-0', 't', at_s, 'p', ARGV[1])
--- `oldest` only ever underestimates (trimming and expiry remove the oldest deltas), so while it is
--- recent enough nothing is too old, and the log need not be read.
-local cutoff = at - tonumber(ARGV[4])
-if oldest < cutoff then
-  oldest = trim_older(log, seq, at, cutoff)
-end
-local oldest_s = string.format('%d', oldest)
-redis.call('HSET', meta, 'epoch', epoch, 'seq', seq_s, 'at', at_s, 'run', run, 'old', oldest_s)
-redis.call('PEXPIRE', log, ARGV[5])
-redis.call('PEXPIRE', meta, ARGV[6])
-redis.call('PUBLISH', ARGV[8], epoch .. ' ' .. seq_s .. ' ' .. at_s .. '\\n' .. ARGV[1])
-return {epoch, seq, at}
 """
-)
 
-# KEYS: meta, log. ARGV: fresh epoch, meta_ttl_ms. Returns {epoch, offset}.
-_HEAD_LUA = (
-    _PRELUDE
-    + """
+# KEYS: meta, log. ARGV: payload, then the publish arguments. Returns {epoch, offset, at_ms}.
+_PUBLISH_LUA = _PRELUDE + _PUBLISH_FN + "return publish(KEYS[1], KEYS[2], ARGV[1], ARGV, 2)\n"
+
+# Sets `epoch` and `seq`: the head of the topic of KEYS[1], KEYS[2] (meta, log), starting a new epoch
+# (ARGV[1]) if it has none, and keeping it ARGV[2] ms more.
+_HEAD_BODY = """
 local epoch, seq = current(KEYS[1])
 if not epoch then
   epoch, seq = ARGV[1], 0
@@ -195,9 +196,10 @@ if not epoch then
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', '0', 'at', '0', 'run', run, 'old', '0')
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return {epoch, seq}
 """
-)
+
+# KEYS: meta, log. ARGV: fresh epoch, meta_ttl_ms. Returns {epoch, offset}.
+_HEAD_LUA = _PRELUDE + _HEAD_BODY + "return {epoch, seq}\n"
 
 # KEYS: meta, log. ARGV: epoch, offset. Returns the deltas after offset as one string of records
 # `<offset> <at_ms> <size>\n<payload>` (one bulk reply parses far faster than nested arrays), or nil.
@@ -329,6 +331,18 @@ class RedisStreams(Streams):
     def _keys(self, topic: str) -> list[str]:
         return [self.names.meta(topic), self.names.log(topic)]
 
+    def publish_args(self, topic: str) -> list[EncodableT]:
+        """The arguments of the Lua ``publish`` function after the payload (for scripts that publish)."""
+        return [
+            self.now_ms(),
+            self.max_len,
+            self.max_age_ms,
+            self.max_age_ms,  # the log's expiry: by then all its deltas are too old anyway
+            self.idle_ttl_ms,
+            new_epoch(),
+            self.names.channel(topic),
+        ]
+
     async def publish(self, topic: str, payload: bytes) -> Delta:
         [delta] = await self.publish_many([(topic, payload)])
         return delta
@@ -337,17 +351,7 @@ class RedisStreams(Streams):
         items = list(items)
         calls: list[_Call] = []
         for topic, payload in items:
-            args: list[EncodableT] = [
-                payload,
-                self.now_ms(),
-                self.max_len,
-                self.max_age_ms,
-                self.max_age_ms,  # the log's expiry: by then all its deltas are too old anyway
-                self.idle_ttl_ms,
-                new_epoch(),
-                self.names.channel(topic),
-            ]
-            calls.append((_PUBLISH, self._keys(topic), args))
+            calls.append((_PUBLISH, self._keys(topic), [payload, *self.publish_args(topic)]))
         replies = await _run(self.redis, calls, once=True) if calls else []
         return [
             Delta(topic, epoch.decode(), int(offset), bytes(payload), int(at_ms))

@@ -3,6 +3,10 @@
 A batch with any bad event is refused as a whole (422, or 403 for what the caller may not do), with
 every problem named by its field, and nothing is written. A valid batch is scored in one
 transaction; each event comes back `accepted` or `duplicate` (its id was already scored).
+
+With a publisher, the affected users' live screens get their deltas and events, published from inside
+the transaction (see `server.services.live`). A publish that fails fails the ingest (nothing is written,
+the sender retries: event ids make that safe), so that no screen misses a change it cannot detect.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from server.api.endpoints import Principal
 from server.api.problems import FieldError, Problem
 from server.auth import Scope, allows
 from server.config import Settings
+from server.hub.publish import Publisher
 
+from .live import ScoringPush
 from .rules import RulesService
 
 # Engine rejection codes, by the field they are about.
@@ -35,11 +41,13 @@ class IngestService:
         scorer: Scorer,
         rules: RulesService,
         settings: Settings,
+        publisher: Publisher | None = None,
     ) -> None:
         self.sessions = sessions
         self.scorer = scorer
         self.rules = rules
         self.settings = settings
+        self.publisher = publisher
 
     async def ingest(
         self, principal: Principal, events: list[schemas.MetricEventIn], now: datetime | None = None
@@ -125,7 +133,13 @@ class IngestService:
             raise Problem(403, "forbidden", "Not allowed", _summary(denied), errors=denied + invalid)
         if invalid:
             raise _invalid(invalid)
-        result = await self.scorer.score(engine, submissions, now)
+        push = None if self.publisher is None else ScoringPush(self.publisher)
+        try:
+            result = await self.scorer.score(engine, submissions, now, before_commit=push)
+        except BaseException:
+            if push is not None:
+                await push.undo()  # published, then not committed: screens must reload those topics
+            raise
         return schemas.MetricsOut(
             accepted=result.accepted,
             duplicates=sum(1 for s in result.statuses if s.status == "duplicate"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game import Engine, RuleSet, RulesInvalid, default_rules_text
@@ -22,12 +23,22 @@ class RulesService:
 
     async def bootstrap(self) -> StoredRules:
         """Install the initial rules (a file, or the embedded default) when the database has none."""
-        async with self.sessions() as session, session.begin():
-            await begin_write(session)
-            current = await rules_store.current_rules(session)
+        try:
+            async with self.sessions() as session, session.begin():
+                await begin_write(session)
+                current = await rules_store.current_rules(session)
+                if current is None:
+                    body = (
+                        self.initial_rules.read_text("utf-8") if self.initial_rules else default_rules_text()
+                    )
+                    current = await rules_store.publish(session, body, created_by="bootstrap")
+        except (IntegrityError, rules_store.RuleVersionConflict):
+            # Another node started at the same moment and installed them first (PostgreSQL does not
+            # serialise the check and the insert): use theirs.
+            async with self.sessions() as session:
+                current = await rules_store.current_rules(session)
             if current is None:
-                body = self.initial_rules.read_text("utf-8") if self.initial_rules else default_rules_text()
-                current = await rules_store.publish(session, body, created_by="bootstrap")
+                raise
         self._current = current
         return current
 

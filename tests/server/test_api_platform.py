@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import create_async_engine
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from persistence.db import session_factory
 
@@ -20,6 +20,8 @@ def api_operations(app) -> list[tuple[str, str]]:
     """(OpenAPI path, lower-case method) of every API route of the app, HEAD aside."""
     operations = []
     for route in app.routes:
+        if isinstance(route, WebSocketRoute):
+            continue  # /ws speaks PROTOCOL.md, not HTTP
         assert isinstance(route, Route)
         path = route.path
         if path in DOC_ROUTES or not (path.startswith("/api/v1/") or path in ("/healthz", "/readyz")):

@@ -1,0 +1,143 @@
+"""The hub of one process: its sessions, which topics they watch, and the local fan-out of the bus.
+
+Each delta the bus delivers is decoded once (`LiveDelta`) and offered to every local session watching
+its topic; each session encodes nothing itself (bodies are cached per encoding on the delta) and never
+blocks the loop that offers. Topic state comes from the services (`TopicDirectory`) or, for presence,
+from `Presence`, always paired with the stream position it is the state at.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from redis.asyncio import Redis
+
+from protocol import ErrorCode, parse_topic
+from server.config import Settings
+from server.services.hub_access import HubAccess
+from server.services.topics import TopicDirectory, TopicRefused
+
+from .frames import LiveDelta
+from .presence import Presence
+from .publish import Publisher
+from .streams import Bus, BusListener, Delta, Position, Streams
+
+if TYPE_CHECKING:
+    from .session import Session
+
+log = logging.getLogger("gamif.hub")
+
+
+@dataclass(slots=True)
+class HubStats:
+    sessions: int = 0
+    deltas_received: int = 0
+    deltas_sent: int = 0
+    frames_sent: int = 0
+    slow_consumers: int = 0
+
+
+class Hub(BusListener):
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        streams: Streams,
+        presence: Presence,
+        directory: TopicDirectory,
+        access: HubAccess,
+        node_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.streams = streams
+        self.publisher = Publisher(streams)
+        self.presence = presence
+        self.directory = directory
+        self.access = access
+        self.node_id = node_id or secrets.token_urlsafe(6)
+        self.bus: Bus | None = None
+        self.redis: Redis | None = None
+        """The Redis client, when the hub runs on Redis (the readiness check pings it)."""
+        self.sessions: set[Session] = set()
+        self.watchers: dict[str, set[Session]] = {}
+        self.stats = HubStats()
+
+    async def start(self, bus: Bus) -> None:
+        self.bus = bus
+        await bus.start()
+        await self.presence.start()
+
+    async def aclose(self) -> None:
+        await self.presence.aclose()
+        if self.bus is not None:
+            await self.bus.aclose()
+
+    # ------------------------------------------------------------------ sessions and topics
+
+    def attach(self, session: Session) -> None:
+        self.sessions.add(session)
+        self.stats.sessions = len(self.sessions)
+
+    def detach(self, session: Session) -> None:
+        self.sessions.discard(session)
+        self.stats.sessions = len(self.sessions)
+
+    async def authorize(self, user_id: str, topic: str) -> None:
+        parsed = parse_topic(topic)
+        kind = parsed.kind
+        if kind == "presence":
+            # Anyone authenticated (PROTOCOL.md §8), for a team that exists.
+            if parsed.parts[0] == "team":
+                await self.directory.authorize(user_id, f"team:{parsed.parts[1]}")
+            return
+        if kind == "challenge":
+            raise TopicRefused(ErrorCode.UNKNOWN_TOPIC, "challenges are not available yet")
+        await self.directory.authorize(user_id, topic)
+
+    async def snapshot(self, topic: str) -> tuple[dict[str, Any], Position]:
+        if topic.startswith("presence:"):
+            return await self.presence.snapshot(topic.removeprefix("presence:"))
+        return await self.directory.snapshot(topic, lambda: self.streams.head(topic))
+
+    async def watch(self, topic: str, session: Session) -> None:
+        """Deliver `topic`'s deltas to `session` from now on (returns once that is certain)."""
+        watchers = self.watchers.setdefault(topic, set())
+        watchers.add(session)
+        assert self.bus is not None
+        try:
+            await self.bus.subscribe(topic)
+        except BaseException:
+            self._forget(topic, session)
+            raise
+
+    async def unwatch(self, topic: str, session: Session) -> None:
+        if self._forget(topic, session) and self.bus is not None:
+            await self.bus.unsubscribe(topic)
+
+    def _forget(self, topic: str, session: Session) -> bool:
+        watchers = self.watchers.get(topic)
+        if watchers is None or session not in watchers:
+            return False
+        watchers.discard(session)
+        if not watchers:
+            del self.watchers[topic]
+        return True
+
+    # ------------------------------------------------------------------ the bus
+
+    def on_delta(self, delta: Delta) -> None:
+        watchers = self.watchers.get(delta.topic)
+        if not watchers:
+            return
+        self.stats.deltas_received += 1
+        live = LiveDelta.from_stream(delta)
+        for session in tuple(watchers):
+            session.offer(live)
+
+    def on_reset(self) -> None:
+        log.info("hub: the bus reconnected; every session catches up from the history")
+        for session in tuple(self.sessions):
+            session.catch_up()

@@ -1,0 +1,487 @@
+"""One WebSocket session: its reader (requests, in order), its writer (a bounded outbound queue), and
+its subscriptions (each an epoch and offset, PROTOCOL.md §10 and §12).
+
+The hub never awaits a client while fanning out: `Session.offer` only appends to the session's queue
+and wakes its writer. Several deltas waiting in the queue leave as one ``batch`` frame, assembled from
+bodies encoded once per process. A client that lets more than ``send_buffer_bytes`` pile up is closed
+with 4008 (slow consumer): it can resume, and its queue is freed at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from protocol import (
+    CLIENT_FRAME_LIMITS,
+    MAX_INGEST_EVENTS,
+    Auth,
+    Encoding,
+    ErrorCode,
+    Ingest,
+    Ping,
+    ProtocolError,
+    Refresh,
+    Since,
+    Subscribe,
+    Unsubscribe,
+    close_reason,
+    decode,
+    encode_value,
+)
+from protocol.errors import ERRORS, CloseCode
+from server.services.hub_access import HubAuthError, Identity
+from server.services.topics import TopicRefused
+
+from .frames import Frame, LiveDelta, batch_frame
+from .presence import Person, scopes_of
+
+if TYPE_CHECKING:
+    from .node import Hub
+
+log = logging.getLogger("gamif.hub")
+
+_MAX_BATCH_DELTAS = 500
+_MAX_BATCH_BYTES = 512 * 1024  # well under the 1 MiB server frame limit
+_CLOSE_TIMEOUT = 5.0
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(slots=True)
+class _Subscription:
+    epoch: str = ""
+    offset: int = -1
+    syncing: bool = True
+    pending: list[LiveDelta] = field(default_factory=list)
+    """Live deltas that arrived while (re)synchronising: applied once the state is sent."""
+
+
+class _Close(Exception):
+    """End the session with this close code and reason."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code, self.reason = code, reason
+
+
+def _closing(code: ErrorCode, detail: str = "") -> _Close:
+    close = ERRORS[code].close_code
+    assert close is not None
+    return _Close(close, close_reason(code, detail))
+
+
+class Session:
+    def __init__(self, hub: Hub, websocket: WebSocket, encoding: Encoding) -> None:
+        self.hub = hub
+        self.websocket = websocket
+        self.encoding = encoding
+        self.id = f"{hub.node_id}.{secrets.token_urlsafe(9)}"
+        self.identity: Identity | None = None
+        self.subscriptions: dict[str, _Subscription] = {}
+        self._queue: deque[LiveDelta | Frame] = deque()
+        self._queued_bytes = 0
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._closed = False
+        self._expiry: asyncio.TimerHandle | None = None
+        self._sync_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
+        settings = hub.settings
+        self._tokens = float(settings.hub_rate_burst)
+        self._refill_at = time.monotonic()
+        self._refused_in_a_row = 0
+
+    # ------------------------------------------------------------------ the reader
+
+    async def run(self) -> None:
+        """Serve the connection until it ends (the caller has accepted it)."""
+        self._writer = asyncio.create_task(self._write_forever(), name=f"gamif-hub-writer-{self.id}")
+        loop = asyncio.get_running_loop()
+        settings = self.hub.settings
+        auth_deadline = loop.time() + settings.hub_auth_timeout_ms / 1000
+        idle_timeout = 2 * settings.hub_heartbeat_ms / 1000
+        heard = loop.time()
+        try:
+            while not self._closed:
+                deadline = auth_deadline if self.identity is None else heard + idle_timeout
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        message = await self.websocket.receive()
+                except TimeoutError:
+                    raise _closing(
+                        ErrorCode.AUTH_TIMEOUT if self.identity is None else ErrorCode.HEARTBEAT_TIMEOUT
+                    ) from None
+                if message["type"] == "websocket.disconnect":
+                    return
+                heard = loop.time()
+                data = message.get("bytes")
+                await self._handle(data if data is not None else message.get("text", ""))
+        except _Close as close:
+            await self.close(close.code, close.reason)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            await self._end()
+
+    async def _handle(self, data: bytes | str) -> None:
+        if not self._take_token():
+            return
+        try:
+            request = decode(data, self.encoding, sender="client")
+        except ProtocolError as error:
+            if error.fatal:
+                raise _closing(error.code, error.message) from None
+            self._error(error.code, error.message, id=error.message_id, field=error.field)
+            return
+        if self.identity is None:
+            if not isinstance(request, Auth):
+                raise _closing(ErrorCode.NOT_AUTHENTICATED, "the first message must be auth")
+            await self._auth(request)
+        elif isinstance(request, Subscribe):
+            await self._subscribe(request)
+        elif isinstance(request, Unsubscribe):
+            await self._unsubscribe(request)
+        elif isinstance(request, Ping):
+            self._send({"type": "pong", "id": request.id, "server_time_ms": now_ms()})
+        elif isinstance(request, Refresh):
+            await self._refresh(request)
+        elif isinstance(request, Auth):
+            self._error(ErrorCode.ALREADY_AUTHENTICATED, "this session is authenticated", id=request.id)
+        elif isinstance(request, Ingest):
+            self._error(ErrorCode.UNSUPPORTED, "ingest over the socket is not available yet", id=request.id)
+        else:  # pragma: no cover (decode only returns client messages)
+            self._error(ErrorCode.UNKNOWN_TYPE, f"unexpected {request.type}")
+
+    def _take_token(self) -> bool:
+        """The token bucket of PROTOCOL.md §15."""
+        settings = self.hub.settings
+        now = time.monotonic()
+        rate, burst = settings.hub_rate_per_second, settings.hub_rate_burst
+        self._tokens = min(burst, self._tokens + (now - self._refill_at) * rate)
+        self._refill_at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            self._refused_in_a_row = 0
+            return True
+        self._refused_in_a_row += 1
+        if self._refused_in_a_row == 1:
+            retry = math.ceil((1 - self._tokens) / rate * 1000)
+            self._error(ErrorCode.RATE_LIMITED, "too many messages", retry_after_ms=retry)
+        if self._refused_in_a_row >= burst:
+            raise _closing(ErrorCode.RATE_LIMITED, f"{burst} messages refused in a row")
+        return False
+
+    async def _auth(self, request: Auth) -> None:
+        try:
+            identity = await self.hub.access.authenticate(request.token)
+        except HubAuthError as error:
+            raise _closing(error.code, error.message) from None
+        self.identity = identity
+        settings = self.hub.settings
+        limits = {
+            "max_frame_bytes": CLIENT_FRAME_LIMITS.max_frame_bytes,
+            "max_depth": CLIENT_FRAME_LIMITS.max_depth,
+            "max_string_bytes": CLIENT_FRAME_LIMITS.max_string_bytes,
+            "max_array_length": CLIENT_FRAME_LIMITS.max_array_length,
+            "max_map_length": CLIENT_FRAME_LIMITS.max_map_length,
+            "max_subscriptions": settings.hub_max_subscriptions,
+            "rate_per_second": settings.hub_rate_per_second,
+            "rate_burst": settings.hub_rate_burst,
+            "max_ingest_events": MAX_INGEST_EVENTS,
+            "auth_timeout_ms": settings.hub_auth_timeout_ms,
+        }
+        self._send(
+            {
+                "type": "welcome",
+                "id": request.id,
+                "session_id": self.id,
+                "user_id": identity.user_id,
+                "heartbeat_ms": settings.hub_heartbeat_ms,
+                "server_time_ms": now_ms(),
+                "expires_at_ms": identity.expires_at_ms,
+                "limits": limits,
+            }
+        )
+        self._expire_at(identity.expires_at_ms)
+        self.hub.attach(self)
+        await self.hub.presence.join(self.id, self.person, scopes_of(identity.teams))
+
+    @property
+    def person(self) -> Person:
+        assert self.identity is not None
+        return Person(self.identity.user_id, self.identity.handle, self.identity.display_name)
+
+    def _expire_at(self, expires_at_ms: int) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, expires_at_ms / 1000 - time.time())
+        self._expiry = loop.call_at(loop.time() + delay, self._expired)
+
+    def _expired(self) -> None:
+        self._spawn(self.close(CloseCode.TOKEN_EXPIRED, close_reason(ErrorCode.TOKEN_EXPIRED)))
+
+    async def _refresh(self, request: Refresh) -> None:
+        assert self.identity is not None
+        try:
+            user_id, expires_at_ms = self.hub.access.verify(request.token)
+        except HubAuthError as error:
+            self._error(error.code, error.message, id=request.id)
+            return
+        if user_id != self.identity.user_id:
+            self._error(ErrorCode.AUTH_FAILED, "the token is another user's", id=request.id)
+            return
+        self._expire_at(expires_at_ms)
+        self._send({"type": "refreshed", "id": request.id, "expires_at_ms": expires_at_ms})
+
+    # ------------------------------------------------------------------ subscriptions
+
+    async def _subscribe(self, request: Subscribe) -> None:
+        topic = request.topic
+        if topic not in self.subscriptions:
+            if len(self.subscriptions) >= self.hub.settings.hub_max_subscriptions:
+                self._error(
+                    ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+                    f"at most {self.hub.settings.hub_max_subscriptions} topics at once",
+                    id=request.id,
+                    topic=topic,
+                )
+                return
+            try:
+                await self.hub.authorize(self.person.user_id, topic)
+            except TopicRefused as refused:
+                self._error(refused.code, refused.message, id=request.id, topic=topic)
+                return
+            self.subscriptions[topic] = _Subscription()
+            try:
+                await self.hub.watch(topic, self)
+            except BaseException:
+                del self.subscriptions[topic]
+                raise
+        await self._sync(topic, request.since, request.id)
+
+    async def _sync(self, topic: str, since: Since | None, request_id: int | str | None) -> None:
+        """Send the topic's state (the missed deltas after `since`, or a snapshot), then the live
+        deltas that came meanwhile."""
+        async with self._sync_lock:
+            sub = self.subscriptions.get(topic)
+            if sub is None:
+                return  # unsubscribed meanwhile
+            sub.syncing, sub.pending = True, []
+            reply: dict[str, Any] = {"type": "subscribed", "id": request_id, "topic": topic}
+            deltas = None
+            if since is not None:
+                try:
+                    deltas = await self.hub.streams.since(topic, since.epoch, since.offset)
+                except Exception:
+                    deltas = None  # a snapshot will do
+            try:
+                if deltas is not None:
+                    live = [LiveDelta.from_stream(delta) for delta in deltas]
+                    assert since is not None
+                    sub.epoch, sub.offset = since.epoch, since.offset + len(live)
+                    reply |= {"recovered": True, "deltas": [delta.wire() for delta in live]}
+                else:
+                    document, position = await self.hub.snapshot(topic)
+                    sub.epoch, sub.offset = position.epoch, position.offset
+                    reply |= {"recovered": False, "snapshot": document}
+            except TopicRefused as refused:  # the topic vanished (a team deleted)
+                self._drop(topic)
+                self._send({"type": "unsubscribed", "topic": topic, "reason": str(refused.code)})
+                return
+            except Exception:
+                ref = secrets.token_hex(6)
+                log.exception("hub: cannot synchronise %s (ref %s)", topic, ref)
+                if request_id is not None:
+                    self._error(
+                        ErrorCode.UNAVAILABLE,
+                        f"the topic's state cannot be read now (ref {ref})",
+                        id=request_id,
+                        topic=topic,
+                        retry_after_ms=1000,
+                    )
+                    self._drop(topic)
+                else:
+                    self._send({"type": "unsubscribed", "topic": topic, "reason": "unavailable"})
+                    self._drop(topic)
+                return
+            reply |= {"epoch": sub.epoch, "offset": sub.offset}
+            self._send(reply)
+            pending, sub.pending, sub.syncing = sub.pending, [], False
+            for delta in pending:
+                self.offer(delta)
+
+    async def _unsubscribe(self, request: Unsubscribe) -> None:
+        self._drop(request.topic)
+        self._send({"type": "unsubscribed", "id": request.id, "topic": request.topic})
+
+    def _drop(self, topic: str) -> None:
+        if self.subscriptions.pop(topic, None) is not None:
+            self._spawn(self.hub.unwatch(topic, self))
+
+    def offer(self, delta: LiveDelta) -> None:
+        """A live delta of a watched topic (never blocks: the writer sends it)."""
+        sub = self.subscriptions.get(delta.topic)
+        if sub is None or self._closed:
+            return
+        if sub.syncing:
+            sub.pending.append(delta)
+            return
+        if delta.epoch == sub.epoch and delta.offset <= sub.offset:
+            return  # already in the state this session was sent
+        if delta.epoch != sub.epoch or delta.offset != sub.offset + 1:
+            # A reset, or a delta this node missed: catch up from the history (or a snapshot).
+            sub.syncing, sub.pending = True, [delta]
+            since = Since(epoch=sub.epoch, offset=sub.offset) if sub.offset >= 0 else None
+            self._spawn(self._sync(delta.topic, since, None))
+            return
+        sub.offset = delta.offset
+        self._enqueue(delta)
+        for frame in delta.event_frames(self.encoding):
+            self._enqueue(frame)
+
+    def catch_up(self) -> None:
+        """The bus may have missed deltas: resynchronise every topic from where it stands."""
+        for topic, sub in self.subscriptions.items():
+            if not sub.syncing:
+                sub.syncing, sub.pending = True, []
+                self._spawn(self._sync(topic, Since(epoch=sub.epoch, offset=sub.offset), None))
+
+    # ------------------------------------------------------------------ the writer
+
+    def _send(self, message: dict[str, Any]) -> None:
+        self._enqueue(encode_value({k: v for k, v in message.items() if v is not None}, self.encoding))
+
+    def _error(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        id: int | str | None = None,
+        field: str | None = None,
+        topic: str | None = None,
+        retry_after_ms: int | None = None,
+    ) -> None:
+        self._send(
+            {
+                "type": "error",
+                "id": id,
+                "code": str(code),
+                "message": message[:1024],
+                "field": field,
+                "topic": topic,
+                "retry_after_ms": retry_after_ms,
+            }
+        )
+
+    def _enqueue(self, item: LiveDelta | Frame) -> None:
+        if self._closed:
+            return
+        size = len(item.body(self.encoding)) if isinstance(item, LiveDelta) else len(item)
+        self._queued_bytes += size
+        self._queue.append(item)
+        if self._queued_bytes > self.hub.settings.hub_send_buffer_bytes:
+            self.hub.stats.slow_consumers += 1
+            self._spawn(
+                self.close(CloseCode.SLOW_CONSUMER, close_reason(ErrorCode.SLOW_CONSUMER), flush=False)
+            )
+            return
+        self._wake.set()
+
+    async def _write_forever(self) -> None:
+        queue, encoding = self._queue, self.encoding
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while queue:
+                item = queue.popleft()
+                if isinstance(item, LiveDelta):
+                    deltas, size = [item], len(item.body(encoding))
+                    while (
+                        queue
+                        and isinstance(queue[0], LiveDelta)
+                        and len(deltas) < _MAX_BATCH_DELTAS
+                        and size < _MAX_BATCH_BYTES
+                    ):
+                        nxt = queue.popleft()
+                        assert isinstance(nxt, LiveDelta)
+                        deltas.append(nxt)
+                        size += len(nxt.body(encoding))
+                    frame = deltas[0].frame(encoding) if len(deltas) == 1 else batch_frame(deltas, encoding)
+                    self.hub.stats.deltas_sent += len(deltas)
+                else:
+                    frame, size = item, len(item)
+                await self._send_frame(frame)
+                self.hub.stats.frames_sent += 1
+                self._queued_bytes -= size
+            if self._closed:
+                return  # drained for a close
+
+    async def _send_frame(self, frame: Frame) -> None:
+        if isinstance(frame, bytes):
+            await self.websocket.send({"type": "websocket.send", "bytes": frame})
+        else:
+            await self.websocket.send({"type": "websocket.send", "text": frame})
+
+    # ------------------------------------------------------------------ the end
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def close(self, code: int, reason: str, *, flush: bool = True) -> None:
+        """Close the connection, after sending what is queued (replies to the requests already handled)
+        unless ``flush`` is false: a slow client's backlog is dropped and freed at once."""
+        if self._closed:
+            return
+        self._closed = True
+        writer = self._writer
+        if flush and writer is not None and not writer.done():
+            self._wake.set()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_CLOSE_TIMEOUT):
+                    await asyncio.shield(writer)  # it returns once the queue is empty
+        self._queue.clear()
+        self._queued_bytes = 0
+        await self._stop_writer()
+        with contextlib.suppress(Exception):
+            # Waits for the client to take the bytes already in flight: bounded.
+            async with asyncio.timeout(_CLOSE_TIMEOUT):
+                await self.websocket.close(code, reason)
+
+    async def _stop_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+
+    async def _end(self) -> None:
+        self._closed = True
+        if self._expiry is not None:
+            self._expiry.cancel()
+        await self._stop_writer()
+        for task in list(self._background):
+            if task is not asyncio.current_task():
+                task.cancel()
+        topics = list(self.subscriptions)
+        self.subscriptions.clear()
+        for topic in topics:
+            with contextlib.suppress(Exception):
+                await self.hub.unwatch(topic, self)
+        if self.identity is not None:
+            self.hub.detach(self)
+            with contextlib.suppress(Exception):
+                await self.hub.presence.leave(self.id, self.person, scopes_of(self.identity.teams))

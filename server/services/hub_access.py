@@ -1,0 +1,76 @@
+"""Who a WebSocket session belongs to: the access token in ``auth`` and ``refresh``, checked."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from persistence.models import Team, TeamMembership, User
+from protocol import ErrorCode
+from server.auth.tokens import InvalidToken, InvalidTokenReason, verify_access_token
+from server.config import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    user_id: str
+    handle: str
+    display_name: str
+    teams: tuple[str, ...]
+    """Slugs of the teams the user belongs to now (presence scopes)."""
+    expires_at_ms: int
+
+
+class HubAuthError(Exception):
+    """``auth_failed``, ``token_expired`` or ``forbidden`` (disabled account), with a message."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class HubAccess:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings, key: bytes) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.key = key
+
+    def verify(self, token: str) -> tuple[str, int]:
+        """The user id and expiry (ms) of a valid access token, without a database read."""
+        try:
+            claims = verify_access_token(
+                self.key, token, issuer=self.settings.jwt_issuer, audience=self.settings.jwt_audience
+            )
+        except InvalidToken as exc:
+            if exc.reason is InvalidTokenReason.EXPIRED:
+                raise HubAuthError(ErrorCode.TOKEN_EXPIRED, "the access token has expired") from None
+            raise HubAuthError(ErrorCode.AUTH_FAILED, f"invalid access token ({exc.reason.value})") from None
+        try:
+            user_id = str(uuid.UUID(claims.subject))
+        except ValueError:
+            raise HubAuthError(ErrorCode.AUTH_FAILED, "invalid access token (malformed subject)") from None
+        return user_id, int(claims.expires_at.timestamp() * 1000)
+
+    async def authenticate(self, token: str) -> Identity:
+        user_id, expires_at_ms = self.verify(token)
+        async with self.sessions() as session:
+            user = await session.get(User, uuid.UUID(user_id))
+            if user is None:
+                raise HubAuthError(ErrorCode.AUTH_FAILED, "the account no longer exists")
+            if user.disabled_at is not None:
+                raise HubAuthError(ErrorCode.FORBIDDEN, "the account is disabled")
+            teams = await session.scalars(
+                select(Team.slug)
+                .join(TeamMembership, TeamMembership.team_id == Team.id)
+                .where(
+                    TeamMembership.user_id == user.id,
+                    TeamMembership.left_at.is_(None),
+                    Team.archived_at.is_(None),
+                )
+                .order_by(Team.slug)
+            )
+            return Identity(user_id, user.handle, user.display_name, tuple(teams), expires_at_ms)

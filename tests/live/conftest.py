@@ -1,0 +1,128 @@
+"""Fixtures of the topic-document and live-push tests: services on a migrated database (SQLite and
+PostgreSQL, through ``database_url``), a settable clock, and helpers that write users, teams and scores.
+
+- ``sessions``: a session factory on the test's database; ``rules``: a bootstrapped `RulesService`
+  (the default rules, version 1); ``engine``: its engine.
+- ``clock``: a `Clock` (``clock.now``, NOW unless a test moves it); ``directory``: a `TopicDirectory`
+  reading it.
+- ``world``: a `World` with ``add_user``, ``add_team``, ``score`` (the scorer, at ``now``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from game import Engine, MetricEvent
+from persistence.db import create_engine, session_factory
+from persistence.models import Team, TeamMembership, User
+from persistence.scoring import Scorer, ScoreResult, Submission
+from server.services.rules import RulesService
+from server.services.topics import TopicDirectory
+
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+"""A Friday (the week of 2026-11-16, starting on Monday), in the default rules' documentation week."""
+
+
+@dataclass
+class Clock:
+    now: datetime = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def rules(sessions: async_sessionmaker[AsyncSession]) -> RulesService:
+    service = RulesService(sessions)
+    await service.bootstrap()
+    return service
+
+
+@pytest.fixture
+async def engine(rules: RulesService) -> Engine:
+    return await rules.engine()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def directory(
+    sessions: async_sessionmaker[AsyncSession], rules: RulesService, clock: Clock
+) -> TopicDirectory:
+    return TopicDirectory(sessions, rules, clock=clock)
+
+
+@dataclass
+class World:
+    sessions: async_sessionmaker[AsyncSession]
+    engine: Engine
+
+    async def add_user(
+        self, handle: str, *, timezone: str = "UTC", disabled: bool = False, user_id: str | None = None
+    ) -> str:
+        key = uuid.UUID(user_id) if user_id else uuid.uuid4()
+        async with self.sessions() as session, session.begin():
+            session.add(
+                User(
+                    id=key,
+                    handle=handle,
+                    email=f"{handle}@example.com",
+                    display_name=handle.title(),
+                    timezone=timezone,
+                    password_hash="-",
+                    disabled_at=NOW if disabled else None,
+                )
+            )
+        return str(key)
+
+    async def add_team(
+        self,
+        slug: str,
+        members: dict[str, datetime],
+        *,
+        former: tuple[str, ...] = (),
+        archived: bool = False,
+    ) -> None:
+        """A team with current ``members`` (user id → joined at) and ``former`` ones (who left)."""
+        async with self.sessions() as session, session.begin():
+            team = Team(slug=slug, name=slug.title(), description=f"The {slug} team.")
+            team.archived_at = NOW if archived else None
+            session.add(team)
+            await session.flush()
+            for user_id, joined in members.items():
+                session.add(TeamMembership(team_id=team.id, user_id=uuid.UUID(user_id), joined_at=joined))
+            for user_id in former:
+                session.add(
+                    TeamMembership(team_id=team.id, user_id=uuid.UUID(user_id), joined_at=NOW, left_at=NOW)
+                )
+
+    async def score(
+        self, user_id: str, *events: tuple[str, str, float, str], now: datetime = NOW
+    ) -> ScoreResult:
+        """Score ``(event id, metric, value, occurred_at)`` events of a user, received at ``now``."""
+        submissions = [
+            Submission(MetricEvent(event_id, user_id, metric, value, datetime.fromisoformat(when)), "test")
+            for event_id, metric, value, when in events
+        ]
+        return await Scorer(self.sessions).score(self.engine, submissions, now)
+
+
+@pytest.fixture
+def world(sessions: async_sessionmaker[AsyncSession], engine: Engine) -> World:
+    return World(sessions, engine)
