@@ -165,8 +165,8 @@ expires, and then the server closes with 4004 and the client reconnects with a n
 
 def refresh_delay_ms(expires_at_ms: int, server_now_ms: float, *, failures: int = 0) -> int:
     """How long to wait before refreshing the token (§18): at 80% of its remaining lifetime, and no later
-    than 60 s before it expires, but not before half of it; both times are on the server's clock. After ``failures`` failed refreshes
-    in a row, not sooner than `REFRESH_RETRY_MS`."""
+    than 60 s before it expires, but not before half of it; both times are on the server's clock. After
+    ``failures`` failed refreshes in a row, not sooner than `REFRESH_RETRY_MS`."""
     remaining = expires_at_ms - server_now_ms
     # Never sooner than half the remaining life: a token of a minute or less would otherwise be
     # refreshed at once, and its successor too, in a loop.

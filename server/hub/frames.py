@@ -16,6 +16,7 @@ import msgpack  # type: ignore[import-untyped]
 
 from protocol import Encoding, Message, encode, encode_value
 
+from .link import wire_frame
 from .publish import decode_change
 from .streams import Delta
 
@@ -45,6 +46,7 @@ class LiveDelta:
     _bodies: dict[Encoding, Frame] = field(default_factory=dict)
     _frames: dict[Encoding, Frame] = field(default_factory=dict)
     _event_frames: dict[Encoding, list[Frame]] = field(default_factory=dict)
+    _ws_frames: dict[Encoding, bytes] = field(default_factory=dict)
 
     @classmethod
     def from_stream(cls, delta: Delta) -> LiveDelta:
@@ -78,6 +80,13 @@ class LiveDelta:
                 frame = body[:-1] + ',"type":"delta"}'
             self._frames[encoding] = frame
         return frame
+
+    def ws_frame(self, encoding: Encoding) -> bytes:
+        """The `frame` as the bytes of a WebSocket frame, the same for every connection."""
+        framed = self._ws_frames.get(encoding)
+        if framed is None:
+            framed = self._ws_frames[encoding] = wire_frame(self.frame(encoding))
+        return framed
 
     def event_frames(self, encoding: Encoding) -> list[Frame]:
         frames = self._event_frames.get(encoding)

@@ -43,6 +43,7 @@ from server.services.hub_access import HubAuthError, Identity
 from server.services.topics import TopicRefused
 
 from .frames import Frame, LiveDelta, batch_frame
+from .link import DirectLink, wire_frame
 from .presence import Person, scopes_of
 
 if TYPE_CHECKING:
@@ -82,6 +83,26 @@ def _closing(code: ErrorCode, detail: str = "") -> _Close:
 
 
 class Session:
+    __slots__ = (
+        "_background",
+        "_closed",
+        "_expiry",
+        "_link",
+        "_queue",
+        "_queued_bytes",
+        "_refill_at",
+        "_refused_in_a_row",
+        "_sync_lock",
+        "_tokens",
+        "_writer",
+        "encoding",
+        "hub",
+        "id",
+        "identity",
+        "subscriptions",
+        "websocket",
+    )
+
     def __init__(self, hub: Hub, websocket: WebSocket, encoding: Encoding) -> None:
         self.hub = hub
         self.websocket = websocket
@@ -89,16 +110,16 @@ class Session:
         self.id = f"{hub.node_id}.{secrets.token_urlsafe(9)}"
         self.identity: Identity | None = None
         self.subscriptions: dict[str, _Subscription] = {}
+        self._link = DirectLink.of(websocket)
         self._queue: deque[LiveDelta | Frame] = deque()
         self._queued_bytes = 0
-        self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        """Drains the queue when the fast path cannot be taken; exists only while there is a backlog."""
         self._closed = False
         self._expiry: asyncio.TimerHandle | None = None
-        self._sync_lock = asyncio.Lock()
-        self._background: set[asyncio.Task[None]] = set()
-        settings = hub.settings
-        self._tokens = float(settings.hub_rate_burst)
+        self._sync_lock: asyncio.Lock | None = None
+        self._background: set[asyncio.Task[None]] | None = None
+        self._tokens = float(hub.settings.hub_rate_burst)
         self._refill_at = time.monotonic()
         self._refused_in_a_row = 0
 
@@ -106,7 +127,6 @@ class Session:
 
     async def run(self) -> None:
         """Serve the connection until it ends (the caller has accepted it)."""
-        self._writer = asyncio.create_task(self._write_forever(), name=f"gamif-hub-writer-{self.id}")
         loop = asyncio.get_running_loop()
         settings = self.hub.settings
         auth_deadline = loop.time() + settings.hub_auth_timeout_ms / 1000
@@ -274,6 +294,8 @@ class Session:
     async def _sync(self, topic: str, since: Since | None, request_id: int | str | None) -> None:
         """Send the topic's state (the missed deltas after `since`, or a snapshot), then the live
         deltas that came meanwhile."""
+        if self._sync_lock is None:
+            self._sync_lock = asyncio.Lock()
         async with self._sync_lock:
             sub = self.subscriptions.get(topic)
             if sub is None:
@@ -388,47 +410,64 @@ class Session:
     def _enqueue(self, item: LiveDelta | Frame) -> None:
         if self._closed:
             return
+        stats = self.hub.stats
+        if not self._queue and self._link is not None:
+            # Nothing ahead of it (a queued or in-flight frame keeps the writer alive): the fast path.
+            if isinstance(item, LiveDelta):
+                if self._link.write(item.ws_frame(self.encoding)):
+                    stats.deltas_sent += 1
+                    stats.frames_sent += 1
+                    return
+            elif self._link.write(wire_frame(item)):
+                stats.frames_sent += 1
+                return
         size = len(item.body(self.encoding)) if isinstance(item, LiveDelta) else len(item)
         self._queued_bytes += size
         self._queue.append(item)
         if self._queued_bytes > self.hub.settings.hub_send_buffer_bytes:
-            self.hub.stats.slow_consumers += 1
+            stats.slow_consumers += 1
             self._spawn(
                 self.close(CloseCode.SLOW_CONSUMER, close_reason(ErrorCode.SLOW_CONSUMER), flush=False)
             )
             return
-        self._wake.set()
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
 
-    async def _write_forever(self) -> None:
-        queue, encoding = self._queue, self.encoding
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
+    async def _drain(self) -> None:
+        """Send the queue in order, coalescing waiting deltas into batches; ends when it is empty."""
+        queue, encoding, stats = self._queue, self.encoding, self.hub.stats
+        try:
             while queue:
-                item = queue.popleft()
+                item = queue[0]
                 if isinstance(item, LiveDelta):
-                    deltas, size = [item], len(item.body(encoding))
+                    deltas, size, count = [item], len(item.body(encoding)), 1
                     while (
-                        queue
-                        and isinstance(queue[0], LiveDelta)
-                        and len(deltas) < _MAX_BATCH_DELTAS
+                        count < len(queue)
+                        and isinstance(queue[count], LiveDelta)
+                        and count < _MAX_BATCH_DELTAS
                         and size < _MAX_BATCH_BYTES
                     ):
-                        nxt = queue.popleft()
+                        nxt = queue[count]
                         assert isinstance(nxt, LiveDelta)
                         deltas.append(nxt)
                         size += len(nxt.body(encoding))
-                    frame = deltas[0].frame(encoding) if len(deltas) == 1 else batch_frame(deltas, encoding)
-                    self.hub.stats.deltas_sent += len(deltas)
+                        count += 1
+                    frame = deltas[0].frame(encoding) if count == 1 else batch_frame(deltas, encoding)
+                    stats.deltas_sent += count
                 else:
-                    frame, size = item, len(item)
+                    frame, size, count = item, len(item), 1
+                # Still queued while in flight: the fast path must not overtake it.
                 await self._send_frame(frame)
-                self.hub.stats.frames_sent += 1
+                for _ in range(count):
+                    queue.popleft()
+                stats.frames_sent += 1
                 self._queued_bytes -= size
-            if self._closed:
-                return  # drained for a close
+        finally:
+            self._writer = None
 
     async def _send_frame(self, frame: Frame) -> None:
+        if self._link is not None and self._link.write(wire_frame(frame)):
+            return
         if isinstance(frame, bytes):
             await self.websocket.send({"type": "websocket.send", "bytes": frame})
         else:
@@ -437,6 +476,8 @@ class Session:
     # ------------------------------------------------------------------ the end
 
     def _spawn(self, coroutine: Any) -> None:
+        if self._background is None:
+            self._background = set()
         task = asyncio.get_running_loop().create_task(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -449,8 +490,7 @@ class Session:
         self._closed = True
         writer = self._writer
         if flush and writer is not None and not writer.done():
-            self._wake.set()
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(Exception):
                 async with asyncio.timeout(_CLOSE_TIMEOUT):
                     await asyncio.shield(writer)  # it returns once the queue is empty
         self._queue.clear()
@@ -473,7 +513,7 @@ class Session:
         if self._expiry is not None:
             self._expiry.cancel()
         await self._stop_writer()
-        for task in list(self._background):
+        for task in list(self._background or ()):
             if task is not asyncio.current_task():
                 task.cancel()
         topics = list(self.subscriptions)

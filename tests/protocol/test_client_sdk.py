@@ -215,7 +215,9 @@ def test_the_client_paces_itself_below_the_servers_bucket() -> None:
         (-5_000, 0),
     ],
 )
-def test_refresh_at_80_percent_no_later_than_60_s_before_expiry_nor_before_half(remaining_ms: int, delay_ms: int) -> None:
+def test_refresh_at_80_percent_not_later_than_60_s_before_nor_before_half(
+    remaining_ms: int, delay_ms: int
+) -> None:
     server_now = 1_795_167_000_000
     assert refresh_delay_ms(server_now + remaining_ms, server_now) == delay_ms
 
