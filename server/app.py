@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -23,6 +24,7 @@ from .api.registry import PREFIX, api, root
 from .api.routes import __all__ as _registered  # noqa: F401  (importing the routes registers them)
 from .config import Settings
 from .hub.endpoint import hub_endpoint
+from .hub.link import ExposeServerSend
 from .hub.wiring import open_hub
 from .services.accounts import Accounts
 from .services.announcements import AnnouncementsService
@@ -87,7 +89,12 @@ def create_app(settings: Settings) -> Starlette:
         Route(f"{PREFIX}/docs", docs_page, methods=["GET"]),
         WebSocketRoute("/ws", hub_endpoint),
     ]
-    app = Starlette(routes=routes, exception_handlers=exception_handlers(), lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+        middleware=[Middleware(ExposeServerSend)],  # the hub's broadcast fast path (server/hub/link.py)
+    )
     app.state.settings = settings
     app.state.authenticate = _authenticate
     app.state.openapi = document

@@ -333,3 +333,14 @@ class AnnouncementIn(Input):
 class AnnouncementOut(BaseModel):
     audience: str = Field(description="`everyone` or `team:<slug>`.")
     topics: int = Field(description="How many topics the announcement was published on.")
+
+
+class HubStatsOut(BaseModel):
+    node: str = Field(description="This process's hub node id (the prefix of its session ids).")
+    sessions: int = Field(description="Authenticated WebSocket sessions on this node now.")
+    topics: int = Field(description="Topics watched by at least one session on this node now.")
+    deltas_received: int
+    deltas_sent: int
+    frames_sent: int
+    direct_writes: int = Field(description="Frames written straight to idle connections (fast path).")
+    slow_consumers: int = Field(description="Sessions closed with 4008 for not reading fast enough.")

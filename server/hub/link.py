@@ -7,9 +7,11 @@ is only taken when it cannot reorder or overrun anything: the session has nothin
 flight, the connection is open, and the transport is below its high-water mark (otherwise the
 session's writer takes over, and awaits flow control as usual).
 
-This reaches under the ASGI interface into uvicorn's sans-I/O WebSocket protocol (the ``send`` that
-Starlette holds is a method of it). `DirectLink.of` checks every attribute it relies on and returns
-None for anything else (another server or implementation): the hub then simply uses ``send``.
+This reaches under the ASGI interface into uvicorn's sans-I/O WebSocket protocol: the server's own
+``send`` callable is a method of it, kept in the scope by `ExposeServerSend` (Starlette's middleware
+wraps the ``send`` its WebSocket holds). `DirectLink.of` checks every attribute it relies on and
+returns None for anything else (another server or implementation): the hub then simply uses
+``send``.
 """
 
 from __future__ import annotations
@@ -17,10 +19,26 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
+
+SERVER_SEND = "gamif.server_send"
+"""The scope key under which `ExposeServerSend` keeps the ASGI server's ``send``."""
+
+
+class ExposeServerSend:
+    """ASGI middleware: keeps a WebSocket connection's ``send``, as the server gave it, in the scope."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            scope[SERVER_SEND] = send
+        await self.app(scope, receive, send)
 
 
 def wire_frame(message: bytes | str) -> bytes:
@@ -42,7 +60,7 @@ class DirectLink:
 
     @classmethod
     def of(cls, websocket: WebSocket) -> DirectLink | None:
-        protocol = getattr(getattr(websocket, "_send", None), "__self__", None)
+        protocol = getattr(websocket.scope.get(SERVER_SEND), "__self__", None)
         conn = getattr(protocol, "conn", None)
         transport = getattr(protocol, "transport", None)
         if (

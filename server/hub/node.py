@@ -8,8 +8,11 @@ from `Presence`, always paired with the stream position it is the state at.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,13 +33,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gamif.hub")
 
+_WATCHDOG_SECONDS = 0.25
+_SNAPSHOT_REUSE_SECONDS = 1.0
+_SNAPSHOT_CACHE_SIZE = 10_000
+
 
 @dataclass(slots=True)
 class HubStats:
+    """Counters since the process started (``GET /api/v1/hub`` shows them)."""
+
     sessions: int = 0
     deltas_received: int = 0
+    """Deltas the bus delivered for topics watched here (each fanned out to its watchers)."""
     deltas_sent: int = 0
     frames_sent: int = 0
+    direct_writes: int = 0
+    """Frames written straight to an idle connection (the broadcast fast path)."""
     slow_consumers: int = 0
 
 
@@ -64,16 +76,41 @@ class Hub(BusListener):
         self.sessions: set[Session] = set()
         self.watchers: dict[str, set[Session]] = {}
         self.stats = HubStats()
+        self._deadlines: set[Session] = set()
+        """Every open session, authenticated or not: the watchdog checks their time limits."""
+        self._watchdog: asyncio.Task[None] | None = None
+        self._snapshots: dict[str, tuple[float, dict[str, Any], Position]] = {}
+        self._reading: dict[str, asyncio.Task[tuple[dict[str, Any], Position]]] = {}
 
     async def start(self, bus: Bus) -> None:
         self.bus = bus
         await bus.start()
         await self.presence.start()
+        self._watchdog = asyncio.create_task(self._watch_deadlines(), name="gamif-hub-watchdog")
 
     async def aclose(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
         await self.presence.aclose()
         if self.bus is not None:
             await self.bus.aclose()
+
+    def watch_deadlines(self, session: Session) -> None:
+        self._deadlines.add(session)
+
+    def unwatch_deadlines(self, session: Session) -> None:
+        self._deadlines.discard(session)
+
+    async def _watch_deadlines(self) -> None:
+        # One pass over the sessions every quarter second (about 1 ms per 10,000): cheaper than a timer
+        # per session re-armed on every message, and the limits are seconds long.
+        while True:
+            await asyncio.sleep(_WATCHDOG_SECONDS)
+            now, now_ms = time.monotonic(), int(time.time() * 1000)
+            for session in tuple(self._deadlines):
+                session.check_deadlines(now, now_ms)
 
     # ------------------------------------------------------------------ sessions and topics
 
@@ -98,6 +135,28 @@ class Hub(BusListener):
         await self.directory.authorize(user_id, topic)
 
     async def snapshot(self, topic: str) -> tuple[dict[str, Any], Position]:
+        """The topic's document and the position it is the state at.
+
+        A crowd subscribing to one topic (a wall of screens, a reconnect storm after a deploy) is
+        served from one read: the last snapshot is reused while the topic's head has not moved and it
+        is under a second old (documents also change with time: streaks lapse, periods turn), and
+        concurrent reads of one topic share the same one."""
+        loop = asyncio.get_running_loop()
+        cached = self._snapshots.get(topic)
+        fresh = cached is not None and loop.time() - cached[0] < _SNAPSHOT_REUSE_SECONDS
+        if cached is not None and fresh and await self.streams.head(topic) == cached[2]:
+            return cached[1], cached[2]
+        pending = self._reading.get(topic)
+        if pending is None:
+            pending = self._reading[topic] = loop.create_task(self._read_snapshot(topic))
+            pending.add_done_callback(lambda _: self._reading.pop(topic, None))
+        document, position = await asyncio.shield(pending)
+        if len(self._snapshots) >= _SNAPSHOT_CACHE_SIZE:
+            self._snapshots.clear()  # crude, but bounded; the cache is a shortcut, not a store
+        self._snapshots[topic] = (loop.time(), document, position)
+        return document, position
+
+    async def _read_snapshot(self, topic: str) -> tuple[dict[str, Any], Position]:
         if topic.startswith("presence:"):
             return await self.presence.snapshot(topic.removeprefix("presence:"))
         return await self.directory.snapshot(topic, lambda: self.streams.head(topic))

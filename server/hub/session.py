@@ -14,9 +14,10 @@ import contextlib
 import logging
 import math
 import secrets
+import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -65,7 +66,8 @@ class _Subscription:
     epoch: str = ""
     offset: int = -1
     syncing: bool = True
-    pending: list[LiveDelta] = field(default_factory=list)
+    pending: list[LiveDelta] | None = None
+
     """Live deltas that arrived while (re)synchronising: applied once the state is sent."""
 
 
@@ -76,23 +78,29 @@ class _Close(Exception):
         self.code, self.reason = code, reason
 
 
-def _closing(code: ErrorCode, detail: str = "") -> _Close:
+def _close_args(code: ErrorCode, detail: str = "") -> tuple[int, str]:
     close = ERRORS[code].close_code
     assert close is not None
-    return _Close(close, close_reason(code, detail))
+    return close, close_reason(code, detail)
+
+
+def _closing(code: ErrorCode, detail: str = "") -> _Close:
+    return _Close(*_close_args(code, detail))
 
 
 class Session:
     __slots__ = (
         "_background",
         "_closed",
-        "_expiry",
+        "_deadline",
+        "_expires_at_ms",
         "_link",
         "_queue",
         "_queued_bytes",
         "_refill_at",
         "_refused_in_a_row",
         "_sync_lock",
+        "_syncs",
         "_tokens",
         "_writer",
         "encoding",
@@ -111,13 +119,18 @@ class Session:
         self.identity: Identity | None = None
         self.subscriptions: dict[str, _Subscription] = {}
         self._link = DirectLink.of(websocket)
-        self._queue: deque[LiveDelta | Frame] = deque()
+        self._queue: deque[LiveDelta | Frame] | None = None
+        """What waits to be sent (created when a backlog forms: an empty deque takes 600 bytes)."""
         self._queued_bytes = 0
         self._writer: asyncio.Task[None] | None = None
         """Drains the queue when the fast path cannot be taken; exists only while there is a backlog."""
         self._closed = False
-        self._expiry: asyncio.TimerHandle | None = None
+        self._deadline = math.inf
+        """When (monotonic) the session times out: the auth deadline, then the heartbeat's."""
+        self._expires_at_ms: int | None = None
         self._sync_lock: asyncio.Lock | None = None
+        self._syncs = 0
+        """Synchronisations running or waiting for the lock (which exists only while there are some)."""
         self._background: set[asyncio.Task[None]] | None = None
         self._tokens = float(hub.settings.hub_rate_burst)
         self._refill_at = time.monotonic()
@@ -126,33 +139,44 @@ class Session:
     # ------------------------------------------------------------------ the reader
 
     async def run(self) -> None:
-        """Serve the connection until it ends (the caller has accepted it)."""
-        loop = asyncio.get_running_loop()
+        """Serve the connection until it ends (the caller has accepted it). Its time limits (auth,
+        heartbeat, token expiry) are enforced by the hub's watchdog (`check_deadlines`), which costs
+        nothing per message, rather than by a timer per session."""
         settings = self.hub.settings
-        auth_deadline = loop.time() + settings.hub_auth_timeout_ms / 1000
+        self._deadline = time.monotonic() + settings.hub_auth_timeout_ms / 1000
         idle_timeout = 2 * settings.hub_heartbeat_ms / 1000
-        heard = loop.time()
+        self.hub.watch_deadlines(self)
         try:
             while not self._closed:
-                deadline = auth_deadline if self.identity is None else heard + idle_timeout
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        message = await self.websocket.receive()
-                except TimeoutError:
-                    raise _closing(
-                        ErrorCode.AUTH_TIMEOUT if self.identity is None else ErrorCode.HEARTBEAT_TIMEOUT
-                    ) from None
+                message = await self.websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     return
-                heard = loop.time()
                 data = message.get("bytes")
                 await self._handle(data if data is not None else message.get("text", ""))
+                if self.identity is not None and self._deadline != math.inf:
+                    self._deadline = time.monotonic() + idle_timeout
         except _Close as close:
             await self.close(close.code, close.reason)
         except WebSocketDisconnect:
             pass
         finally:
+            self.hub.unwatch_deadlines(self)
             await self._end()
+
+    def check_deadlines(self, now: float, now_ms: int) -> None:
+        """Close the session if its time is up: no ``auth`` in time, silence past twice the heartbeat,
+        or an access token that expired without a ``refresh``."""
+        if self._closed:
+            return
+        if now >= self._deadline:
+            code = ErrorCode.AUTH_TIMEOUT if self.identity is None else ErrorCode.HEARTBEAT_TIMEOUT
+        elif self._expires_at_ms is not None and now_ms >= self._expires_at_ms:
+            code = ErrorCode.TOKEN_EXPIRED
+        else:
+            return
+        self._deadline = math.inf  # once
+        self._expires_at_ms = None
+        self._spawn(self.close(*_close_args(code)))
 
     async def _handle(self, data: bytes | str) -> None:
         if not self._take_token():
@@ -233,7 +257,7 @@ class Session:
                 "limits": limits,
             }
         )
-        self._expire_at(identity.expires_at_ms)
+        self._expires_at_ms = identity.expires_at_ms
         self.hub.attach(self)
         await self.hub.presence.join(self.id, self.person, scopes_of(identity.teams))
 
@@ -241,16 +265,6 @@ class Session:
     def person(self) -> Person:
         assert self.identity is not None
         return Person(self.identity.user_id, self.identity.handle, self.identity.display_name)
-
-    def _expire_at(self, expires_at_ms: int) -> None:
-        if self._expiry is not None:
-            self._expiry.cancel()
-        loop = asyncio.get_running_loop()
-        delay = max(0.0, expires_at_ms / 1000 - time.time())
-        self._expiry = loop.call_at(loop.time() + delay, self._expired)
-
-    def _expired(self) -> None:
-        self._spawn(self.close(CloseCode.TOKEN_EXPIRED, close_reason(ErrorCode.TOKEN_EXPIRED)))
 
     async def _refresh(self, request: Refresh) -> None:
         assert self.identity is not None
@@ -262,7 +276,7 @@ class Session:
         if user_id != self.identity.user_id:
             self._error(ErrorCode.AUTH_FAILED, "the token is another user's", id=request.id)
             return
-        self._expire_at(expires_at_ms)
+        self._expires_at_ms = expires_at_ms
         self._send({"type": "refreshed", "id": request.id, "expires_at_ms": expires_at_ms})
 
     # ------------------------------------------------------------------ subscriptions
@@ -283,6 +297,7 @@ class Session:
             except TopicRefused as refused:
                 self._error(refused.code, refused.message, id=request.id, topic=topic)
                 return
+            topic = sys.intern(topic)  # a crowd watching one topic shares the key
             self.subscriptions[topic] = _Subscription()
             try:
                 await self.hub.watch(topic, self)
@@ -296,53 +311,63 @@ class Session:
         deltas that came meanwhile."""
         if self._sync_lock is None:
             self._sync_lock = asyncio.Lock()
-        async with self._sync_lock:
-            sub = self.subscriptions.get(topic)
-            if sub is None:
-                return  # unsubscribed meanwhile
-            sub.syncing, sub.pending = True, []
-            reply: dict[str, Any] = {"type": "subscribed", "id": request_id, "topic": topic}
-            deltas = None
-            if since is not None:
-                try:
-                    deltas = await self.hub.streams.since(topic, since.epoch, since.offset)
-                except Exception:
-                    deltas = None  # a snapshot will do
+        self._syncs += 1
+        try:
+            async with self._sync_lock:
+                await self._sync_locked(topic, since, request_id)
+        finally:
+            self._syncs -= 1
+            if self._syncs == 0:
+                self._sync_lock = None
+
+    async def _sync_locked(self, topic: str, since: Since | None, request_id: int | str | None) -> None:
+        sub = self.subscriptions.get(topic)
+        if sub is None:
+            return  # unsubscribed meanwhile
+        sub.syncing, sub.pending = True, None
+        reply: dict[str, Any] = {"type": "subscribed", "id": request_id, "topic": topic}
+        deltas = None
+        if since is not None:
             try:
-                if deltas is not None:
-                    live = [LiveDelta.from_stream(delta) for delta in deltas]
-                    assert since is not None
-                    sub.epoch, sub.offset = since.epoch, since.offset + len(live)
-                    reply |= {"recovered": True, "deltas": [delta.wire() for delta in live]}
-                else:
-                    document, position = await self.hub.snapshot(topic)
-                    sub.epoch, sub.offset = position.epoch, position.offset
-                    reply |= {"recovered": False, "snapshot": document}
-            except TopicRefused as refused:  # the topic vanished (a team deleted)
-                self._drop(topic)
-                self._send({"type": "unsubscribed", "topic": topic, "reason": str(refused.code)})
-                return
+                deltas = await self.hub.streams.since(topic, since.epoch, since.offset)
             except Exception:
-                ref = secrets.token_hex(6)
-                log.exception("hub: cannot synchronise %s (ref %s)", topic, ref)
-                if request_id is not None:
-                    self._error(
-                        ErrorCode.UNAVAILABLE,
-                        f"the topic's state cannot be read now (ref {ref})",
-                        id=request_id,
-                        topic=topic,
-                        retry_after_ms=1000,
-                    )
-                    self._drop(topic)
-                else:
-                    self._send({"type": "unsubscribed", "topic": topic, "reason": "unavailable"})
-                    self._drop(topic)
-                return
-            reply |= {"epoch": sub.epoch, "offset": sub.offset}
-            self._send(reply)
-            pending, sub.pending, sub.syncing = sub.pending, [], False
-            for delta in pending:
-                self.offer(delta)
+                deltas = None  # a snapshot will do
+        try:
+            if deltas is not None:
+                live = [LiveDelta.from_stream(delta) for delta in deltas]
+                assert since is not None
+                sub.epoch, sub.offset = since.epoch, since.offset + len(live)
+                reply |= {"recovered": True, "deltas": [delta.wire() for delta in live]}
+            else:
+                document, position = await self.hub.snapshot(topic)
+                sub.epoch, sub.offset = position.epoch, position.offset
+                reply |= {"recovered": False, "snapshot": document}
+        except TopicRefused as refused:  # the topic vanished (a team deleted)
+            self._drop(topic)
+            self._send({"type": "unsubscribed", "topic": topic, "reason": str(refused.code)})
+            return
+        except Exception:
+            ref = secrets.token_hex(6)
+            log.exception("hub: cannot synchronise %s (ref %s)", topic, ref)
+            if request_id is not None:
+                self._error(
+                    ErrorCode.UNAVAILABLE,
+                    f"the topic's state cannot be read now (ref {ref})",
+                    id=request_id,
+                    topic=topic,
+                    retry_after_ms=1000,
+                )
+                self._drop(topic)
+            else:
+                self._send({"type": "unsubscribed", "topic": topic, "reason": "unavailable"})
+                self._drop(topic)
+            return
+        reply |= {"epoch": sub.epoch, "offset": sub.offset}
+        self._send(reply)
+        pending: list[LiveDelta] = sub.pending or []
+        sub.pending, sub.syncing = None, False
+        for delta in pending:
+            self.offer(delta)
 
     async def _unsubscribe(self, request: Unsubscribe) -> None:
         self._drop(request.topic)
@@ -358,6 +383,8 @@ class Session:
         if sub is None or self._closed:
             return
         if sub.syncing:
+            if sub.pending is None:
+                sub.pending = []
             sub.pending.append(delta)
             return
         if delta.epoch == sub.epoch and delta.offset <= sub.offset:
@@ -377,7 +404,7 @@ class Session:
         """The bus may have missed deltas: resynchronise every topic from where it stands."""
         for topic, sub in self.subscriptions.items():
             if not sub.syncing:
-                sub.syncing, sub.pending = True, []
+                sub.syncing, sub.pending = True, None
                 self._spawn(self._sync(topic, Since(epoch=sub.epoch, offset=sub.offset), None))
 
     # ------------------------------------------------------------------ the writer
@@ -411,18 +438,22 @@ class Session:
         if self._closed:
             return
         stats = self.hub.stats
-        if not self._queue and self._link is not None:
+        if self._queue is None and self._link is not None:
             # Nothing ahead of it (a queued or in-flight frame keeps the writer alive): the fast path.
             if isinstance(item, LiveDelta):
                 if self._link.write(item.ws_frame(self.encoding)):
                     stats.deltas_sent += 1
                     stats.frames_sent += 1
+                    stats.direct_writes += 1
                     return
             elif self._link.write(wire_frame(item)):
                 stats.frames_sent += 1
+                stats.direct_writes += 1
                 return
         size = len(item.body(self.encoding)) if isinstance(item, LiveDelta) else len(item)
         self._queued_bytes += size
+        if self._queue is None:
+            self._queue = deque()
         self._queue.append(item)
         if self._queued_bytes > self.hub.settings.hub_send_buffer_bytes:
             stats.slow_consumers += 1
@@ -436,6 +467,7 @@ class Session:
     async def _drain(self) -> None:
         """Send the queue in order, coalescing waiting deltas into batches; ends when it is empty."""
         queue, encoding, stats = self._queue, self.encoding, self.hub.stats
+        assert queue is not None
         try:
             while queue:
                 item = queue[0]
@@ -464,6 +496,8 @@ class Session:
                 self._queued_bytes -= size
         finally:
             self._writer = None
+            if self._queue is queue and not queue:
+                self._queue = None
 
     async def _send_frame(self, frame: Frame) -> None:
         if self._link is not None and self._link.write(wire_frame(frame)):
@@ -493,7 +527,7 @@ class Session:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(_CLOSE_TIMEOUT):
                     await asyncio.shield(writer)  # it returns once the queue is empty
-        self._queue.clear()
+        self._queue = None
         self._queued_bytes = 0
         await self._stop_writer()
         with contextlib.suppress(Exception):
@@ -510,8 +544,6 @@ class Session:
 
     async def _end(self) -> None:
         self._closed = True
-        if self._expiry is not None:
-            self._expiry.cancel()
         await self._stop_writer()
         for task in list(self._background or ()):
             if task is not asyncio.current_task():

@@ -94,6 +94,12 @@ async def test_a_delta_published_through_one_node_reaches_a_subscriber_of_the_ot
         await follow(raw, mirror, subscribed.offset + 2)
         assert mirror.document is not None
         assert mirror.document["name"] == "Cross-node"
+    # Node A wrote those frames straight to the idle connection (the broadcast fast path).
+    headers = {"Authorization": f"Bearer {cluster.admin}"}
+    async with httpx.AsyncClient(base_url=cluster.a.http, headers=headers, timeout=30) as http:
+        stats = (await http.get("/api/v1/hub")).json()
+    assert stats["deltas_received"] >= 2
+    assert stats["direct_writes"] >= 3  # the welcome, the snapshot and the deltas
 
 
 async def test_resume_recovers_the_missed_deltas_then_falls_back_to_a_snapshot(shared_cluster):

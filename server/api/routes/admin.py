@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from server.api.endpoints import Call
 from server.api.registry import api
-from server.api.schemas import AnnouncementIn, AnnouncementOut, ServiceAccountIn, ServiceAccountOut
+from server.api.schemas import (
+    AnnouncementIn,
+    AnnouncementOut,
+    HubStatsOut,
+    ServiceAccountIn,
+    ServiceAccountOut,
+)
 
 
 @api.route(
@@ -49,3 +55,26 @@ async def announce(call: Call) -> AnnouncementOut:
         body.title, body.text, body.severity, body.url, body.team
     )
     return AnnouncementOut(audience=audience, topics=topics)
+
+
+@api.route(
+    "GET",
+    "/hub",
+    summary="This node's real-time hub: sessions, topics, and fan-out counters",
+    tag="admin",
+    auth="admin",
+    response=HubStatsOut,
+)
+async def hub_stats(call: Call) -> HubStatsOut:
+    hub = call.service("hub")
+    stats = hub.stats
+    return HubStatsOut(
+        node=hub.node_id,
+        sessions=len(hub.sessions),
+        topics=len(hub.watchers),
+        deltas_received=stats.deltas_received,
+        deltas_sent=stats.deltas_sent,
+        frames_sent=stats.frames_sent,
+        direct_writes=stats.direct_writes,
+        slow_consumers=stats.slow_consumers,
+    )
