@@ -39,10 +39,10 @@ def _positive(text: str) -> int:
     return value
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = "python -m load_tests.fanout") -> argparse.ArgumentParser:
     defaults = BenchOptions()
     parser = argparse.ArgumentParser(
-        prog="python -m load_tests.fanout",
+        prog=prog,
         description=(
             "Fan-out of one topic to N subscribers: the gamif hub against a bare Starlette send_bytes "
             "loop and websockets.broadcast(), in one run: deliveries/s, frames/s, server memory per idle "
@@ -72,8 +72,9 @@ def parser() -> argparse.ArgumentParser:
         "--pace",
         choices=PACES,
         default=defaults.pace,
-        help="burst: a round's messages as fast as the target takes them (the hub may coalesce them); "
-        "lockstep: each once the previous reached every subscriber (one frame per delivery)",
+        help="lockstep (default): each message once the previous reached every subscriber (one frame "
+        "per delivery); burst: a round's messages as fast as the target takes them (the hub may coalesce "
+        "them)",
     )
     parser.add_argument(
         "--strict",
@@ -101,8 +102,8 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m load_tests.fanout") -> int:
+    args = parser(prog).parse_args(argv)
     options = BenchOptions(
         targets=args.targets,
         subscribers=args.subscribers,

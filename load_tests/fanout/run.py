@@ -47,10 +47,10 @@ class BenchOptions:
     procs: int = field(default_factory=lambda: os.cpu_count() or 1)
     strict: bool = False
     stall: float = 10.0
-    pace: Pace = "burst"
-    """burst: publish the round's messages as fast as the target takes them (the hub may coalesce them
-    into batches); lockstep: publish each once the previous reached every subscriber (one frame per
-    delivery everywhere: compares the per-frame send paths)."""
+    pace: Pace = "lockstep"
+    """lockstep (the default): publish each message once the previous reached every subscriber (one
+    frame per delivery everywhere: compares the per-frame send paths); burst: publish the round's
+    messages as fast as the target takes them (the hub may coalesce them into batches)."""
     quiet_wait: float = 20.0
     """Before each measured round, wait up to this long for the rest of the machine to go quiet."""
     redis_url: str = "redis://127.0.0.1:6379/0"

@@ -120,3 +120,20 @@ def batch_frame(deltas: list[LiveDelta], encoding: Encoding) -> Frame:
 
 def message_frame(message: Message, encoding: Encoding) -> Frame:
     return encode(message, encoding)
+
+
+class DeltaRun:
+    """Consecutive deltas of one topic that reached this process together (one read of the bus): the
+    sessions that follow the topic in step all get the same ``batch`` frame, framed once."""
+
+    __slots__ = ("_frames", "deltas")
+
+    def __init__(self, deltas: list[LiveDelta]) -> None:
+        self.deltas = deltas
+        self._frames: dict[Encoding, bytes] = {}
+
+    def ws_frame(self, encoding: Encoding) -> bytes:
+        framed = self._frames.get(encoding)
+        if framed is None:
+            framed = self._frames[encoding] = wire_frame(batch_frame(self.deltas, encoding))
+        return framed

@@ -23,7 +23,7 @@ from server.config import Settings
 from server.services.hub_access import HubAccess
 from server.services.topics import TopicDirectory, TopicRefused
 
-from .frames import LiveDelta
+from .frames import DeltaRun, LiveDelta
 from .presence import Presence
 from .publish import Publisher
 from .streams import Bus, BusListener, Delta, Position, Streams
@@ -76,6 +76,7 @@ class Hub(BusListener):
         self.sessions: set[Session] = set()
         self.watchers: dict[str, set[Session]] = {}
         self.stats = HubStats()
+        self._arrived: list[LiveDelta] = []
         self._deadlines: set[Session] = set()
         """Every open session, authenticated or not: the watchdog checks their time limits."""
         self._watchdog: asyncio.Task[None] | None = None
@@ -188,13 +189,38 @@ class Hub(BusListener):
     # ------------------------------------------------------------------ the bus
 
     def on_delta(self, delta: Delta) -> None:
-        watchers = self.watchers.get(delta.topic)
-        if not watchers:
+        if delta.topic not in self.watchers:
             return
         self.stats.deltas_received += 1
-        live = LiveDelta.from_stream(delta)
-        for session in tuple(watchers):
-            session.offer(live)
+        # Fanned out at the end of this turn of the event loop, with whatever else the same read of
+        # the bus brought: a burst of a topic's deltas leaves as one batch frame per session.
+        if not self._arrived:
+            asyncio.get_running_loop().call_soon(self._fan_out)
+        self._arrived.append(LiveDelta.from_stream(delta))
+
+    def _fan_out(self) -> None:
+        arrived, self._arrived = self._arrived, []
+        runs: dict[str, list[LiveDelta]] = {}
+        for live in arrived:
+            run = runs.setdefault(live.topic, [])
+            if run and (run[-1].epoch != live.epoch or run[-1].offset + 1 != live.offset):
+                self._offer(DeltaRun(run))  # not consecutive: what came before goes first
+                run = runs[live.topic] = []
+            run.append(live)
+        for run in runs.values():
+            self._offer(DeltaRun(run))
+
+    def _offer(self, run: DeltaRun) -> None:
+        watchers = self.watchers.get(run.deltas[0].topic)
+        if not watchers:
+            return
+        if len(run.deltas) == 1:
+            delta = run.deltas[0]
+            for session in tuple(watchers):
+                session.offer(delta)
+        else:
+            for session in tuple(watchers):
+                session.offer_run(run)
 
     def on_reset(self) -> None:
         log.info("hub: the bus reconnected; every session catches up from the history")

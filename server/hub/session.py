@@ -43,7 +43,7 @@ from protocol.errors import ERRORS, CloseCode
 from server.services.hub_access import HubAuthError, Identity
 from server.services.topics import TopicRefused
 
-from .frames import Frame, LiveDelta, batch_frame
+from .frames import DeltaRun, Frame, LiveDelta, batch_frame
 from .link import DirectLink, wire_frame
 from .presence import Person, scopes_of
 
@@ -399,6 +399,34 @@ class Session:
         self._enqueue(delta)
         for frame in delta.event_frames(self.encoding):
             self._enqueue(frame)
+
+    def offer_run(self, run: DeltaRun) -> None:
+        """Consecutive live deltas of one topic that arrived together: one shared ``batch`` frame when
+        this session is exactly where the run starts and idle, else one by one."""
+        first = run.deltas[0]
+        sub = self.subscriptions.get(first.topic)
+        if (
+            len(run.deltas) > 1
+            and sub is not None
+            and not sub.syncing
+            and not self._closed
+            and self._queue is None
+            and self._link is not None
+            and first.epoch == sub.epoch
+            and first.offset == sub.offset + 1
+            and self._link.write(run.ws_frame(self.encoding))
+        ):
+            sub.offset = run.deltas[-1].offset
+            stats = self.hub.stats
+            stats.deltas_sent += len(run.deltas)
+            stats.frames_sent += 1
+            stats.direct_writes += 1
+            for delta in run.deltas:
+                for frame in delta.event_frames(self.encoding):
+                    self._enqueue(frame)
+            return
+        for delta in run.deltas:
+            self.offer(delta)
 
     def catch_up(self) -> None:
         """The bus may have missed deltas: resynchronise every topic from where it stands."""

@@ -64,3 +64,17 @@ def test_events_ride_on_their_delta(encoding):
 def test_invalid_changes_are_refused_before_publishing(change):
     with pytest.raises((InvalidChange, ValueError)):
         encode_change(change)
+
+
+def test_a_run_of_deltas_is_one_batch_frame_framed_once():
+    from server.hub.frames import DeltaRun
+    from server.hub.link import wire_frame
+
+    deltas = [live(offset, [["set", ["n"], offset]]) for offset in (4, 5, 6)]
+    run = DeltaRun(deltas)
+    framed = run.ws_frame(Encoding.MSGPACK)
+    assert framed == wire_frame(batch_frame(deltas, Encoding.MSGPACK))
+    assert run.ws_frame(Encoding.MSGPACK) is framed
+    # A WebSocket binary frame, unmasked, whose payload is the batch.
+    assert framed[0] == 0x82
+    assert framed.endswith(batch_frame(deltas, Encoding.MSGPACK))

@@ -219,3 +219,16 @@ def test_console_script_is_installed():
     result = subprocess.run([gamif, "rules"], capture_output=True, text=True, check=False)
     assert result.returncode == 2
     assert "ACTION" in result.stderr
+
+
+def test_bench_fanout_takes_the_kits_own_options(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", "fanout", "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: gamif bench fanout")
+    assert "--pace {burst,lockstep}" in out
+    with pytest.raises(SystemExit) as refused:
+        main(["bench", "fanout", "--targets", "nginx"])
+    assert refused.value.code == 2
+    assert "choose from hub, starlette, websockets" in capsys.readouterr().err
