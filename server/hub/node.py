@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -77,6 +78,8 @@ class Hub(BusListener):
         self.watchers: dict[str, set[Session]] = {}
         self.stats = HubStats()
         self._arrived: list[LiveDelta] = []
+        self._allowed: dict[str, float] = {}
+        """Topics anyone may read, and when that was last checked."""
         self._deadlines: set[Session] = set()
         """Every open session, authenticated or not: the watchdog checks their time limits."""
         self._watchdog: asyncio.Task[None] | None = None
@@ -129,11 +132,21 @@ class Hub(BusListener):
         if kind == "presence":
             # Anyone authenticated (PROTOCOL.md §8), for a team that exists.
             if parsed.parts[0] == "team":
-                await self.directory.authorize(user_id, f"team:{parsed.parts[1]}")
+                await self.authorize(user_id, f"team:{parsed.parts[1]}")
             return
         if kind == "challenge":
             raise TopicRefused(ErrorCode.UNKNOWN_TOPIC, "challenges are not available yet")
+        if kind == "user":
+            await self.directory.authorize(user_id, topic)  # depends on who asks
+            return
+        # The same answer for everyone: remember a yes for a second (a crowd subscribing to one board).
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._allowed.get(topic, -math.inf) < _SNAPSHOT_REUSE_SECONDS:
+            return
         await self.directory.authorize(user_id, topic)
+        if len(self._allowed) >= _SNAPSHOT_CACHE_SIZE:
+            self._allowed.clear()
+        self._allowed[topic] = loop.time()
 
     async def snapshot(self, topic: str) -> tuple[dict[str, Any], Position]:
         """The topic's document and the position it is the state at.

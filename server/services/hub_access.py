@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from persistence.models import Team, TeamMembership, User
@@ -57,20 +57,23 @@ class HubAccess:
 
     async def authenticate(self, token: str) -> Identity:
         user_id, expires_at_ms = self.verify(token)
+        # One round trip: the user and their current teams (a connect storm is thousands of these).
+        current = and_(TeamMembership.user_id == User.id, TeamMembership.left_at.is_(None))
+        open_team = and_(Team.id == TeamMembership.team_id, Team.archived_at.is_(None))
         async with self.sessions() as session:
-            user = await session.get(User, uuid.UUID(user_id))
-            if user is None:
-                raise HubAuthError(ErrorCode.AUTH_FAILED, "the account no longer exists")
-            if user.disabled_at is not None:
-                raise HubAuthError(ErrorCode.FORBIDDEN, "the account is disabled")
-            teams = await session.scalars(
-                select(Team.slug)
-                .join(TeamMembership, TeamMembership.team_id == Team.id)
-                .where(
-                    TeamMembership.user_id == user.id,
-                    TeamMembership.left_at.is_(None),
-                    Team.archived_at.is_(None),
+            rows = (
+                await session.execute(
+                    select(User.handle, User.display_name, User.disabled_at, Team.slug)
+                    .outerjoin(TeamMembership, current)
+                    .outerjoin(Team, open_team)
+                    .where(User.id == uuid.UUID(user_id))
+                    .order_by(Team.slug)
                 )
-                .order_by(Team.slug)
-            )
-            return Identity(user_id, user.handle, user.display_name, tuple(teams), expires_at_ms)
+            ).all()
+        if not rows:
+            raise HubAuthError(ErrorCode.AUTH_FAILED, "the account no longer exists")
+        handle, display_name, disabled_at, _ = rows[0]
+        if disabled_at is not None:
+            raise HubAuthError(ErrorCode.FORBIDDEN, "the account is disabled")
+        teams = tuple(slug for *_, slug in rows if slug is not None)
+        return Identity(user_id, handle, display_name, teams, expires_at_ms)
