@@ -1,0 +1,103 @@
+"""The task queue on the real Redis of the tests: nothing kicked is lost, whatever the timing."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+from taskiq import AckableMessage, BrokerMessage
+
+from tasks.broker import ReliableStreamBroker
+
+
+@pytest.fixture
+async def queue(redis_prefix: str) -> str:
+    return f"{redis_prefix}tasks"
+
+
+@pytest.fixture
+async def redis(redis_server: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_server)
+    yield client
+    await client.aclose()
+
+
+def broker(url: str, queue: str, **options) -> ReliableStreamBroker:
+    return ReliableStreamBroker(url, queue_name=queue, **options)
+
+
+async def kick(b: ReliableStreamBroker, data: bytes) -> None:
+    await b.kick(BrokerMessage(task_id=uuid.uuid4().hex, task_name="t", message=data, labels={}))
+
+
+async def take(listening: AsyncIterator[AckableMessage], timeout: float = 10) -> AckableMessage:
+    async with asyncio.timeout(timeout):
+        return await anext(listening)
+
+
+async def test_messages_kicked_before_any_worker_are_read(redis_server, queue):
+    kicker = broker(redis_server, queue)
+    await kick(kicker, b"early")  # no consumer group exists yet
+    worker = broker(redis_server, queue)
+    await worker.startup()
+    try:
+        message = await take(worker.listen())
+        assert message.data == b"early"
+        await message.ack()
+    finally:
+        await worker.shutdown()
+        await kicker.shutdown()
+
+
+async def test_a_dead_workers_message_is_claimed_without_new_traffic(redis_server, queue, redis):
+    first = broker(redis_server, queue, claim_idle_ms=300, claim_every=0.1)
+    second = broker(redis_server, queue, claim_idle_ms=300, claim_every=0.1)
+    await first.startup()
+    await second.startup()
+    try:
+        await kick(first, b"work")
+        taken = await take(first.listen())
+        assert taken.data == b"work"
+        # `first` dies holding it (never acknowledges). Nothing else is kicked.
+        claimed = await take(second.listen())
+        assert claimed.data == b"work"
+        await claimed.ack()
+        pending = await redis.xpending(queue, "gamif-workers")
+        assert pending["pending"] == 0
+    finally:
+        await first.shutdown()
+        await second.shutdown()
+
+
+async def test_only_acknowledged_entries_are_trimmed(redis_server, queue, redis):
+    worker = broker(redis_server, queue, claim_idle_ms=60_000, claim_every=0.0, read_block_ms=100)
+    await worker.startup()
+    try:
+        for n in range(3):
+            await kick(worker, f"m{n}".encode())
+        listening = worker.listen()
+        one, two, three = [await take(listening) for _ in range(3)]
+        await one.ack()
+        await three.ack()
+        await kick(worker, b"m3")
+        four = await take(listening)  # the next pass trims what it may
+        await four.ack()
+        await kick(worker, b"m4")
+        await (await take(listening)).ack()
+        ids = [entry_id for entry_id, _ in await redis.xrange(queue)]
+        # m1 is still pending: it and everything after it stays; m0 (acknowledged, older) is gone.
+        assert len(ids) >= 1
+        remaining = [fields[b"data"] for _, fields in await redis.xrange(queue)]
+        assert remaining[0] == b"m1"
+        assert b"m0" not in remaining
+        await two.ack()
+        await kick(worker, b"m5")
+        await (await take(listening)).ack()
+        await kick(worker, b"m6")
+        await (await take(listening)).ack()
+        assert [fields[b"data"] for _, fields in await redis.xrange(queue)] in ([], [b"m6"])
+    finally:
+        await worker.shutdown()
