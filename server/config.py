@@ -188,6 +188,14 @@ class Settings(BaseSettings):
             "flicker on everyone's screen."
         ),
     )
+    worker_claim_idle_ms: int = Field(
+        default=30_000,
+        ge=100,
+        description=(
+            "A queued batch a worker took but has not finished after this long (the worker died or hangs) "
+            "is taken over by another worker. Longer than the slowest batch, or it may run twice (safely)."
+        ),
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level: debug, info, warning or error."
     )

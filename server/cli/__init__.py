@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import bench, engine_commands, serve_commands
+from . import bench, engine_commands, serve_commands, worker_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +25,13 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--host", help="interface to listen on (default: GAMIF_HOST, 127.0.0.1)")
         command.add_argument("--port", type=_positive, help="port (default: GAMIF_PORT, 8000)")
         command.set_defaults(handler=serve_commands.serve if name == "serve" else serve_commands.demo)
+
+    work = commands.add_parser("worker", help="score queued metric events (taskiq workers; needs Redis)")
+    work.add_argument("--workers", type=_positive, default=2, help="worker processes (default: 2)")
+    work.add_argument(
+        "--concurrency", type=_positive, default=20, help="batches one process scores at once (default: 20)"
+    )
+    work.set_defaults(handler=worker_commands.worker)
 
     admin = commands.add_parser(
         "create-admin", help="create an admin account (password from GAMIF_ADMIN_PASSWORD)"

@@ -27,8 +27,8 @@ from server.auth import Scope, allows
 from server.config import Settings
 from server.hub.publish import Publisher
 
-from .live import ScoringPush
 from .rules import RulesService
+from .scoring_step import ScoringStep
 
 # Engine rejection codes, by the field they are about.
 _FIELD_OF = {"unknown_metric": "metric", "invalid_value": "value", "above_max_value": "value"}
@@ -133,13 +133,7 @@ class IngestService:
             raise Problem(403, "forbidden", "Not allowed", _summary(denied), errors=denied + invalid)
         if invalid:
             raise _invalid(invalid)
-        push = None if self.publisher is None else ScoringPush(self.publisher)
-        try:
-            result = await self.scorer.score(engine, submissions, now, before_commit=push)
-        except BaseException:
-            if push is not None:
-                await push.undo()  # published, then not committed: screens must reload those topics
-            raise
+        result = await ScoringStep(self.scorer, self.rules, self.publisher).run(submissions, now)
         return schemas.MetricsOut(
             accepted=result.accepted,
             duplicates=sum(1 for s in result.statuses if s.status == "duplicate"),

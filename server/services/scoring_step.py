@@ -1,0 +1,71 @@
+"""The scoring step, shared by the ingest request and the workers: score validated events in one
+transaction and push the results live (see `server.services.live`), taking the push back if the
+transaction fails. Also the queue's payload: validated events as plain JSON data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from game import MetricEvent
+from persistence.models import utcnow
+from persistence.scoring import Scorer, ScoreResult, Submission
+from server.hub.publish import Publisher
+
+from .live import ScoringPush
+from .rules import RulesService
+
+
+class ScoringStep:
+    def __init__(self, scorer: Scorer, rules: RulesService, publisher: Publisher | None) -> None:
+        self.scorer = scorer
+        self.rules = rules
+        self.publisher = publisher
+
+    async def run(self, submissions: Sequence[Submission], now: datetime | None = None) -> ScoreResult:
+        engine = await self.rules.engine()
+        push = None if self.publisher is None else ScoringPush(self.publisher)
+        try:
+            return await self.scorer.score(engine, submissions, now or utcnow(), before_commit=push)
+        except BaseException:
+            if push is not None:
+                await push.undo()  # published, then not committed: screens must reload those topics
+            raise
+
+
+def to_payload(submissions: Sequence[Submission]) -> dict[str, Any]:
+    """Validated events as the scoring task's argument (JSON: taskiq's default serializer)."""
+    return {
+        "events": [
+            {
+                "id": s.event.id,
+                "user_id": s.event.user_id,
+                "metric": s.event.metric,
+                "value": s.event.value,
+                "occurred_at": s.event.occurred_at.isoformat(),
+                "source": s.event.source,
+                "reported_by": s.reported_by,
+                "metadata": s.meta,
+            }
+            for s in submissions
+        ]
+    }
+
+
+def from_payload(payload: dict[str, Any]) -> list[Submission]:
+    return [
+        Submission(
+            MetricEvent(
+                item["id"],
+                item["user_id"],
+                item["metric"],
+                item["value"],
+                datetime.fromisoformat(item["occurred_at"]),
+                item["source"],
+            ),
+            item["reported_by"],
+            dict(item.get("metadata") or {}),
+        )
+        for item in payload["events"]
+    ]

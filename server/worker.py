@@ -1,0 +1,78 @@
+"""``gamif worker``: taskiq worker processes that score queued metric events.
+
+taskiq's worker processes import this module (``server.worker:broker``), so it builds the broker from
+the settings in the environment; each process then sets up its own services at start (database,
+rules, scorer, the hub's publisher on Redis) and hands them to the scoring task (`tasks.scoring`).
+Workers need Redis: the queue is a Redis stream (`tasks.broker`), shared by every worker and every
+API process that enqueues.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from redis.asyncio import Redis
+from taskiq import TaskiqEvents, TaskiqState
+
+from persistence.db import create_engine, session_factory
+from persistence.scoring import Scorer
+from server.config import ConfigError, Settings, load_settings
+from server.hub.publish import Publisher
+from server.hub.redis import RedisStreams
+from server.services.rules import RulesService
+from server.services.scoring_step import ScoringStep, from_payload
+from tasks.broker import ReliableStreamBroker
+from tasks.scoring import register_scoring
+
+log = logging.getLogger("gamif.worker")
+
+
+def queue_name(settings: Settings) -> str:
+    return f"{settings.redis_prefix}tasks:score"
+
+
+def make_broker(settings: Settings) -> ReliableStreamBroker:
+    if settings.redis_url is None:
+        raise ConfigError("GAMIF_REDIS_URL: workers need Redis (the queue is a Redis stream)")
+    return ReliableStreamBroker(
+        settings.redis_url,
+        queue_name=queue_name(settings),
+        claim_idle_ms=settings.worker_claim_idle_ms,
+    )
+
+
+settings = load_settings()
+broker = make_broker(settings) if settings.redis_url is not None else None
+score_events = register_scoring(broker) if broker is not None else None
+
+
+if broker is not None:
+
+    @broker.on_event(TaskiqEvents.WORKER_STARTUP)
+    async def _start(state: TaskiqState) -> None:
+        engine = create_engine(settings.effective_database_url)
+        sessions = session_factory(engine)
+        rules = RulesService(sessions, settings.rules_file)
+        redis = Redis.from_url(settings.redis_url or "", decode_responses=False, socket_timeout=4.0)
+        streams = RedisStreams(
+            redis,
+            prefix=settings.redis_prefix,
+            max_len=settings.hub_history_max_len,
+            max_age_seconds=settings.hub_history_max_age_seconds,
+        )
+        step = ScoringStep(Scorer(sessions), rules, Publisher(streams))
+
+        async def score_payload(payload: dict[str, Any]) -> dict[str, int]:
+            result = await step.run(from_payload(payload))
+            duplicates = sum(1 for s in result.statuses if s.status == "duplicate")
+            return {"accepted": result.accepted, "duplicates": duplicates}
+
+        state.score_payload = score_payload
+        state.closers = [redis.aclose, engine.dispose]
+        log.info("worker ready: queue %s", queue_name(settings))
+
+    @broker.on_event(TaskiqEvents.WORKER_SHUTDOWN)
+    async def _stop(state: TaskiqState) -> None:
+        for close in getattr(state, "closers", ()):
+            await close()

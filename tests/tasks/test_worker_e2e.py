@@ -1,0 +1,224 @@
+"""Real `gamif worker` processes scoring batches from the real Redis queue into the real PostgreSQL:
+every queued event counts exactly once, also when a worker is killed with SIGKILL mid-work and its
+batches are taken over by another worker with no new traffic arriving."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+
+from game import Engine, MetricEvent, default_rules
+from game.replay import replay
+from persistence.db import create_engine, session_factory
+from persistence.models import MetricEventRow, User, UserStateRow
+from persistence.scoring import Submission
+from server.services.scoring_step import to_payload
+from tasks.broker import ReliableStreamBroker
+from tasks.scoring import register_scoring
+
+pytestmark = pytest.mark.postgresql
+GAMIF = str(Path(sys.executable).parent / "gamif")
+METRICS = ("commits", "reviews_done", "prs_merged", "focus_minutes", "docs_written")
+
+
+class Worker:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.process: asyncio.subprocess.Process | None = None
+        self.output: list[str] = []
+        self._drain: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            GAMIF,
+            "worker",
+            "--workers",
+            "1",
+            env={**os.environ, **self.env},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # a SIGKILL of the group takes taskiq's child process too
+        )
+        assert self.process.stdout is not None
+        async with asyncio.timeout(60):
+            while True:
+                line = (await self.process.stdout.readline()).decode(errors="replace")
+                if not line:
+                    raise AssertionError("the worker exited before it was ready:\n" + "".join(self.output))
+                self.output.append(line)
+                if "worker ready" in line:
+                    break
+        self._drain = asyncio.create_task(self._read_rest())
+
+    async def _read_rest(self) -> None:
+        assert self.process is not None
+        assert self.process.stdout is not None
+        async for line in self.process.stdout:
+            self.output.append(line.decode(errors="replace"))
+
+    async def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process is None or self.process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+        async with asyncio.timeout(30):
+            await self.process.wait()
+        if self._drain is not None:
+            self._drain.cancel()
+
+
+@pytest.fixture
+async def setup(_postgresql_database_url, redis_server, redis_prefix, tmp_path) -> AsyncIterator[dict]:
+    engine = create_engine(_postgresql_database_url)
+    sessions = session_factory(engine)
+    users = [uuid.uuid4() for _ in range(5)]
+    async with sessions() as session, session.begin():
+        for n, user_id in enumerate(users):
+            session.add(
+                User(
+                    id=user_id,
+                    handle=f"w{n}",
+                    email=f"w{n}@example.com",
+                    display_name=f"W{n}",
+                    timezone="Europe/Paris",
+                    password_hash="-",
+                )
+            )
+    env = {
+        "GAMIF_DATABASE_URL": _postgresql_database_url,
+        "GAMIF_REDIS_URL": redis_server,
+        "GAMIF_REDIS_PREFIX": redis_prefix,
+        "GAMIF_DATA_DIR": str(tmp_path),
+        "GAMIF_JWT_SECRET": "a-test-secret-of-at-least-32-bytes-long",
+        "GAMIF_WORKER_CLAIM_IDLE_MS": "1500",
+        "GAMIF_LOG_LEVEL": "info",
+    }
+    broker = ReliableStreamBroker(redis_server, queue_name=f"{redis_prefix}tasks:score")
+    task = register_scoring(broker)
+    await broker.startup()
+    workers: list[Worker] = []
+    redis = Redis.from_url(redis_server)
+    try:
+        yield {
+            "sessions": sessions,
+            "users": users,
+            "env": env,
+            "task": task,
+            "workers": workers,
+            "redis": redis,
+            "queue": f"{redis_prefix}tasks:score",
+        }
+    finally:
+        await redis.aclose()
+        for worker in workers:
+            await worker.kill()
+        await broker.shutdown()
+        await engine.dispose()
+
+
+def batches(users: list[uuid.UUID], count: int, size: int) -> list[list[Submission]]:
+    start = datetime.now(UTC) - timedelta(days=3)
+    made = []
+    for b in range(count):
+        batch = []
+        for i in range(size):
+            n = b * size + i
+            event = MetricEvent(
+                f"e-{n}",
+                str(users[n % len(users)]),
+                METRICS[n % len(METRICS)],
+                1 + n % 4,
+                start + timedelta(minutes=7 * n),
+            )
+            batch.append(Submission(event, "service:test"))
+        made.append(batch)
+    return made
+
+
+async def wait_for_events(sessions, expected: int, timeout: float = 60) -> None:
+    async with asyncio.timeout(timeout):
+        while True:
+            async with sessions() as session:
+                if await session.scalar(select(func.count()).select_from(MetricEventRow)) == expected:
+                    return
+            await asyncio.sleep(0.1)  # polling the database: the outcome has no event to await
+
+
+async def queue_done(redis: Redis, queue: str, timeout: float = 60) -> None:
+    """Until every queued batch has been delivered and acknowledged."""
+    async with asyncio.timeout(timeout):
+        while True:
+            [group] = await redis.xinfo_groups(queue)
+            if group["lag"] == 0 and group["pending"] == 0:
+                return
+            await asyncio.sleep(0.05)
+
+
+async def xp_by_user(sessions) -> dict[str, int]:
+    async with sessions() as session:
+        return {str(row.user_id): row.xp for row in await session.scalars(select(UserStateRow))}
+
+
+def expected_xp(made: list[list[Submission]]) -> dict[str, int]:
+    engine = Engine(default_rules())
+    history: dict[str, list[MetricEvent]] = {}
+    for batch in made:
+        for submission in batch:
+            history.setdefault(submission.event.user_id, []).append(submission.event)
+    return {user: replay(engine, user, "Europe/Paris", events).xp for user, events in history.items()}
+
+
+async def test_a_worker_scores_queued_batches_once_even_if_sent_twice(setup):
+    made = batches(setup["users"], count=6, size=10)
+    for batch in made:
+        await setup["task"].kiq(to_payload(batch))  # queued before any worker runs
+    worker = Worker(setup["env"])
+    setup["workers"].append(worker)
+    await worker.start()
+    await wait_for_events(setup["sessions"], 60)
+    for batch in made[:3]:
+        await setup["task"].kiq(to_payload(batch))  # re-sent: duplicates
+    await queue_done(setup["redis"], setup["queue"])
+    async with setup["sessions"]() as session:
+        assert await session.scalar(select(func.count()).select_from(MetricEventRow)) == 60
+    assert await xp_by_user(setup["sessions"]) == expected_xp(made)
+
+
+async def test_a_worker_killed_mid_work_loses_nothing_and_counts_nothing_twice(setup):
+    made = batches(setup["users"], count=40, size=25)
+    for batch in made:
+        await setup["task"].kiq(to_payload(batch))
+    first = Worker(setup["env"])
+    setup["workers"].append(first)
+    await first.start()
+    # Kill it as soon as it has committed something: it holds batches it has read and not finished.
+    async with asyncio.timeout(60):
+        while True:
+            async with setup["sessions"]() as session:
+                if await session.scalar(select(func.count()).select_from(MetricEventRow)):
+                    break
+            await asyncio.sleep(0.01)
+    await first.kill(signal.SIGKILL)
+    async with setup["sessions"]() as session:
+        scored_before = await session.scalar(select(func.count()).select_from(MetricEventRow))
+    assert scored_before < 1000  # it died mid-work...
+    [group] = await setup["redis"].xinfo_groups(setup["queue"])
+    assert group["pending"] > 0  # ...holding batches it had taken and not finished
+    # Nothing new is queued: a new worker takes over the dead one's batches after the claim timeout.
+    second = Worker(setup["env"])
+    setup["workers"].append(second)
+    await second.start()
+    await wait_for_events(setup["sessions"], 1000)
+    await queue_done(setup["redis"], setup["queue"])
+    assert await xp_by_user(setup["sessions"]) == expected_xp(made)
