@@ -31,6 +31,8 @@ from .services.announcements import AnnouncementsService
 from .services.ingest import IngestService
 from .services.profiles import ProfilesService
 from .services.rules import RulesService
+from .services.scoring_queue import open_queue
+from .services.scoring_step import ScoringStep
 from .services.teams import TeamsService
 
 log = logging.getLogger("gamif")
@@ -58,12 +60,14 @@ def create_app(settings: Settings) -> Starlette:
         state.scorer = Scorer(sessions)
         try:
             await state.rules.bootstrap()
-            async with open_hub(settings, sessions, state.rules, state.accounts.key) as hub:
+            async with (
+                open_hub(settings, sessions, state.rules, state.accounts.key) as hub,
+                open_queue(settings, ScoringStep(state.scorer, state.rules, hub.publisher)) as queue,
+            ):
                 state.publisher = hub.publisher
                 state.redis = hub.redis
-                state.ingest = IngestService(
-                    sessions, state.scorer, state.rules, settings, publisher=hub.publisher
-                )
+                state.queue = queue
+                state.ingest = IngestService(sessions, state.rules, settings, queue)
                 state.announcements = AnnouncementsService(sessions, hub.publisher)
                 state.hub = hub
                 try:

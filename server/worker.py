@@ -10,40 +10,25 @@ API process that enqueues.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from redis.asyncio import Redis
 from taskiq import TaskiqEvents, TaskiqState
 
 from persistence.db import create_engine, session_factory
 from persistence.scoring import Scorer
-from server.config import ConfigError, Settings, load_settings
+from server.config import load_settings
 from server.hub.publish import Publisher
 from server.hub.redis import RedisStreams
 from server.services.rules import RulesService
-from server.services.scoring_step import ScoringStep, from_payload
-from tasks.broker import ReliableStreamBroker
+from server.services.scoring_queue import queue_name, score_payload, stream_broker
+from server.services.scoring_step import ScoringStep
 from tasks.scoring import register_scoring
 
 log = logging.getLogger("gamif.worker")
 
 
-def queue_name(settings: Settings) -> str:
-    return f"{settings.redis_prefix}tasks:score"
-
-
-def make_broker(settings: Settings) -> ReliableStreamBroker:
-    if settings.redis_url is None:
-        raise ConfigError("GAMIF_REDIS_URL: workers need Redis (the queue is a Redis stream)")
-    return ReliableStreamBroker(
-        settings.redis_url,
-        queue_name=queue_name(settings),
-        claim_idle_ms=settings.worker_claim_idle_ms,
-    )
-
-
 settings = load_settings()
-broker = make_broker(settings) if settings.redis_url is not None else None
+broker = stream_broker(settings) if settings.redis_url is not None else None
 score_events = register_scoring(broker) if broker is not None else None
 
 
@@ -61,14 +46,7 @@ if broker is not None:
             max_len=settings.hub_history_max_len,
             max_age_seconds=settings.hub_history_max_age_seconds,
         )
-        step = ScoringStep(Scorer(sessions), rules, Publisher(streams))
-
-        async def score_payload(payload: dict[str, Any]) -> dict[str, int]:
-            result = await step.run(from_payload(payload))
-            duplicates = sum(1 for s in result.statuses if s.status == "duplicate")
-            return {"accepted": result.accepted, "duplicates": duplicates}
-
-        state.score_payload = score_payload
+        state.score_payload = score_payload(ScoringStep(Scorer(sessions), rules, Publisher(streams)))
         state.closers = [redis.aclose, engine.dispose]
         log.info("worker ready: queue %s", queue_name(settings))
 

@@ -1,34 +1,43 @@
-"""Metric ingest: validate and authorise a whole batch, then score it (all or nothing).
+"""Metric ingest: validate and authorise a whole batch, then queue it for scoring (all or nothing).
 
 A batch with any bad event is refused as a whole (422, or 403 for what the caller may not do), with
-every problem named by its field, and nothing is written. A valid batch is scored in one
-transaction; each event comes back `accepted` or `duplicate` (its id was already scored).
+every problem named by its field, and nothing is queued. A valid batch is queued at once and answered
+202: each event `accepted` (queued; scored exactly once, whatever is re-sent) or `duplicate` (its id
+was already scored). Scoring happens in the background (`server.services.scoring_queue`); the
+affected users' live screens get the results as deltas and events.
 
-With a publisher, the affected users' live screens get their deltas and events, published from inside
-the transaction (see `server.services.live`). A publish that fails fails the ingest (nothing is written,
-the sender retries: event ids make that safe), so that no screen misses a change it cannot detect.
+If the queue cannot be reached (Redis down), the answer is 503 with Retry-After and nothing was queued:
+the sender retries, and event ids make that safe.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game import MetricEvent, Source
-from persistence.models import User, utcnow
-from persistence.scoring import Scorer, Submission
+from persistence.models import MetricEventRow, User, utcnow
+from persistence.scoring import Submission
 from server.api import schemas
 from server.api.endpoints import Principal
 from server.api.problems import FieldError, Problem
 from server.auth import Scope, allows
 from server.config import Settings
-from server.hub.publish import Publisher
 
 from .rules import RulesService
-from .scoring_step import ScoringStep
+
+
+class BatchQueue(Protocol):
+    """Where a valid batch goes (`server.services.scoring_queue.ScoringQueue`)."""
+
+    async def enqueue(self, submissions: Sequence[Submission], received_at: datetime) -> None: ...
+
 
 # Engine rejection codes, by the field they are about.
 _FIELD_OF = {"unknown_metric": "metric", "invalid_value": "value", "above_max_value": "value"}
@@ -38,16 +47,14 @@ class IngestService:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        scorer: Scorer,
         rules: RulesService,
         settings: Settings,
-        publisher: Publisher | None = None,
+        queue: BatchQueue,
     ) -> None:
         self.sessions = sessions
-        self.scorer = scorer
         self.rules = rules
         self.settings = settings
-        self.publisher = publisher
+        self.queue = queue
 
     async def ingest(
         self, principal: Principal, events: list[schemas.MetricEventIn], now: datetime | None = None
@@ -133,16 +140,34 @@ class IngestService:
             raise Problem(403, "forbidden", "Not allowed", _summary(denied), errors=denied + invalid)
         if invalid:
             raise _invalid(invalid)
-        result = await ScoringStep(self.scorer, self.rules, self.publisher).run(submissions, now)
-        return schemas.MetricsOut(
-            accepted=result.accepted,
-            duplicates=sum(1 for s in result.statuses if s.status == "duplicate"),
-            rule_version=result.rule_version,
-            events=[
-                schemas.EventStatusOut(
-                    id=s.id, status="accepted" if s.status == "accepted" else "duplicate", reason=s.reason
+        async with self.sessions() as session:
+            scored = set(
+                await session.scalars(
+                    select(MetricEventRow.id).where(MetricEventRow.id.in_([s.event.id for s in submissions]))
                 )
-                for s in result.statuses
+            )
+        fresh = [s for s in submissions if s.event.id not in scored]
+        if fresh:
+            try:
+                await self.queue.enqueue(fresh, now)
+            except (RedisError, OSError) as error:
+                raise Problem(
+                    503,
+                    "unavailable",
+                    "Queue unavailable",
+                    f"the scoring queue cannot be reached ({type(error).__name__}); nothing was queued: "
+                    "send the batch again (its event ids make that safe)",
+                    headers={"Retry-After": "5"},
+                ) from None
+        return schemas.MetricsOut(
+            accepted=len(fresh),
+            duplicates=len(submissions) - len(fresh),
+            rule_version=engine.version,
+            events=[
+                schemas.EventStatusOut(id=s.event.id, status="duplicate", reason="already scored")
+                if s.event.id in scored
+                else schemas.EventStatusOut(id=s.event.id, status="accepted", reason=None)
+                for s in submissions
             ],
         )
 

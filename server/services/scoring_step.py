@@ -34,9 +34,11 @@ class ScoringStep:
             raise
 
 
-def to_payload(submissions: Sequence[Submission]) -> dict[str, Any]:
-    """Validated events as the scoring task's argument (JSON: taskiq's default serializer)."""
+def to_payload(submissions: Sequence[Submission], received_at: datetime) -> dict[str, Any]:
+    """Validated events as the scoring task's argument (JSON: taskiq's default serializer), with when
+    the API accepted them (the ledger's time, whenever a worker gets to them)."""
     return {
+        "received_at": received_at.isoformat(),
         "events": [
             {
                 "id": s.event.id,
@@ -49,8 +51,12 @@ def to_payload(submissions: Sequence[Submission]) -> dict[str, Any]:
                 "metadata": s.meta,
             }
             for s in submissions
-        ]
+        ],
     }
+
+
+def received_at_of(payload: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(payload["received_at"])
 
 
 def from_payload(payload: dict[str, Any]) -> list[Submission]:

@@ -86,6 +86,54 @@ class HubProcess:
         return code
 
 
+class Worker:
+    """One `gamif worker` process (taskiq's supervisor and its worker child, in their own group)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.process: asyncio.subprocess.Process | None = None
+        self.output: list[str] = []
+        self._drain: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            GAMIF,
+            "worker",
+            "--workers",
+            "1",
+            env={**os.environ, **self.env},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # a SIGKILL of the group takes taskiq's child process too
+        )
+        assert self.process.stdout is not None
+        async with asyncio.timeout(60):
+            while True:
+                line = (await self.process.stdout.readline()).decode(errors="replace")
+                if not line:
+                    raise AssertionError("the worker exited before it was ready:\n" + "".join(self.output))
+                self.output.append(line)
+                if "worker ready" in line:
+                    break
+        self._drain = asyncio.create_task(self._read_rest())
+
+    async def _read_rest(self) -> None:
+        assert self.process is not None
+        assert self.process.stdout is not None
+        async for line in self.process.stdout:
+            self.output.append(line.decode(errors="replace"))
+
+    async def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process is None or self.process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+        async with asyncio.timeout(30):
+            await self.process.wait()
+        if self._drain is not None:
+            self._drain.cancel()
+
+
 def hub_env(database_url: str, redis_url: str | None, prefix: str, data_dir: Path) -> dict[str, str]:
     env = {
         "GAMIF_DATABASE_URL": database_url,

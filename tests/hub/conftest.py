@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from redis.asyncio import Redis
 from server.hub.publish import Publisher
 from server.hub.redis import RedisStreams
 from tests import services
-from tests.hub.cluster import GAMIF, Account, HubProcess, hub_env, register
+from tests.hub.cluster import GAMIF, Account, HubProcess, Worker, hub_env, register
 
 
 @dataclass
@@ -65,14 +66,15 @@ async def _cluster(database_url: str, redis_url: str, prefix: str, data_dir: Pat
     env = hub_env(database_url, redis_url, prefix, data_dir)
     env |= {"GAMIF_HUB_HISTORY_MAX_LEN": "50", "GAMIF_HUB_AUTH_TIMEOUT_MS": "500"}
     a, b = HubProcess("A", env), HubProcess("B", env)
+    worker = Worker(env)  # the hubs queue what they ingest: a worker scores it
     redis = Redis.from_url(redis_url, decode_responses=False)
     try:
-        await asyncio.gather(a.start(), b.start())
+        await asyncio.gather(a.start(), b.start(), worker.start())
         admin = await _admin_token(a.http, env)
         streams = RedisStreams(redis, prefix=prefix, max_len=50)
         yield Cluster(a, b, admin, redis, Publisher(streams), env)
     finally:
-        await asyncio.gather(a.stop(), b.stop())
+        await asyncio.gather(a.stop(), b.stop(), worker.kill(signal.SIGTERM))
         for hub in (a, b):  # shown by pytest when the test fails
             print(f"--- hub {hub.name} output ---\n" + "".join(hub.output))
         keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=1000)]

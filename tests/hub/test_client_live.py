@@ -39,7 +39,7 @@ async def test_xp_arrives_live_with_its_explanation(shared_cluster):
                 json={"events": [event]},
                 headers={"Authorization": f"Bearer {lea.access_token}"},
             )
-        assert posted.status_code == 200, posted.text
+        assert posted.status_code == 202, posted.text
         async for update in updates:
             if update.kind == "event" and update.message.name == "xp_awarded":
                 break

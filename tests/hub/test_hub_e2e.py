@@ -298,7 +298,7 @@ async def test_an_ingested_event_reaches_the_players_screen_with_its_explanation
                 json={"events": [event]},
                 headers={"Authorization": f"Bearer {kim.access_token}"},
             )
-        assert posted.status_code == 200, posted.text
+        assert posted.status_code == 202, posted.text
         events = await follow(raw, mirror, lambda doc: doc["xp"] > 0)
         while not any(e.name == "xp_awarded" for e in events):
             events.append(await raw.expect("event"))

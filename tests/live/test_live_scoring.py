@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable
-from datetime import timedelta
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from game import MetricEvent
 from persistence.db import create_engine
 from persistence.models import MetricEventRow
-from persistence.scoring import Scorer
+from persistence.scoring import Scorer, Submission
 from protocol import EVENT_DATA, apply_ops, parse_op
 from server.api.endpoints import Principal
 from server.api.schemas import MetricEventIn
@@ -28,6 +29,7 @@ from server.hub.publish import Publisher, TopicChange, decode_change
 from server.hub.streams import Delta, Position
 from server.services.ingest import IngestService
 from server.services.rules import RulesService
+from server.services.scoring_step import ScoringStep
 from server.services.topics import TopicDirectory
 from tests.live.conftest import NOW, World
 
@@ -76,10 +78,25 @@ def publisher(streams: MemoryStreams) -> RecordingPublisher:
     return RecordingPublisher(streams)
 
 
+class InlineQueue:
+    """Scores a batch as it is queued (the worker's step, without the broker): its errors surface."""
+
+    def __init__(self, step: ScoringStep) -> None:
+        self.step = step
+
+    async def enqueue(self, submissions: Sequence[Submission], received_at: datetime) -> None:
+        await self.step.run(submissions, received_at)
+
+
 def ingest_service(
-    sessions: async_sessionmaker[AsyncSession], rules: RulesService, settings: Settings, publisher: Publisher
+    sessions: async_sessionmaker[AsyncSession],
+    rules: RulesService,
+    settings: Settings,
+    publisher: Publisher | None,
 ) -> IngestService:
-    return IngestService(sessions, Scorer(sessions), rules, settings, publisher=publisher)
+    return IngestService(
+        sessions, rules, settings, InlineQueue(ScoringStep(Scorer(sessions), rules, publisher))
+    )
 
 
 def metric(event_id: str, user: str, name: str, value: float, hours_ago: float = 1) -> MetricEventIn:
@@ -284,7 +301,9 @@ async def test_a_failing_commit_resets_the_published_topics(
     topic = f"user:{ana}"
     engine = create_engine(database_url)
     failing = async_sessionmaker(engine, expire_on_commit=False, sync_session_class=FailingCommit)
-    service = IngestService(failing, Scorer(failing), rules, settings, publisher=publisher)
+    service = IngestService(
+        failing, rules, settings, InlineQueue(ScoringStep(Scorer(failing), rules, publisher))
+    )
     before, at = await snapshot(directory, streams, topic)
     try:
         FailingCommit.fail = True
@@ -309,7 +328,7 @@ async def test_a_failing_commit_resets_the_published_topics(
     await engine.dispose()
 
 
-async def test_a_failing_publish_fails_the_ingest_and_resets(
+async def test_a_failing_publish_fails_the_scoring_and_resets(
     world: World,
     sessions: async_sessionmaker[AsyncSession],
     rules: RulesService,
@@ -319,13 +338,15 @@ async def test_a_failing_publish_fails_the_ingest_and_resets(
     publisher: RecordingPublisher,
 ) -> None:
     ana, ben = await world.add_user("ana"), await world.add_user("ben")
-    service = ingest_service(sessions, rules, settings, publisher)
     at = (await snapshot(directory, streams, f"user:{ana}"))[1]
     publisher.fail_next_publish = True
+    step = ScoringStep(Scorer(sessions), rules, publisher)  # what a worker runs for the batch
+    submissions = [
+        Submission(MetricEvent(f"r{n}", user, "reviews_done", 3, NOW - timedelta(hours=1)), "service:test")
+        for n, user in enumerate((ana, ben))
+    ]
     with pytest.raises(ConnectionError):
-        await service.ingest(
-            SERVICE, [metric("r1", "ana", "reviews_done", 3), metric("r2", "ben", "reviews_done", 3)], now=NOW
-        )
+        await step.run(submissions, NOW)
     assert publisher.resets == [sorted([f"user:{ana}", f"user:{ben}"])]
     assert await streams.since(f"user:{ana}", at.epoch, at.offset) is None  # the half-published delta
     assert await count_events(sessions) == 0
@@ -338,6 +359,6 @@ async def test_without_a_publisher_nothing_is_pushed(
     settings: Settings,
 ) -> None:
     await world.add_user("ana")
-    service = IngestService(sessions, Scorer(sessions), rules, settings)
+    service = ingest_service(sessions, rules, settings, None)
     out = await service.ingest(SERVICE, [metric("r1", "ana", "reviews_done", 3)], now=NOW)
     assert out.accepted == 1

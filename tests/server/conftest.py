@@ -202,11 +202,14 @@ def db_counts(app: Starlette) -> Callable[[], Awaitable[dict[str, int]]]:
 
 
 @pytest.fixture
-def ingest(client: httpx.AsyncClient) -> Callable[..., Awaitable[httpx.Response]]:
-    """``await ingest(caller.headers, [event, ...])``: POST /api/v1/metrics."""
+def ingest(app: Any, client: httpx.AsyncClient) -> Callable[..., Awaitable[httpx.Response]]:
+    """``await ingest(caller.headers, [event, ...])``: POST /api/v1/metrics, then wait until what it
+    queued has been scored (the app is embedded: taskiq's in-memory broker scores in the background)."""
 
     async def post(headers: dict[str, str], events: list[dict[str, Any]]) -> httpx.Response:
-        return await client.post("/api/v1/metrics", json={"events": events}, headers=headers)
+        response = await client.post("/api/v1/metrics", json={"events": events}, headers=headers)
+        await app.state.queue.drain()
+        return response
 
     return post
 

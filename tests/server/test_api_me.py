@@ -76,7 +76,7 @@ async def test_me_shows_progress_with_explanations(client, admin, player, servic
         {"id": "r1", "user": "alice", "metric": "reviews_done", "value": 4, "occurred_at": now},
         {"id": "i1", "user": "alice", "metric": "incidents_resolved", "value": 1, "occurred_at": now},
     ]
-    assert (await ingest(key.headers, events)).status_code == 200
+    assert (await ingest(key.headers, events)).status_code == 202
     await client.post("/api/v1/teams", json={"slug": "core", "name": "Core"}, headers=admin.headers)
     await client.put("/api/v1/teams/core/members/alice", headers=admin.headers)
 
@@ -122,7 +122,7 @@ async def test_a_secret_badge_shows_once_earned(client, player, ingest, ago):
         {"id": f"t{i}", "metric": "tickets_closed", "value": 50, "occurred_at": ago(minutes=5 + i)}
         for i in range(2)
     ]
-    assert (await ingest(player.headers, events)).status_code == 200
+    assert (await ingest(player.headers, events)).status_code == 202
 
     me = (await client.get("/api/v1/me", headers=player.headers)).json()
 
@@ -138,7 +138,7 @@ async def test_the_ledger_pages_newest_first_without_gaps_or_overlaps(client, pl
         {"id": f"t-{i}", "metric": "tickets_closed", "value": 1, "occurred_at": ago(days=i + 1)}
         for i in range(5)
     ]  # one ledger line a day
-    assert (await ingest(player.headers, events)).status_code == 200
+    assert (await ingest(player.headers, events)).status_code == 202
     everything = (await client.get("/api/v1/me/ledger?limit=200", headers=player.headers)).json()
     assert len(everything["items"]) == 5
     assert everything["next_cursor"] is None
@@ -191,7 +191,7 @@ async def test_me_is_for_people_not_api_keys(client, service_account, problem):
 async def test_a_public_profile_shows_progress_but_no_email(client, register, ingest, ago, problem):
     alice, bob = await register("alice"), await register("bob")
     event = {"id": "a1", "metric": "tickets_closed", "value": 2, "occurred_at": ago()}
-    assert (await ingest(alice.headers, [event])).status_code == 200
+    assert (await ingest(alice.headers, [event])).status_code == 202
     # Each ledger is its owner's own.
     assert len((await client.get("/api/v1/me/ledger", headers=alice.headers)).json()["items"]) == 1
     assert (await client.get("/api/v1/me/ledger", headers=bob.headers)).json() == {

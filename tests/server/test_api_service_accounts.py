@@ -35,7 +35,7 @@ async def test_an_admin_creates_an_api_key(app, client, admin, register, ingest,
     assert stored is not None
     assert key not in (stored.key_hash, stored.key_prefix)  # only its digest is kept
     event = {"id": "gh-1", "user": "alice", "metric": "commits", "value": 1, "occurred_at": ago()}
-    assert (await ingest({"X-API-Key": key}, [event])).status_code == 200
+    assert (await ingest({"X-API-Key": key}, [event])).status_code == 202
 
     unlimited = {"name": "Jira", "scopes": ["metrics:write"]}
     response = await client.post("/api/v1/service-accounts", json=unlimited, headers=admin.headers)

@@ -5,14 +5,10 @@ batches are taken over by another worker with no new traffic arriving."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import signal
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -26,56 +22,10 @@ from persistence.scoring import Submission
 from server.services.scoring_step import to_payload
 from tasks.broker import ReliableStreamBroker
 from tasks.scoring import register_scoring
+from tests.hub.cluster import Worker
 
 pytestmark = pytest.mark.postgresql
-GAMIF = str(Path(sys.executable).parent / "gamif")
 METRICS = ("commits", "reviews_done", "prs_merged", "focus_minutes", "docs_written")
-
-
-class Worker:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.process: asyncio.subprocess.Process | None = None
-        self.output: list[str] = []
-        self._drain: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            GAMIF,
-            "worker",
-            "--workers",
-            "1",
-            env={**os.environ, **self.env},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,  # a SIGKILL of the group takes taskiq's child process too
-        )
-        assert self.process.stdout is not None
-        async with asyncio.timeout(60):
-            while True:
-                line = (await self.process.stdout.readline()).decode(errors="replace")
-                if not line:
-                    raise AssertionError("the worker exited before it was ready:\n" + "".join(self.output))
-                self.output.append(line)
-                if "worker ready" in line:
-                    break
-        self._drain = asyncio.create_task(self._read_rest())
-
-    async def _read_rest(self) -> None:
-        assert self.process is not None
-        assert self.process.stdout is not None
-        async for line in self.process.stdout:
-            self.output.append(line.decode(errors="replace"))
-
-    async def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.process is None or self.process.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, sig)
-        async with asyncio.timeout(30):
-            await self.process.wait()
-        if self._drain is not None:
-            self._drain.cancel()
 
 
 @pytest.fixture
@@ -182,13 +132,13 @@ def expected_xp(made: list[list[Submission]]) -> dict[str, int]:
 async def test_a_worker_scores_queued_batches_once_even_if_sent_twice(setup):
     made = batches(setup["users"], count=6, size=10)
     for batch in made:
-        await setup["task"].kiq(to_payload(batch))  # queued before any worker runs
+        await setup["task"].kiq(to_payload(batch, datetime.now(UTC)))  # queued before any worker runs
     worker = Worker(setup["env"])
     setup["workers"].append(worker)
     await worker.start()
     await wait_for_events(setup["sessions"], 60)
     for batch in made[:3]:
-        await setup["task"].kiq(to_payload(batch))  # re-sent: duplicates
+        await setup["task"].kiq(to_payload(batch, datetime.now(UTC)))  # re-sent: duplicates
     await queue_done(setup["redis"], setup["queue"])
     async with setup["sessions"]() as session:
         assert await session.scalar(select(func.count()).select_from(MetricEventRow)) == 60
@@ -198,7 +148,7 @@ async def test_a_worker_scores_queued_batches_once_even_if_sent_twice(setup):
 async def test_a_worker_killed_mid_work_loses_nothing_and_counts_nothing_twice(setup):
     made = batches(setup["users"], count=40, size=25)
     for batch in made:
-        await setup["task"].kiq(to_payload(batch))
+        await setup["task"].kiq(to_payload(batch, datetime.now(UTC)))
     first = Worker(setup["env"])
     setup["workers"].append(first)
     await first.start()
