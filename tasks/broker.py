@@ -18,16 +18,23 @@ slower than ``claim_idle_ms``): tasks must be idempotent, as scoring is (per eve
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 from taskiq import AckableMessage
 from taskiq_redis import RedisStreamBroker
 
 _CLAIM_BATCH = 100
+_RETRY_FIRST = 0.1
+_RETRY_MAX = 5.0
+
+log = logging.getLogger("gamif.tasks")
 
 
 class ReliableStreamBroker(RedisStreamBroker):
@@ -55,6 +62,22 @@ class ReliableStreamBroker(RedisStreamBroker):
         self.claim_every = claim_every
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        # A Redis restart or a network cut must not end the worker: wait, reconnect, read on. What was
+        # taken and not acknowledged is pending in the group (kept by Redis's persistence) and claimed.
+        delay = _RETRY_FIRST
+        while True:
+            try:
+                async for message in self._listen_once():
+                    delay = _RETRY_FIRST
+                    yield message
+            except (RedisError, OSError) as error:
+                log.warning("task queue: Redis unavailable (%r); retrying in %.1f s", error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
+                with contextlib.suppress(RedisError, OSError):
+                    await self._declare_consumer_group()  # a Redis that restarted empty has no group
+
+    async def _listen_once(self) -> AsyncGenerator[AckableMessage, None]:
         queue, group = self.queue_name, self.consumer_group_name
         async with Redis(connection_pool=self.connection_pool) as redis:
             next_claim = 0.0

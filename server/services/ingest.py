@@ -20,6 +20,7 @@ from typing import Protocol
 from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from taskiq.exceptions import SendTaskError
 
 from game import MetricEvent, Source
 from persistence.models import MetricEventRow, User, utcnow
@@ -150,7 +151,7 @@ class IngestService:
         if fresh:
             try:
                 await self.queue.enqueue(fresh, now)
-            except (RedisError, OSError) as error:
+            except (RedisError, OSError, SendTaskError) as error:
                 raise Problem(
                     503,
                     "unavailable",

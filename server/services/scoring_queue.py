@@ -8,11 +8,15 @@ result from its live deltas.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
+from redis.exceptions import RedisError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
 
 from persistence.scoring import Submission
@@ -21,6 +25,13 @@ from tasks.broker import ReliableStreamBroker
 from tasks.scoring import ScorePayload, register_scoring
 
 from .scoring_step import ScoringStep, from_payload, received_at_of, to_payload
+
+# Failures that pass: connections refused, dropped or timed out (the stores restart, fail over, stall).
+_TRANSIENT = (RedisError, OSError, TimeoutError, OperationalError, InterfaceError)
+_RETRY_FIRST = 0.1
+_RETRY_MAX = 5.0
+
+log = logging.getLogger("gamif.scoring")
 
 
 def queue_name(settings: Settings) -> str:
@@ -38,12 +49,28 @@ def stream_broker(settings: Settings) -> ReliableStreamBroker:
 
 
 def score_payload(step: ScoringStep) -> ScorePayload:
-    """The scoring task's implementation: a payload in, counts out."""
+    """The scoring task's implementation: a payload in, counts out.
+
+    taskiq acknowledges a task even when it fails, so a batch must not fail for a passing reason: while
+    PostgreSQL or Redis is unreachable (a restart, a failover, a network cut) the batch is retried here
+    with backoff, its transaction rolled back each time, until it goes through. If the worker stops
+    meanwhile, the batch was never acknowledged: another worker takes it over."""
 
     async def score(payload: dict[str, Any]) -> dict[str, int]:
-        result = await step.run(from_payload(payload), received_at_of(payload))
-        duplicates = sum(1 for s in result.statuses if s.status == "duplicate")
-        return {"accepted": result.accepted, "duplicates": duplicates}
+        submissions, received_at = from_payload(payload), received_at_of(payload)
+        delay = _RETRY_FIRST
+        while True:
+            try:
+                result = await step.run(submissions, received_at)
+            except _TRANSIENT as error:
+                log.warning(
+                    "scoring: a store is unavailable (%r); retrying the batch in %.1f s", error, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
+                continue
+            duplicates = sum(1 for s in result.statuses if s.status == "duplicate")
+            return {"accepted": result.accepted, "duplicates": duplicates}
 
     return score
 
