@@ -1,0 +1,76 @@
+"""README command 1 (`gamif run`: one process, embedded SQLite, no Redis): an integration posts
+metrics, and a player's WebSocket client sees the XP delta and the event that explains it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from protocol.client import Client
+from tests.hub.cluster import GAMIF, STARTED
+from tests.services import free_port
+
+
+async def test_the_embedded_demo_pushes_scored_metrics_to_a_live_client(tmp_path):
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        GAMIF,
+        "run",
+        "--port",
+        str(port),
+        env={**os.environ, "GAMIF_DATA_DIR": str(tmp_path / "data")},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    printed = []
+    try:
+        async with asyncio.timeout(120):
+            while STARTED not in (line := (await process.stdout.readline()).decode()):
+                assert line, "gamif run exited:\n" + "".join(printed)
+                printed.append(line)
+        drain = asyncio.create_task(process.stdout.read())
+        key = re.search(r"gmf_[a-z0-9]{8}_[A-Za-z0-9]+", "".join(printed))
+        assert key is not None
+        base = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            login = await http.post(
+                "/api/v1/auth/login", json={"login": "ana", "password": "gamif-demo-password"}
+            )
+            token = login.json()["access_token"]
+            me = (await http.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})).json()
+
+            async def tokens() -> str:
+                return str(token)
+
+            async with Client(f"ws://127.0.0.1:{port}/ws", tokens) as client:
+                mirror = await client.subscribe(f"user:{me['user']['id']}", timeout=30)
+                xp = mirror.document["xp"]
+                updates = client.updates()
+                when = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+                event = {
+                    "id": "embedded-1",
+                    "user": "ana",
+                    "metric": "reviews_done",
+                    "value": 2,
+                    "occurred_at": when,
+                }
+                posted = await http.post(
+                    "/api/v1/metrics", json={"events": [event]}, headers={"X-API-Key": key.group(0)}
+                )
+                assert posted.status_code == 202, posted.text
+                async with asyncio.timeout(30):
+                    async for update in updates:
+                        if update.kind == "event" and update.message.name == "xp_awarded":
+                            break
+                assert mirror.document["xp"] > xp
+                assert update.message.data["xp"] == mirror.document["xp"]
+                assert "Code reviews" in update.message.data["explanation"]
+        drain.cancel()
+    finally:
+        process.terminate()
+        await process.wait()
