@@ -60,20 +60,19 @@ def create_app(settings: Settings) -> Starlette:
         state.scorer = Scorer(sessions)
         try:
             await state.rules.bootstrap()
-            async with (
-                open_hub(settings, sessions, state.rules, state.accounts.key) as hub,
-                open_queue(settings, ScoringStep(state.scorer, state.rules, hub.publisher)) as queue,
-            ):
-                state.publisher = hub.publisher
-                state.redis = hub.redis
-                state.queue = queue
-                state.ingest = IngestService(sessions, state.rules, settings, queue)
-                state.announcements = AnnouncementsService(sessions, hub.publisher)
-                state.hub = hub
-                try:
-                    yield
-                finally:
-                    state.hub = None
+            async with open_hub(settings, sessions, state.rules, state.accounts.key) as hub:
+                step = ScoringStep(state.scorer, state.rules, hub.publisher, hub.boards)
+                async with open_queue(settings, step) as queue:
+                    state.publisher = hub.publisher
+                    state.redis = hub.redis
+                    state.queue = queue
+                    state.ingest = IngestService(sessions, state.rules, settings, queue)
+                    state.announcements = AnnouncementsService(sessions, hub.publisher)
+                    state.hub = hub
+                    try:
+                        yield
+                    finally:
+                        state.hub = None
         finally:
             await engine.dispose()
 

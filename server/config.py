@@ -188,6 +188,15 @@ class Settings(BaseSettings):
             "flicker on everyone's screen."
         ),
     )
+    leaderboard_push_ms: int = Field(
+        default=250,
+        ge=10,
+        le=60_000,
+        description=(
+            "With Redis: a leaderboard topic gets at most one delta per this many ms (changes in between "
+            "are coalesced into it), whatever the rate of events."
+        ),
+    )
     worker_claim_idle_ms: int = Field(
         default=30_000,
         ge=100,

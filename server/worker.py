@@ -2,7 +2,8 @@
 
 taskiq's worker processes import this module (``server.worker:broker``), so it builds the broker from
 the settings in the environment; each process then sets up its own services at start (database,
-rules, scorer, the hub's publisher on Redis) and hands them to the scoring task (`tasks.scoring`).
+rules, scorer, the hub's publisher and the leaderboards on Redis) and hands them to the scoring task
+(`tasks.scoring`).
 Workers need Redis: the queue is a Redis stream (`tasks.broker`), shared by every worker and every
 API process that enqueues.
 """
@@ -19,6 +20,7 @@ from persistence.scoring import Scorer
 from server.config import load_settings
 from server.hub.publish import Publisher
 from server.hub.redis import RedisStreams
+from server.services.leaderboard_live import open_live_boards
 from server.services.rules import RulesService
 from server.services.scoring_queue import queue_name, score_payload, stream_broker
 from server.services.scoring_step import ScoringStep
@@ -46,8 +48,10 @@ if broker is not None:
             max_len=settings.hub_history_max_len,
             max_age_seconds=settings.hub_history_max_age_seconds,
         )
-        state.score_payload = score_payload(ScoringStep(Scorer(sessions), rules, Publisher(streams)))
-        state.closers = [redis.aclose, engine.dispose]
+        boards = await open_live_boards(settings, streams, sessions, rules)
+        step = ScoringStep(Scorer(sessions), rules, Publisher(streams), boards)
+        state.score_payload = score_payload(step)
+        state.closers = [boards.aclose, redis.aclose, engine.dispose]  # boards first: it pushes what is due
         log.info("worker ready: queue %s", queue_name(settings))
 
     @broker.on_event(TaskiqEvents.WORKER_SHUTDOWN)

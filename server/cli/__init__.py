@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import bench, engine_commands, serve_commands, worker_commands
+from . import bench, engine_commands, leaderboard_commands, serve_commands, worker_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--handle", required=True)
     admin.add_argument("--name", help="display name (default: the handle)")
     admin.set_defaults(handler=serve_commands.create_admin)
+
+    boards = commands.add_parser("leaderboards", help="manage the Redis leaderboards (needs Redis)")
+    board_commands = boards.add_subparsers(dest="leaderboards_command", required=True, metavar="ACTION")
+    rebuild = board_commands.add_parser(
+        "rebuild", help="recompute every leaderboard from the database (pause the workers first)"
+    )
+    rebuild.set_defaults(handler=leaderboard_commands.rebuild)
 
     rules = commands.add_parser("rules", help="check or print rule sets")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.config import ConfigError, Settings
 from server.services.hub_access import HubAccess
+from server.services.leaderboard_live import open_live_boards
 from server.services.rules import RulesService
 from server.services.topics import TopicDirectory
 
@@ -59,6 +60,7 @@ async def open_hub(
             max_age_seconds=max_age,
             idle_ttl_seconds=idle_ttl,
         )
+        directory.boards = await open_live_boards(settings, redis_streams, sessions, rules)
         hub = Hub(
             settings=settings,
             streams=redis_streams,
@@ -67,10 +69,12 @@ async def open_hub(
             access=access,
         )
         hub.redis = redis
+        hub.boards = directory.boards
         await hub.start(RedisBus(redis, hub, prefix=settings.redis_prefix))
         try:
             yield hub
         finally:
             await hub.aclose()
+            await directory.boards.aclose()
     finally:
         await redis.aclose()

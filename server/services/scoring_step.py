@@ -13,25 +13,40 @@ from persistence.models import utcnow
 from persistence.scoring import Scorer, ScoreResult, Submission
 from server.hub.publish import Publisher
 
+from .leaderboard_live import LiveBoards
 from .live import ScoringPush
 from .rules import RulesService
 
 
 class ScoringStep:
-    def __init__(self, scorer: Scorer, rules: RulesService, publisher: Publisher | None) -> None:
+    """``boards`` (on Redis only): the leaderboards each committed batch is recorded in."""
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        rules: RulesService,
+        publisher: Publisher | None,
+        boards: LiveBoards | None = None,
+    ) -> None:
         self.scorer = scorer
         self.rules = rules
         self.publisher = publisher
+        self.boards = boards
 
     async def run(self, submissions: Sequence[Submission], now: datetime | None = None) -> ScoreResult:
         engine = await self.rules.engine()
+        received_at = now or utcnow()  # also the ledger lines' created_at
         push = None if self.publisher is None else ScoringPush(self.publisher)
         try:
-            return await self.scorer.score(engine, submissions, now or utcnow(), before_commit=push)
+            result = await self.scorer.score(engine, submissions, received_at, before_commit=push)
         except BaseException:
             if push is not None:
                 await push.undo()  # published, then not committed: screens must reload those topics
             raise
+        if self.boards is not None:
+            # After the commit, once: a rolled-back batch must not count, and a re-sent one is a duplicate.
+            await self.boards.record(submissions, result, received_at)
+        return result
 
 
 def to_payload(submissions: Sequence[Submission], received_at: datetime) -> dict[str, Any]:

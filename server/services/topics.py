@@ -4,6 +4,9 @@ The document builders (`user_document`, `team_document`, `leaderboard_document`)
 the services that publish deltas build their documents the same way, so that a delta computed from two
 of them (`protocol.diff_ops`) turns a snapshot into the next one exactly.
 
+Leaderboards: on Redis, the snapshot is the document kept beside the topic's stream, read together with
+its position (`server.services.leaderboard_live`); embedded, it is computed from the database as below.
+
 Consistency of a snapshot with its position: a writer publishes a topic's delta while it still holds the
 row locks of what the delta describes, and commits after. `TopicDirectory.snapshot` takes those rows with
 a shared lock first (PostgreSQL: ``FOR SHARE``; SQLite: the database write lock, ``BEGIN IMMEDIATE``),
@@ -17,7 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import BigInteger, func, select
 from sqlalchemy import cast as sql_cast
@@ -43,6 +46,9 @@ from protocol import ErrorCode, parse_topic
 from server.hub.streams import Position
 
 from .rules import RulesService
+
+if TYPE_CHECKING:
+    from .leaderboard_live import LiveBoards
 
 LEADERBOARD_SIZE = 100
 """The most rows a leaderboard document shows (§9 ``size``)."""
@@ -293,6 +299,8 @@ class TopicDirectory:
         self.sessions = sessions
         self.rules = rules
         self.clock = clock
+        self.boards: LiveBoards | None = None
+        """On Redis: where leaderboard snapshots come from (else they are computed from the database)."""
 
     async def authorize(self, user_id: str, topic: str) -> None:
         """Whether ``user_id`` may subscribe to ``topic`` (which matches the grammar); raises TopicRefused."""
@@ -324,6 +332,9 @@ class TopicDirectory:
             raise _unknown("there are no challenges yet")
         if kind == "leaderboard":
             board, period = parts
+            if self.boards is not None:
+                await self._board(board)
+                return await self.boards.snapshot(board, cast_period(period))
             return await self._leaderboard(board, cast_period(period), head)
         engine = await self.rules.engine()
         now = self.clock()
@@ -396,9 +407,7 @@ class TopicDirectory:
         now = self.clock()
         bounds = period_bounds(period, now, rules.week_starts)
         start, end = bounds
-        # No row lock protects a board (its deltas come with a later issue): the head is read first, so
-        # the rows may already include changes published after it. A client then applies those deltas
-        # again; they assign totals (§11.4), so the board converges, it may just lag behind briefly.
+        # Embedded mode publishes no board deltas: the head only names the state, whatever it holds.
         position = await head()
         if board == "xp":
             score: Any = func.sum(LedgerEntry.amount)

@@ -127,8 +127,10 @@ def batches(draw: st.DrawFn) -> Batch:
     items = draw(st.lists(deltas(), min_size=1, max_size=5))
     seen: dict[str, int] = {}
     ordered = []
-    for item in items:  # make each topic's offsets increase
+    for item in items:  # make each topic's offsets increase (and stay within the safe integers)
         offset = max(item.offset, seen.get(item.topic, 0) + 1)
+        if offset > MAX_SAFE_INTEGER:
+            continue  # the topic already reached the largest offset: a later delta cannot exist
         seen[item.topic] = offset
         ordered.append(item.model_copy(update={"offset": offset}))
     return Batch(deltas=tuple(ordered))

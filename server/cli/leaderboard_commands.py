@@ -1,0 +1,90 @@
+"""`gamif leaderboards rebuild`: recompute every Redis leaderboard from the database."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import TYPE_CHECKING
+
+from server.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from persistence.leaderboards import RebuildProgress
+
+
+def rebuild(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"gamif: invalid settings:\n{error}", file=sys.stderr)
+        return 1
+    if settings.redis_url is None:
+        print(
+            "gamif leaderboards rebuild: set GAMIF_REDIS_URL: the leaderboards live in Redis "
+            "(without Redis, gamif computes them from the database and there is nothing to rebuild)",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        return asyncio.run(_rebuild(settings))
+    except (OSError, ConnectionError) as error:
+        print(f"gamif leaderboards rebuild: failed: {error}", file=sys.stderr)
+        return 1
+
+
+async def _rebuild(settings: Settings) -> int:
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    from persistence.db import create_engine, session_factory
+    from persistence.models import utcnow
+    from server.app import prepare_schema
+    from server.hub.redis import RedisStreams
+    from server.services.leaderboard_live import board_topics, open_live_boards
+    from server.services.rules import RulesService
+
+    url = settings.effective_database_url
+    await prepare_schema(url)
+    engine = create_engine(url)
+    redis = Redis.from_url(settings.redis_url or "", decode_responses=False, socket_timeout=30.0)
+    try:
+        sessions = session_factory(engine)
+        rules = RulesService(sessions, settings.rules_file)
+        streams = RedisStreams(
+            redis,
+            prefix=settings.redis_prefix,
+            max_len=settings.hub_history_max_len,
+            max_age_seconds=settings.hub_history_max_age_seconds,
+        )
+        try:
+            boards = await open_live_boards(settings, streams, sessions, rules)
+            stats = await boards.leaderboards.rebuild(sessions, now=utcnow(), on_progress=_Progress())
+            # Screens watching a board get the difference as one delta, as for any other change.
+            changed = await boards.refresh(board_topics(["xp", *(await rules.rules()).metrics]))
+        except RedisError as error:
+            print(f"gamif leaderboards rebuild: Redis failed: {error}", file=sys.stderr)
+            return 1
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+    print(
+        f"rebuilt {stats.boards} boards from {stats.ledger_rows} ledger lines and {stats.metric_rows} metric "
+        f"events in {stats.seconds:.1f} s: {stats.entries} entries, {stats.keys_written} keys written, "
+        f"{stats.keys_removed} stale keys removed; {changed} live topic(s) updated",
+        file=sys.stderr,
+    )
+    return 0
+
+
+class _Progress:
+    """Progress on stderr: each stage's start and end, and every tenth of the way in between."""
+
+    def __init__(self) -> None:
+        self.shown: tuple[str, int] = ("", -1)
+
+    def __call__(self, progress: RebuildProgress) -> None:
+        tenth = 10 * progress.done // progress.total if progress.total else 10
+        if (progress.stage, tenth) != self.shown:
+            self.shown = (progress.stage, tenth)
+            print(f"{progress.stage}: {progress.done:,}/{progress.total:,}", file=sys.stderr, flush=True)
