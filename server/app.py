@@ -66,7 +66,7 @@ def create_app(settings: Settings) -> Starlette:
                     state.publisher = hub.publisher
                     state.redis = hub.redis
                     state.queue = queue
-                    state.ingest = IngestService(sessions, state.rules, settings, queue)
+                    state.ingest = hub.ingest = IngestService(sessions, state.rules, settings, queue)
                     state.announcements = AnnouncementsService(sessions, hub.publisher)
                     state.hub = hub
                     try:

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from protocol import ErrorCode, parse_topic
 from server.config import Settings
 from server.services.hub_access import HubAccess
+from server.services.ingest import IngestService
 from server.services.leaderboard_live import LiveBoards
 from server.services.topics import TopicDirectory, TopicRefused
 
@@ -75,6 +76,8 @@ class Hub(BusListener):
         self.bus: Bus | None = None
         self.redis: Redis | None = None
         """The Redis client, when the hub runs on Redis (the readiness check pings it)."""
+        self.ingest: IngestService | None = None
+        """Ingest over the socket (set by the app once its services exist)."""
         self.boards: LiveBoards | None = None
         """The leaderboards, when the hub runs on Redis (scoring in this process records in them)."""
         self.sessions: set[Session] = set()

@@ -18,6 +18,7 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -40,6 +41,9 @@ from protocol import (
     encode_value,
 )
 from protocol.errors import ERRORS, CloseCode
+from server.api.endpoints import Principal
+from server.api.problems import Problem
+from server.api.schemas import MetricEventIn
 from server.services.hub_access import HubAuthError, Identity
 from server.services.topics import TopicRefused
 
@@ -203,7 +207,7 @@ class Session:
         elif isinstance(request, Auth):
             self._error(ErrorCode.ALREADY_AUTHENTICATED, "this session is authenticated", id=request.id)
         elif isinstance(request, Ingest):
-            self._error(ErrorCode.UNSUPPORTED, "ingest over the socket is not available yet", id=request.id)
+            await self._ingest(request)
         else:  # pragma: no cover (decode only returns client messages)
             self._error(ErrorCode.UNKNOWN_TYPE, f"unexpected {request.type}")
 
@@ -278,6 +282,46 @@ class Session:
             return
         self._expires_at_ms = expires_at_ms
         self._send({"type": "refreshed", "id": request.id, "expires_at_ms": expires_at_ms})
+
+    async def _ingest(self, request: Ingest) -> None:
+        """The player's own metric events, through the same service as ``POST /metrics``."""
+        ingest = self.hub.ingest
+        if ingest is None:
+            self._error(ErrorCode.UNSUPPORTED, "ingest is not available on this node", id=request.id)
+            return
+        assert self.identity is not None
+        events = [
+            MetricEventIn(
+                id=item.id,
+                user=item.user,
+                metric=item.metric,
+                value=item.value,
+                occurred_at=datetime.fromtimestamp(item.occurred_at_ms / 1000, UTC),
+                metadata=dict(item.metadata or {}),
+            )
+            for item in request.events
+        ]
+        try:
+            out = await ingest.ingest(Principal("user", self.identity.user_id), events)
+        except Problem as problem:
+            if problem.status == 503:
+                self._error(ErrorCode.UNAVAILABLE, problem.detail or "", id=request.id, retry_after_ms=5000)
+                return
+            first = problem.errors[0] if problem.errors else None
+            field = None if first is None else first.field.replace(".occurred_at", ".occurred_at_ms")
+            message = (problem.detail or problem.title) if first is None else f"{field}: {first.message}"
+            self._error(ErrorCode.INVALID_MESSAGE, message, id=request.id, field=field)
+            return
+        self._send(
+            {
+                "type": "ingested",
+                "id": request.id,
+                "accepted": out.accepted,
+                "duplicates": out.duplicates,
+                "rule_version": out.rule_version,
+                "events": [{"id": e.id, "status": e.status} for e in out.events],
+            }
+        )
 
     # ------------------------------------------------------------------ subscriptions
 
