@@ -181,6 +181,23 @@ class BadgeAward(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class Notification(Base):
+    """Something a player should hear about even if they were away (a level-up, a badge): kept until
+    they mark it read, and delivered to their screen when it subscribes to their own topic."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_unread", "user_id", "read_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    """The protocol event name: ``level_up``, ``badge_earned``."""
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """The event's data, with its explanation."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None]
+
+
 class MissionProgressRow(Base):
     __tablename__ = "mission_progress"
 

@@ -29,6 +29,7 @@ from .hub.wiring import open_hub
 from .services.accounts import Accounts
 from .services.announcements import AnnouncementsService
 from .services.ingest import IngestService
+from .services.notifications import NotificationsService
 from .services.profiles import ProfilesService
 from .services.rules import RulesService
 from .services.scoring_queue import open_queue
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> Starlette:
         state.rules = RulesService(sessions, settings.rules_file)
         state.profiles = ProfilesService(sessions)
         state.teams = TeamsService(sessions)
+        state.notifications = NotificationsService(sessions)
         state.scorer = Scorer(sessions)
         try:
             await state.rules.bootstrap()
@@ -68,6 +70,7 @@ def create_app(settings: Settings) -> Starlette:
                     state.queue = queue
                     state.ingest = hub.ingest = IngestService(sessions, state.rules, settings, queue)
                     state.announcements = AnnouncementsService(sessions, hub.publisher)
+                    hub.notifications = state.notifications
                     state.hub = hub
                     try:
                         yield

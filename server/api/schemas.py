@@ -344,3 +344,22 @@ class HubStatsOut(BaseModel):
     frames_sent: int
     direct_writes: int = Field(description="Frames written straight to idle connections (fast path).")
     slow_consumers: int = Field(description="Sessions closed with 4008 for not reading fast enough.")
+
+
+class NotificationOut(BaseModel):
+    id: int
+    kind: str = Field(
+        description="The protocol event it was: `level_up`, `badge_earned`, `mission_completed`."
+    )
+    data: dict[str, Any] = Field(description="The event's data, with its explanation.")
+    created_at: datetime
+    read_at: datetime | None
+
+
+class NotificationsQuery(Input):
+    unread: bool = Field(default=True, description="only the unread ones")
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class NotificationsOut(BaseModel):
+    items: list[NotificationOut]

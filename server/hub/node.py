@@ -24,6 +24,7 @@ from server.config import Settings
 from server.services.hub_access import HubAccess
 from server.services.ingest import IngestService
 from server.services.leaderboard_live import LiveBoards
+from server.services.notifications import NotificationsService
 from server.services.topics import TopicDirectory, TopicRefused
 
 from .frames import DeltaRun, LiveDelta
@@ -76,6 +77,8 @@ class Hub(BusListener):
         self.bus: Bus | None = None
         self.redis: Redis | None = None
         """The Redis client, when the hub runs on Redis (the readiness check pings it)."""
+        self.notifications: NotificationsService | None = None
+        """Kept notifications, sent to a player's screen when it subscribes to its own topic."""
         self.ingest: IngestService | None = None
         """Ingest over the socket (set by the app once its services exist)."""
         self.boards: LiveBoards | None = None

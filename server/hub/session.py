@@ -59,6 +59,7 @@ log = logging.getLogger("gamif.hub")
 _MAX_BATCH_DELTAS = 500
 _MAX_BATCH_BYTES = 512 * 1024  # well under the 1 MiB server frame limit
 _CLOSE_TIMEOUT = 5.0
+_NOTIFICATIONS_ON_CONNECT = 50
 
 
 def now_ms() -> int:
@@ -95,6 +96,7 @@ def _closing(code: ErrorCode, detail: str = "") -> _Close:
 class Session:
     __slots__ = (
         "_background",
+        "_caught_up",
         "_closed",
         "_deadline",
         "_expires_at_ms",
@@ -129,6 +131,8 @@ class Session:
         self._writer: asyncio.Task[None] | None = None
         """Drains the queue when the fast path cannot be taken; exists only while there is a backlog."""
         self._closed = False
+        self._caught_up = False
+        """Whether this session was sent the notifications kept while the player was away."""
         self._deadline = math.inf
         """When (monotonic) the session times out: the auth deadline, then the heartbeat's."""
         self._expires_at_ms: int | None = None
@@ -408,10 +412,35 @@ class Session:
             return
         reply |= {"epoch": sub.epoch, "offset": sub.offset}
         self._send(reply)
+        if not self._caught_up and self.identity is not None and topic == f"user:{self.identity.user_id}":
+            self._caught_up = True
+            await self._send_notifications(topic)
         pending: list[LiveDelta] = sub.pending or []
         sub.pending, sub.syncing = None, False
         for delta in pending:
             self.offer(delta)
+
+    async def _send_notifications(self, topic: str) -> None:
+        """What happened while the player was away (unread level-ups, badges, missions), once per
+        session, as the events they were, each with its ``notification_id`` to mark it read."""
+        notifications = self.hub.notifications
+        if notifications is None or self.identity is None:
+            return
+        try:
+            unread = await notifications.unread_oldest_first(self.identity.user_id, _NOTIFICATIONS_ON_CONNECT)
+        except Exception:
+            log.exception("hub: cannot read the notifications of %s", self.identity.user_id)
+            return
+        for note in unread:
+            self._send(
+                {
+                    "type": "event",
+                    "topic": topic,
+                    "name": note.kind,
+                    "data": {**note.data, "notification_id": note.id},
+                    "at_ms": int(note.created_at.timestamp() * 1000),
+                }
+            )
 
     async def _unsubscribe(self, request: Unsubscribe) -> None:
         self._drop(request.topic)

@@ -21,7 +21,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from game import (
     BadgeEarned,
@@ -33,7 +33,7 @@ from game import (
     StreakExtended,
     XpAwarded,
 )
-from persistence.models import BadgeAward, User
+from persistence.models import BadgeAward, Notification, User
 from persistence.scoring import ScoredBatch, ScoredUser
 from protocol import diff_ops, user_topic
 from server.hub.publish import Publisher, TopicChange
@@ -43,6 +43,9 @@ from .topics import badge_key, mission_key, user_document
 log = logging.getLogger("gamif.live")
 
 Event = tuple[str, dict[str, Any]]
+
+NOTIFIED = frozenset({"level_up", "badge_earned", "mission_completed"})
+"""Events kept as notifications until read (`server.services.notifications`)."""
 
 
 async def user_changes(batch: ScoredBatch) -> list[TopicChange]:
@@ -161,6 +164,15 @@ class ScoringPush:
 
     async def __call__(self, batch: ScoredBatch) -> None:
         changes = await user_changes(batch)
+        # What a player must hear about even if away is kept, in the same transaction as the award.
+        kept = [
+            {"user_id": uuid.UUID(change.topic.removeprefix("user:")), "kind": name, "data": dict(data)}
+            for change in changes
+            for name, data in change.events
+            if name in NOTIFIED
+        ]
+        if kept:
+            await batch.session.execute(insert(Notification).values(created_at=batch.now), kept)
         self.topics = [change.topic for change in changes]
         await self.publisher.publish(changes)
 

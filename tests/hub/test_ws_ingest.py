@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
 
 from protocol import Delta, TopicMirror
 from tests.hub.cluster import Raw, register
@@ -57,3 +61,47 @@ async def test_a_player_ingests_over_the_socket_and_sees_the_result(embedded):
         while (again := await raw.recv()).type != "ingested":
             pass
         assert (again.accepted, again.duplicates) == (0, 1)
+
+
+async def test_what_happened_while_away_reaches_the_next_screen(embedded):
+    hal = await register(embedded.http, "hal")
+    auth = {"Authorization": f"Bearer {hal.access_token}"}
+    events = [
+        {
+            "id": f"away-{day}",
+            "metric": "tickets_closed",
+            "value": 10,
+            "occurred_at": (datetime.now(UTC) - timedelta(days=day)).isoformat(),
+        }
+        for day in (1, 2)
+    ]
+    async with httpx.AsyncClient(base_url=embedded.http, timeout=30) as http:
+        assert (await http.post("/api/v1/metrics", json={"events": events}, headers=auth)).status_code == 202
+        async with asyncio.timeout(30):  # scored in the background: wait for the notification
+            while not (await http.get("/api/v1/me/notifications", headers=auth)).json()["items"]:
+                await asyncio.sleep(0.05)
+        # No screen was open: the next one gets the level-up, as the event it was, once.
+        async with Raw.open(embedded.ws) as raw:
+            await raw.login(hal.access_token)
+            await raw.subscribe(f"user:{hal.user_id}")
+            await raw.send({"type": "ping", "id": 4})
+            caught_up = []
+            while (message := await raw.recv()).type != "pong":
+                caught_up.append(message)
+            [event] = [m for m in caught_up if m.type == "event" and m.name == "level_up"]
+            assert event.data["level"] == 2
+            note = event.data["notification_id"]
+            await raw.subscribe(f"user:{hal.user_id}", id=3)  # a resync does not repeat them
+            await raw.send({"type": "ping", "id": 6})
+            assert (await raw.recv()).type == "pong"
+        read = await http.post(f"/api/v1/me/notifications/{note}/read", headers=auth)
+        assert read.status_code == 204
+        async with Raw.open(embedded.ws) as raw:  # read: not sent again (the others still are)
+            await raw.login(hal.access_token)
+            await raw.subscribe(f"user:{hal.user_id}")
+            await raw.send({"type": "ping", "id": 5})
+            again = []
+            while (message := await raw.recv()).type != "pong":
+                again.append(message)
+            assert note not in [m.data.get("notification_id") for m in again if m.type == "event"]
+            assert len(again) == len(caught_up) - 1

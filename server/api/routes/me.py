@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from server.api.endpoints import Call
 from server.api.registry import api
-from server.api.schemas import LedgerItem, MeOut, Page, PageQuery, ProfileOut
+from server.api.schemas import (
+    LedgerItem,
+    MeOut,
+    NotificationOut,
+    NotificationsOut,
+    NotificationsQuery,
+    Page,
+    PageQuery,
+    ProfileOut,
+)
 
 
 @api.route(
@@ -42,3 +51,36 @@ async def get_profile(call: Call) -> ProfileOut:
     engine = await call.service("rules").engine()
     profile: ProfileOut = await call.service("profiles").profile(engine, call.path["handle"])
     return profile
+
+
+@api.route(
+    "GET",
+    "/me/notifications",
+    summary="My notifications (level-ups, badges, missions), newest first",
+    tag="me",
+    query=NotificationsQuery,
+    response=NotificationsOut,
+)
+async def get_my_notifications(call: Call) -> NotificationsOut:
+    query: NotificationsQuery = call.query
+    views = await call.service("notifications").recent(
+        call.who.id, unread_only=query.unread, limit=query.limit
+    )
+    return NotificationsOut(
+        items=[
+            NotificationOut(id=v.id, kind=v.kind, data=v.data, created_at=v.created_at, read_at=v.read_at)
+            for v in views
+        ]
+    )
+
+
+@api.route(
+    "POST",
+    "/me/notifications/{notification_id:int}/read",
+    summary="Mark a notification read",
+    tag="me",
+    status=204,
+    errors=(404,),
+)
+async def read_notification(call: Call) -> None:
+    await call.service("notifications").mark_read(call.who.id, int(call.path["notification_id"]))
