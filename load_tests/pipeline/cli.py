@@ -1,0 +1,151 @@
+"""``python -m load_tests.pipeline``: the scoring pipeline end to end (POST /metrics -> Redis stream ->
+``gamif worker`` -> PostgreSQL -> hub -> WebSocket clients), on a PostgreSQL database and a Redis key
+prefix of its own, both removed afterwards.
+
+    python -m load_tests.pipeline                        # both runs: throughput, then latency
+    python -m load_tests.pipeline --mode latency --rate 1000 --subscribers 2000 --duration 60
+    python -m load_tests.pipeline --mode throughput --duration 60 --json result.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from .run import Options, latency, throughput
+
+
+def parse(argv: Sequence[str] | None) -> tuple[Options, Path | None]:
+    parser = argparse.ArgumentParser(
+        prog="python -m load_tests.pipeline", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--mode", choices=("both", "throughput", "latency"), default="both")
+    parser.add_argument("--rate", type=float, default=1_000.0, help="latency run: events/s posted (1000)")
+    parser.add_argument(
+        "--throughput-rate",
+        type=float,
+        default=5_000.0,
+        help="throughput run: the target events/s; rate x duration x 1.2 events are queued (5000)",
+    )
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds measured, per run (60)")
+    parser.add_argument("--subscribers", type=int, default=2_000, help="latency run: hub sessions (2000)")
+    parser.add_argument(
+        "--throughput-subscribers", type=int, default=0, help="throughput run: hub sessions (0)"
+    )
+    parser.add_argument("--players", type=int, default=250, help="registered players; sessions share them")
+    parser.add_argument("--workers", type=int, default=1, help="gamif worker --workers (1)")
+    parser.add_argument("--concurrency", type=int, default=20, help="gamif worker --concurrency (20)")
+    parser.add_argument("--tick-ms", type=float, default=20.0, help="latency run: one POST every tick (20)")
+    parser.add_argument("--client-procs", type=int, default=2, help="subscriber processes (2)")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("GAMIF_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        help="a PostgreSQL server where this run may create (and drop) its own database",
+    )
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("GAMIF_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    args = parser.parse_args(argv)
+    options = Options(
+        mode=args.mode,
+        rate=args.rate,
+        throughput_rate=args.throughput_rate,
+        duration=args.duration,
+        subscribers=args.subscribers,
+        players=args.players,
+        workers=args.workers,
+        concurrency=args.concurrency,
+        tick=args.tick_ms / 1000,
+        client_procs=max(1, args.client_procs),
+        postgres_url=args.postgres_url,
+        redis_url=args.redis_url,
+        throughput_subscribers=args.throughput_subscribers,
+    )
+    return options, args.json
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _ms(summary: dict[str, Any]) -> str:
+    if not summary.get("count"):
+        return "n/a"
+    return "  ".join(f"{summary[key]:>8.1f}" for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms"))
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    lines = [""]
+    for result in results:
+        cpu = "  ".join(
+            f"{name} {share:.0f}%"
+            for name, share in result["cpu_percent"].items()
+            if name not in ("client_procs", "background_before_run")
+        )
+        if result["mode"] == "throughput":
+            lines += [
+                f"THROUGHPUT  ({result['workers']} worker process, concurrency {result['concurrency']}, "
+                f"{result['players']} players, {result['subscribers']} sessions)",
+                f"  accepted (queueing)  {result['accepted_events_per_s']:>10,.0f} events/s"
+                f"  ({result['queued_events']:,} in {result['queue_seconds']:.1f} s)",
+                f"  scored               {result['scored_events_per_s']:>10,.0f} events/s"
+                f"  ({result['scored_in_window']:,} in {result['window_seconds']:.1f} s; per second "
+                f"{result['scored_per_s_min']}..{result['scored_per_s_max']})"
+                + ("  [queue drained early]" if result["drained"] else ""),
+                f"  cpu (% of a core)    {cpu}",
+            ]
+        else:
+            lines += [
+                f"LATENCY  ({result['rate']:.0f} events/s for {result['duration']:.0f} s, "
+                f"{result['sessions_connected']} sessions on {result['players']} players)",
+                f"  accepted             {result['accepted_events_per_s']:>10,.0f} events/s"
+                f"  ({result['accepted_events']:,} of {result['posted_events']:,} posted, "
+                f"{result['failed_requests']} requests failed)",
+                f"  scored               {result['scored_events_per_s']:>10,.0f} events/s"
+                f"  ({result['scored_events']:,} of {result['accepted_events']:,})",
+                f"  deltas               {result['deltas_delivered']:,} of {result['deltas_expected']:,}"
+                f" delivered, {result['sessions_complete']} sessions complete",
+                f"  {'':<52}{'p50':>8}  {'p90':>8}  {'p99':>8}  {'max':>8}  (ms)",
+                f"  {'event -> screen':<52}{_ms(result['event_to_screen'])}",
+            ]
+            lines += [f"  {name:<52}{_ms(summary)}" for name, summary in result["breakdown"].items()]
+            lines.append(f"  cpu (% of a core)    {cpu}")
+        lines += [f"  WARNING: {warning}" for warning in result["warnings"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+async def _main(options: Options, json_path: Path | None) -> list[dict[str, Any]]:
+    """Each run's table and JSON are written as soon as it ends: a failing run keeps the others'."""
+    started = time.time()
+    results: list[dict[str, Any]] = []
+    runs = [("throughput", throughput), ("latency", latency)]
+    for name, run in runs:
+        if options.mode not in ("both", name):
+            continue
+        results.append(await run(options, say))
+        say(table(results[-1:]))
+        if json_path is not None:
+            document = {
+                "started_at": started,
+                "command": " ".join(["python -m load_tests.pipeline", *sys.argv[1:]]),
+                "results": results,
+            }
+            json_path.write_text(json.dumps(document, indent=2) + "\n")
+            say(f"results written to {json_path}")
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options, json_path = parse(argv)
+    uvloop.run(_main(options, json_path))
+    return 0

@@ -1,0 +1,214 @@
+"""Subscriber processes: each holds its share of the hub sessions (the fan-out harness's raw
+`Subscriber`, which speaks the gamif protocol) and notes when every delta of its user's topic arrived.
+
+The driver sends commands over a pipe: `connect` a list of (topic, token) sessions, `collect` the
+arrivals, `quit`. Arrivals are CLOCK_MONOTONIC readings, comparable with the driver's (one machine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+import uvloop
+
+from load_tests.fanout import hub_wire
+from load_tests.fanout.commands import ConnectSpec
+from load_tests.fanout.subscriber import Subscriber, Tally
+from load_tests.fanout.targets import HOST
+from load_tests.fanout.ws_wire import OP_BINARY
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    topic: str
+    token: str
+
+
+@dataclass(slots=True)
+class SessionReport:
+    topic: str
+    arrivals: list[tuple[float, int, int]]
+    """(monotonic arrival, the delta's at_ms, its offset) for each delta of the topic, in order."""
+    subscribed_offset: int
+    closed: str | None
+
+
+@dataclass(slots=True)
+class ProcessReport:
+    sessions: list[SessionReport] = field(default_factory=list)
+    cpu_seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+class TimedSubscriber(Subscriber):
+    """Decodes every frame (a few thousand a second here) and notes each delta of its topic."""
+
+    def __init__(self, spec: ConnectSpec, tally: Tally, ready: asyncio.Future[None]) -> None:
+        super().__init__(spec, tally, ready)
+        self.arrivals: list[tuple[float, int, int]] = []
+        self.subscribed_offset = -1
+
+    def _hub_frame(self, data: bytes, start: int, end: int) -> int:
+        now = time.monotonic()
+        message = hub_wire.decode(data[start:end])
+        deltas = hub_wire.deltas_of(message)
+        if not deltas:
+            self._hub_message(message)
+            if message.get("type") == "subscribed" and self.subscribed_offset < 0:
+                self.subscribed_offset = int(message.get("offset", 0))
+            return 0
+        topic = self.spec.topic
+        count = 0
+        for delta in deltas:
+            if delta.get("topic") == topic:
+                self.arrivals.append((now, int(delta.get("at_ms", 0)), int(delta.get("offset", 0))))
+                count += 1
+        return count
+
+
+def serve(pipe: Connection, port: int) -> None:
+    uvloop.run(_serve(pipe, port))
+
+
+async def _serve(pipe: Connection, port: int) -> None:
+    loop = asyncio.get_running_loop()
+    inbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+
+    def readable() -> None:
+        try:
+            while pipe.poll():
+                inbox.put_nowait(pipe.recv())
+        except (EOFError, OSError):
+            loop.remove_reader(pipe.fileno())
+            inbox.put_nowait(("quit",))
+
+    loop.add_reader(pipe.fileno(), readable)
+    tally = Tally()
+    connections: list[TimedSubscriber] = []
+    keepalive = asyncio.create_task(_keep_alive(connections))
+    try:
+        while (command := await inbox.get())[0] != "quit":
+            try:
+                if command[0] == "connect":
+                    reply: Any = await _connect(connections, tally, port, command[1])
+                elif command[0] == "collect":
+                    reply = ProcessReport(
+                        [
+                            SessionReport(c.spec.topic, c.arrivals, c.subscribed_offset, c.closed)
+                            for c in connections
+                        ],
+                        time.process_time(),
+                    )
+                elif command[0] == "cpu":
+                    reply = time.process_time()
+                else:
+                    reply = ProcessReport(errors=[f"unknown command {command[0]!r}"])
+            except Exception:
+                reply = ProcessReport(errors=[traceback.format_exc()])
+            # The loop's reader made the pipe non-blocking: a large report would not fit in its buffer.
+            os.set_blocking(pipe.fileno(), True)
+            pipe.send(reply)
+    finally:
+        keepalive.cancel()
+        for connection in connections:
+            connection.reset()
+
+
+async def _connect(
+    connections: list[TimedSubscriber], tally: Tally, port: int, sessions: list[Session]
+) -> ProcessReport:
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(32)
+
+    async def open_one(session: Session) -> None:
+        spec = ConnectSpec(
+            HOST,
+            port,
+            "/ws",
+            hub_wire.SUBPROTOCOL,
+            hub=True,
+            hello=hub_wire.hello_frames(session.token, session.topic),
+            topic=session.topic,
+        )
+        async with gate:
+            ready: asyncio.Future[None] = loop.create_future()
+            _, subscriber = await loop.create_connection(
+                lambda: TimedSubscriber(spec, tally, ready), spec.host, spec.port
+            )
+            try:
+                await asyncio.wait_for(ready, 60)
+            except BaseException:
+                subscriber.reset()
+                raise
+            connections.append(subscriber)
+
+    results = await asyncio.gather(*(open_one(session) for session in sessions), return_exceptions=True)
+    errors = [repr(result) for result in results if isinstance(result, BaseException)]
+    return ProcessReport(
+        errors=list(dict.fromkeys(errors))[:5] + ([f"{len(errors)} failed"] if errors else [])
+    )
+
+
+async def _keep_alive(connections: list[TimedSubscriber]) -> None:
+    """Hub sessions must send something every ``heartbeat_ms``: ping those that have been quiet."""
+    while True:
+        await asyncio.sleep(2.0)
+        now = time.monotonic()
+        for connection in connections:
+            if now - connection.last_sent > 0.5 * connection.heartbeat:
+                connection.send(OP_BINARY, hub_wire.PING_FRAME)
+
+
+class ClientPool:
+    """`count` subscriber processes, the sessions dealt round-robin between them."""
+
+    def __init__(self, count: int, port: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.processes: list[multiprocessing.process.BaseProcess] = []
+        for _ in range(count):
+            mine, theirs = context.Pipe()
+            process = context.Process(target=serve, args=(theirs, port), daemon=True)
+            process.start()
+            theirs.close()
+            self.pipes.append(mine)
+            self.processes.append(process)
+
+    @property
+    def pids(self) -> list[int]:
+        return [process.pid for process in self.processes if process.pid is not None]
+
+    async def _ask_all(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        for pipe, command in zip(self.pipes, commands, strict=True):
+            pipe.send(command)
+        return list(await asyncio.gather(*(asyncio.to_thread(pipe.recv) for pipe in self.pipes)))
+
+    async def connect(self, sessions: list[Session]) -> list[str]:
+        shares: list[list[Session]] = [[] for _ in self.pipes]
+        for index, session in enumerate(sessions):
+            shares[index % len(shares)].append(session)
+        reports = await self._ask_all([("connect", share) for share in shares])
+        return [error for report in reports for error in report.errors]
+
+    async def collect(self) -> list[ProcessReport]:
+        return await self._ask_all([("collect",) for _ in self.pipes])
+
+    def close(self) -> None:
+        for pipe in self.pipes:
+            with contextlib.suppress(OSError):
+                pipe.send(("quit",))
+        for process in self.processes:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+        for pipe in self.pipes:
+            pipe.close()

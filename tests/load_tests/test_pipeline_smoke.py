@@ -1,0 +1,64 @@
+"""The pipeline benchmark (load_tests/pipeline) end to end with tiny numbers: a real PostgreSQL database
+of its own, Redis under its own prefix, `gamif serve`, one `gamif worker`, subscriber processes; every
+event must be scored and every session must hold the delta of each of its player's events."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from load_tests.pipeline.cli import parse, table
+from load_tests.pipeline.run import Options, latency, throughput
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("server.hub.endpoint") is None, reason="the hub's /ws endpoint is not there"
+)
+
+
+def test_the_command_line_parses() -> None:
+    options, json_path = parse(["--mode", "latency", "--rate", "50", "--duration", "3", "--json", "x.json"])
+    assert (options.mode, options.rate, options.duration, str(json_path)) == ("latency", 50, 3, "x.json")
+
+
+@pytest.mark.postgresql
+async def test_every_event_is_scored_and_every_subscriber_gets_its_deltas(
+    postgres_server: str, redis_server: str
+) -> None:
+    options = Options(
+        mode="latency",
+        rate=50,
+        duration=3,
+        subscribers=20,
+        players=10,
+        client_procs=1,
+        postgres_url=postgres_server,
+        redis_url=redis_server,
+    )
+    lines: list[str] = []
+    result = await latency(options, lines.append)
+    assert result["posted_events"] == 150
+    assert result["accepted_events"] == result["scored_events"] == 150
+    assert result["sessions_connected"] == result["sessions_complete"] == 20, result["session_problems"]
+    assert result["deltas_expected"] == result["deltas_delivered"] == 20 * 15
+    assert result["deltas_unexpected"] == 0
+    assert result["event_to_screen"]["count"] == 300
+    assert result["breakdown"]["fan-out: publish -> first session holds the delta"]["count"] == 150
+    assert "event -> screen" in table([result])
+
+
+@pytest.mark.postgresql
+async def test_the_throughput_run_scores_the_whole_queue(postgres_server: str, redis_server: str) -> None:
+    options = Options(
+        mode="throughput",
+        throughput_rate=100,
+        duration=10,  # the run ends as soon as the queue is drained
+        players=5,
+        postgres_url=postgres_server,
+        redis_url=redis_server,
+    )
+    result = await throughput(options, lambda line: None)
+    assert result["queued_events"] == 1_200
+    assert result["drained"]
+    assert result["scored_events_per_s"] > 0
+    assert "THROUGHPUT" in table([result])
