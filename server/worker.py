@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import logging
 
-from redis.asyncio import Redis
 from taskiq import TaskiqEvents, TaskiqState
 
 from persistence.db import create_engine, session_factory
 from persistence.scoring import Scorer
 from server.config import load_settings
 from server.hub.publish import Publisher
-from server.hub.redis import RedisStreams
+from server.hub.wiring import redis_client, redis_streams
 from server.services.leaderboard_live import open_live_boards
 from server.services.rules import RulesService
 from server.services.scoring_queue import queue_name, score_payload, stream_broker
@@ -41,13 +40,8 @@ if broker is not None:
         engine = create_engine(settings.effective_database_url)
         sessions = session_factory(engine)
         rules = RulesService(sessions, settings.rules_file)
-        redis = Redis.from_url(settings.redis_url or "", decode_responses=False, socket_timeout=4.0)
-        streams = RedisStreams(
-            redis,
-            prefix=settings.redis_prefix,
-            max_len=settings.hub_history_max_len,
-            max_age_seconds=settings.hub_history_max_age_seconds,
-        )
+        redis = redis_client(settings)
+        streams = redis_streams(redis, settings)
         boards = await open_live_boards(settings, streams, sessions, rules)
         step = ScoringStep(Scorer(sessions), rules, Publisher(streams), boards)
         state.score_payload = score_payload(step)

@@ -7,24 +7,21 @@ import asyncio
 import sys
 from typing import TYPE_CHECKING
 
-from server.config import ConfigError, Settings, load_settings
+from server.config import Settings
+
+from .common import redis_settings_or_report
 
 if TYPE_CHECKING:
     from persistence.leaderboards import RebuildProgress
 
 
 def rebuild(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings()
-    except ConfigError as error:
-        print(f"gamif: invalid settings:\n{error}", file=sys.stderr)
-        return 1
-    if settings.redis_url is None:
-        print(
-            "gamif leaderboards rebuild: set GAMIF_REDIS_URL: the leaderboards live in Redis "
-            "(without Redis, gamif computes them from the database and there is nothing to rebuild)",
-            file=sys.stderr,
-        )
+    settings = redis_settings_or_report(
+        "leaderboards rebuild",
+        "the leaderboards live in Redis "
+        "(without Redis, gamif computes them from the database and there is nothing to rebuild)",
+    )
+    if settings is None:
         return 1
     try:
         return asyncio.run(_rebuild(settings))
@@ -34,29 +31,23 @@ def rebuild(args: argparse.Namespace) -> int:
 
 
 async def _rebuild(settings: Settings) -> int:
-    from redis.asyncio import Redis
     from redis.exceptions import RedisError
 
     from persistence.db import create_engine, session_factory
     from persistence.models import utcnow
     from server.app import prepare_schema
-    from server.hub.redis import RedisStreams
+    from server.hub.wiring import redis_client, redis_streams
     from server.services.leaderboard_live import board_topics, open_live_boards
     from server.services.rules import RulesService
 
     url = settings.effective_database_url
     await prepare_schema(url)
     engine = create_engine(url)
-    redis = Redis.from_url(settings.redis_url or "", decode_responses=False, socket_timeout=30.0)
+    redis = redis_client(settings, socket_timeout=30.0)
     try:
         sessions = session_factory(engine)
         rules = RulesService(sessions, settings.rules_file)
-        streams = RedisStreams(
-            redis,
-            prefix=settings.redis_prefix,
-            max_len=settings.hub_history_max_len,
-            max_age_seconds=settings.hub_history_max_age_seconds,
-        )
+        streams = redis_streams(redis, settings)
         try:
             boards = await open_live_boards(settings, streams, sessions, rules)
             stats = await boards.leaderboards.rebuild(sessions, now=utcnow(), on_progress=_Progress())

@@ -9,7 +9,9 @@ import os
 import sys
 from datetime import UTC, datetime, timedelta
 
-from server.config import ConfigError, Settings, load_settings
+from server.config import Settings
+
+from .common import settings_or_report
 
 DEMO_PASSWORD = "gamif-demo-password"
 DEMO_DOMAIN = "demo.gamif.dev"
@@ -17,19 +19,8 @@ DEMO_INTEGRATION = "demo integration"
 DEMO_TEAMS = {"platform": "Platform", "web": "Web", "reliability": "Reliability"}
 
 
-def _settings(args: argparse.Namespace | None = None) -> Settings | None:
-    try:
-        settings = load_settings()
-    except ConfigError as error:
-        print(f"gamif: invalid settings:\n{error}", file=sys.stderr)
-        return None
-    # Command-line --host/--port win over GAMIF_HOST/GAMIF_PORT.
-    overrides = {name: getattr(args, name) for name in ("host", "port") if getattr(args, name, None)}
-    return settings.model_copy(update=overrides) if overrides else settings
-
-
 def serve(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_or_report(args)
     if settings is None:
         return 1
     return _serve(settings)
@@ -57,7 +48,7 @@ def _serve(settings: Settings) -> int:
 
 
 def create_admin(args: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = settings_or_report()
     if settings is None:
         return 1
     password = os.environ.get("GAMIF_ADMIN_PASSWORD") or (
@@ -99,7 +90,7 @@ async def _create_admin(settings: Settings, email: str, handle: str, name: str, 
 
 
 def demo(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_or_report(args)
     if settings is None:
         return 1
     summary = asyncio.run(seed_demo(settings))

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from server.config import ConfigError, load_settings
+from .common import redis_settings_or_report
 
 
 def worker(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings()
-    except ConfigError as error:
-        print(f"gamif: invalid settings:\n{error}", file=sys.stderr)
-        return 1
-    if settings.redis_url is None:
-        print(
-            "gamif worker: set GAMIF_REDIS_URL: workers take their work from a Redis stream "
-            "(without Redis, gamif scores in the serving process)",
-            file=sys.stderr,
-        )
+    settings = redis_settings_or_report(
+        "worker",
+        "workers take their work from a Redis stream (without Redis, gamif scores in the serving process)",
+    )
+    if settings is None:
         return 1
     from taskiq.cli.worker.args import WorkerArgs
     from taskiq.cli.worker.run import run_worker

@@ -23,12 +23,36 @@ from .redis import RedisBus, RedisStreams
 from .streams import DEFAULT_IDLE_TTL_SECONDS
 
 
+def history_bounds(settings: Settings) -> tuple[int, float, float]:
+    """``(max_len, max_age_seconds, idle_ttl_seconds)`` of the topic streams: a topic's position must
+    outlive its deltas, so the idle TTL is at least the history's age."""
+    max_age = settings.hub_history_max_age_seconds
+    return settings.hub_history_max_len, max_age, max(DEFAULT_IDLE_TTL_SECONDS, max_age)
+
+
+def redis_client(settings: Settings, *, socket_timeout: float = 4.0) -> Redis:
+    """A client for the hub's Redis (bytes, not text: payloads are msgpack)."""
+    assert settings.redis_url is not None
+    return Redis.from_url(settings.redis_url, decode_responses=False, socket_timeout=socket_timeout)
+
+
+def redis_streams(redis: Redis, settings: Settings) -> RedisStreams:
+    """The topic streams on Redis, as every process that publishes or serves them must see them."""
+    max_len, max_age, idle_ttl = history_bounds(settings)
+    return RedisStreams(
+        redis,
+        prefix=settings.redis_prefix,
+        max_len=max_len,
+        max_age_seconds=max_age,
+        idle_ttl_seconds=idle_ttl,
+    )
+
+
 @contextlib.asynccontextmanager
 async def open_hub(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], rules: RulesService, key: bytes
 ) -> AsyncIterator[Hub]:
-    max_len, max_age = settings.hub_history_max_len, settings.hub_history_max_age_seconds
-    idle_ttl = max(DEFAULT_IDLE_TTL_SECONDS, max_age)
+    max_len, max_age, idle_ttl = history_bounds(settings)
     ttl, grace = settings.hub_presence_ttl_seconds, settings.hub_presence_grace_ms
     directory = TopicDirectory(sessions, rules)
     access = HubAccess(sessions, settings, key)
@@ -47,24 +71,18 @@ async def open_hub(
         finally:
             await hub.aclose()
         return
-    redis = Redis.from_url(settings.redis_url, decode_responses=False, socket_timeout=4.0)
+    redis = redis_client(settings)
     try:
         try:
             await redis.ping()
         except (RedisError, OSError) as error:
             raise ConfigError(f"GAMIF_REDIS_URL: cannot reach Redis ({error})") from None
-        redis_streams = RedisStreams(
-            redis,
-            prefix=settings.redis_prefix,
-            max_len=max_len,
-            max_age_seconds=max_age,
-            idle_ttl_seconds=idle_ttl,
-        )
-        directory.boards = await open_live_boards(settings, redis_streams, sessions, rules)
+        streams_on_redis = redis_streams(redis, settings)
+        directory.boards = await open_live_boards(settings, streams_on_redis, sessions, rules)
         hub = Hub(
             settings=settings,
-            streams=redis_streams,
-            presence=RedisPresence(redis, redis_streams, ttl_seconds=ttl, grace_ms=grace),
+            streams=streams_on_redis,
+            presence=RedisPresence(redis, streams_on_redis, ttl_seconds=ttl, grace_ms=grace),
             directory=directory,
             access=access,
         )
