@@ -10,7 +10,7 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +26,52 @@ STARTED = "Application startup complete"
 JWT_SECRET = "test-secret-for-the-hub-tests-0123456789abcdef"
 
 
-@dataclass
-class HubProcess:
-    """One `gamif serve` process; `output` collects what it prints."""
+class GamifProcess:
+    """A `gamif` command run as a process; `output` collects what it prints."""
 
-    name: str
-    env: dict[str, str]
-    port: int = field(default_factory=free_port)
-    process: asyncio.subprocess.Process | None = None
-    output: list[str] = field(default_factory=list)
-    _drain: asyncio.Task[None] | None = None
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.process: asyncio.subprocess.Process | None = None
+        self.output: list[str] = []
+        self._drain: asyncio.Task[None] | None = None
+
+    async def spawn(self, args: list[str], ready: str, what: str, **options: Any) -> None:
+        """Start it and return once it prints a line containing `ready` (no guessing how long that takes)."""
+        self.output = []
+        self.process = await asyncio.create_subprocess_exec(
+            GAMIF,
+            *args,
+            env={**os.environ, **self.env},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            **options,
+        )
+        assert self.process.stdout is not None
+        async with asyncio.timeout(60):
+            while True:
+                line = (await self.process.stdout.readline()).decode(errors="replace")
+                if not line:
+                    raise AssertionError(f"{what} exited before it was ready:\n" + "".join(self.output))
+                self.output.append(line)
+                if ready in line:
+                    break
+        # Keep reading, so that the process never blocks on a full pipe.
+        self._drain = asyncio.create_task(self._read_rest())
+
+    async def _read_rest(self) -> None:
+        assert self.process is not None
+        assert self.process.stdout is not None
+        async for line in self.process.stdout:
+            self.output.append(line.decode(errors="replace"))
+
+
+class HubProcess(GamifProcess):
+    """One `gamif serve` process."""
+
+    def __init__(self, name: str, env: dict[str, str]) -> None:
+        super().__init__(env)
+        self.name = name
+        self.port = free_port()
 
     @property
     def http(self) -> str:
@@ -46,32 +82,7 @@ class HubProcess:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     async def start(self) -> None:
-        self.output = []
-        self.process = await asyncio.create_subprocess_exec(
-            GAMIF,
-            "serve",
-            "--port",
-            str(self.port),
-            env={**os.environ, **self.env},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        assert self.process.stdout is not None
-        async with asyncio.timeout(60):
-            while True:
-                line = (await self.process.stdout.readline()).decode(errors="replace")
-                if not line:
-                    raise AssertionError(f"hub {self.name} exited before serving:\n" + "".join(self.output))
-                self.output.append(line)
-                if STARTED in line:
-                    break
-        self._drain = asyncio.create_task(self._read_rest())
-
-    async def _read_rest(self) -> None:
-        assert self.process is not None
-        assert self.process.stdout is not None
-        async for line in self.process.stdout:
-            self.output.append(line.decode(errors="replace"))
+        await self.spawn(["serve", "--port", str(self.port)], STARTED, f"hub {self.name}")
 
     async def stop(self, sig: int = signal.SIGTERM) -> int:
         process = self.process
@@ -86,42 +97,12 @@ class HubProcess:
         return code
 
 
-class Worker:
+class Worker(GamifProcess):
     """One `gamif worker` process (taskiq's supervisor and its worker child, in their own group)."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.process: asyncio.subprocess.Process | None = None
-        self.output: list[str] = []
-        self._drain: asyncio.Task[None] | None = None
-
     async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            GAMIF,
-            "worker",
-            "--workers",
-            "1",
-            env={**os.environ, **self.env},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,  # a SIGKILL of the group takes taskiq's child process too
-        )
-        assert self.process.stdout is not None
-        async with asyncio.timeout(60):
-            while True:
-                line = (await self.process.stdout.readline()).decode(errors="replace")
-                if not line:
-                    raise AssertionError("the worker exited before it was ready:\n" + "".join(self.output))
-                self.output.append(line)
-                if "worker ready" in line:
-                    break
-        self._drain = asyncio.create_task(self._read_rest())
-
-    async def _read_rest(self) -> None:
-        assert self.process is not None
-        assert self.process.stdout is not None
-        async for line in self.process.stdout:
-            self.output.append(line.decode(errors="replace"))
+        # In a session of its own: a signal to the group reaches taskiq's child process too.
+        await self.spawn(["worker", "--workers", "1"], "worker ready", "the worker", start_new_session=True)
 
     async def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.process is None or self.process.returncode is not None:

@@ -4,37 +4,22 @@ metrics, and a player's WebSocket client sees the XP delta and the event that ex
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
 from protocol.client import Client
-from tests.hub.cluster import GAMIF, STARTED
+from tests.hub.cluster import STARTED, GamifProcess
 from tests.services import free_port
 
 
 async def test_the_embedded_demo_pushes_scored_metrics_to_a_live_client(tmp_path):
     port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        GAMIF,
-        "run",
-        "--port",
-        str(port),
-        env={**os.environ, "GAMIF_DATA_DIR": str(tmp_path / "data")},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    assert process.stdout is not None
-    printed = []
+    demo = GamifProcess({"GAMIF_DATA_DIR": str(tmp_path / "data")})
+    await demo.spawn(["run", "--port", str(port)], STARTED, "gamif run")
     try:
-        async with asyncio.timeout(120):
-            while STARTED not in (line := (await process.stdout.readline()).decode()):
-                assert line, "gamif run exited:\n" + "".join(printed)
-                printed.append(line)
-        drain = asyncio.create_task(process.stdout.read())
-        key = re.search(r"gmf_[a-z0-9]{8}_[A-Za-z0-9]+", "".join(printed))
+        key = re.search(r"gmf_[a-z0-9]{8}_[A-Za-z0-9]+", "".join(demo.output))
         assert key is not None
         base = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
@@ -70,7 +55,7 @@ async def test_the_embedded_demo_pushes_scored_metrics_to_a_live_client(tmp_path
                 assert mirror.document["xp"] > xp
                 assert update.message.data["xp"] == mirror.document["xp"]
                 assert "Code reviews" in update.message.data["explanation"]
-        drain.cancel()
     finally:
-        process.terminate()
-        await process.wait()
+        assert demo.process is not None
+        demo.process.terminate()
+        await demo.process.wait()
