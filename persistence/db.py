@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -16,8 +17,19 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS  # as the standard library: integer keys become strings
+
+
+def dumps(value: Any) -> str:
+    """JSON text of a stored document (orjson: the scoring path writes a state document per player)."""
+    return orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+
+
 def create_engine(url: str, **options: Any) -> AsyncEngine:
-    """An async engine for `url`, set up for the backend (SQLite: WAL, busy timeout, foreign keys)."""
+    """An async engine for `url`, set up for the backend (SQLite: WAL, busy timeout, foreign keys), its
+    JSON columns read and written with orjson."""
+    options.setdefault("json_serializer", dumps)
+    options.setdefault("json_deserializer", orjson.loads)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database

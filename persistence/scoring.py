@@ -24,24 +24,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import func, select
-from sqlalchemy import insert as generic_insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game import BadgeEarned, Engine, MetricEvent, MissionProgressed, Outcome, UserState, XpAwarded
 
 from .db import begin_write
-from .models import (
-    BadgeAward,
-    LedgerEntry,
-    MetricEventRow,
-    MissionProgressRow,
-    User,
-    UserStateRow,
-    utcnow,
-)
+from .models import utcnow
+from .scoring_writes import writes_for
 
 Status = Literal["accepted", "duplicate", "rejected"]
 
@@ -53,6 +42,8 @@ class Submission:
     event: MetricEvent
     reported_by: str
     meta: dict[str, Any] = field(default_factory=dict)
+    received_at: datetime | None = None
+    """When the API accepted it (default: the batch's time)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,15 +101,6 @@ class ScoredBatch:
 
 BeforeCommit = Callable[[ScoredBatch], Awaitable[None]]
 """Runs inside the scoring transaction after its writes, the users' rows locked; raising rolls it back."""
-
-
-def _insert(session: AsyncSession) -> Any:
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        return pg_insert
-    if name == "sqlite":
-        return sqlite_insert
-    return generic_insert  # pragma: no cover (only the two backends are supported)
 
 
 class Scorer:
@@ -186,7 +168,7 @@ class Scorer:
                 "metric": submission.event.metric,
                 "value": float(submission.event.value),
                 "occurred_at": submission.event.occurred_at,
-                "received_at": received_at,
+                "received_at": submission.received_at or received_at,
                 "source": submission.event.source,
                 "reported_by": submission.reported_by,
                 "rule_version": engine.version,
@@ -194,11 +176,7 @@ class Scorer:
             }
             for event_id, (_, submission) in sorted(valid.items())
         ]
-        statement = (
-            _insert(session)(MetricEventRow).values(rows).on_conflict_do_nothing(index_elements=["id"])
-        )
-        result = await session.execute(statement.returning(MetricEventRow.id))
-        return set(result.scalars())
+        return await writes_for(session).insert_events(session, rows)
 
     async def _apply(
         self,
@@ -207,39 +185,35 @@ class Scorer:
         by_user: dict[str, list[MetricEvent]],
         now: datetime,
     ) -> dict[str, ScoredUser]:
-        user_ids = sorted(uuid.UUID(u) for u in by_user)
+        writes = writes_for(session)
         # Make sure every user has a state row, then lock them all in a fixed order.
-        await session.execute(
-            _insert(session)(UserStateRow)
-            .values([{"user_id": u, "rule_version": engine.version, "state": {}} for u in user_ids])
-            .on_conflict_do_nothing(index_elements=["user_id"])
-        )
-        locked = await session.execute(
-            select(UserStateRow, User.timezone)
-            .join(User, User.id == UserStateRow.user_id)
-            .where(UserStateRow.user_id.in_(user_ids))
-            .order_by(UserStateRow.user_id)
-            .with_for_update(of=UserStateRow)
-        )
+        locked = await writes.lock_states(session, sorted(uuid.UUID(u) for u in by_user), engine.version, now)
         befores: dict[str, tuple[str, UserState, int, Outcome]] = {}
+        states: list[dict[str, Any]] = []
         ledger: list[dict[str, Any]] = []
         badges: list[dict[str, Any]] = []
         missions: dict[tuple[uuid.UUID, str, str], dict[str, Any]] = {}
-        for row, timezone in locked.all():
-            user_key = str(row.user_id)
-            state = load_state(engine, user_key, timezone, row.state)
+        for user_id, rule_version, stored, timezone in locked:
+            user_key = str(user_id)
+            state = load_state(engine, user_key, timezone, stored)
             outcome = engine.apply(state, by_user[user_key])
-            befores[user_key] = (timezone, state, row.rule_version, outcome)
-            row.xp, row.level = outcome.state.xp, outcome.state.level
-            row.rule_version = engine.version
-            row.state = dump_state(outcome.state)
-            row.updated_at = now
+            befores[user_key] = (timezone, state, rule_version, outcome)
+            states.append(
+                {
+                    "user_id": user_id,
+                    "xp": outcome.state.xp,
+                    "level": outcome.state.level,
+                    "rule_version": engine.version,
+                    "state": dump_state(outcome.state),
+                    "updated_at": now,
+                }
+            )
             for effect in outcome.effects:
                 explanation = effect.explanation
                 if isinstance(effect, XpAwarded) and effect.amount:
                     ledger.append(
                         {
-                            "user_id": row.user_id,
+                            "user_id": user_id,
                             "amount": effect.amount,
                             "source": effect.source,
                             "metric": effect.metric,
@@ -254,7 +228,7 @@ class Scorer:
                 elif isinstance(effect, BadgeEarned):
                     badges.append(
                         {
-                            "user_id": row.user_id,
+                            "user_id": user_id,
                             "badge_id": effect.badge_id,
                             "tier": effect.tier or "",
                             "period": effect.period or "",
@@ -265,8 +239,8 @@ class Scorer:
                         }
                     )
                 elif isinstance(effect, MissionProgressed):
-                    missions[row.user_id, effect.mission_id, effect.period] = {
-                        "user_id": row.user_id,
+                    missions[user_id, effect.mission_id, effect.period] = {
+                        "user_id": user_id,
                         "mission_id": effect.mission_id,
                         "period": effect.period,
                         "progress": effect.progress,
@@ -274,42 +248,22 @@ class Scorer:
                         "completed_at": now if effect.completed else None,
                         "updated_at": now,
                     }
+        if states:
+            await writes.update_states(session, states)
         if ledger:
-            await session.execute(generic_insert(LedgerEntry), ledger)
+            await writes.insert_ledger(session, ledger)
         new_badges: dict[str, set[BadgeRowKey]] = defaultdict(set)
         if badges:
-            inserted = await session.execute(
-                _insert(session)(BadgeAward)
-                .values(badges)
-                .on_conflict_do_nothing()
-                .returning(BadgeAward.user_id, BadgeAward.badge_id, BadgeAward.tier, BadgeAward.period)
-            )
-            for user_id, badge_id, tier, period in inserted:
+            for user_id, badge_id, tier, period in await writes.insert_badges(session, badges):
                 new_badges[str(user_id)].add((badge_id, tier, period))
         if missions:
-            await self._upsert_missions(session, list(missions.values()))
+            await writes.upsert_missions(session, list(missions.values()))
         return {
             user_key: ScoredUser(
                 user_key, timezone, before, version, outcome, frozenset(new_badges.get(user_key, ()))
             )
             for user_key, (timezone, before, version, outcome) in befores.items()
         }
-
-    async def _upsert_missions(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        statement = _insert(session)(MissionProgressRow).values(rows)
-        excluded = statement.excluded
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["user_id", "mission_id", "period"],
-                set_={
-                    "progress": excluded.progress,
-                    "goal": excluded.goal,
-                    # Completion is kept once reached.
-                    "completed_at": func.coalesce(MissionProgressRow.completed_at, excluded.completed_at),
-                    "updated_at": excluded.updated_at,
-                },
-            )
-        )
 
 
 def load_state(engine: Engine, user_id: str, timezone: str, stored: dict[str, Any]) -> UserState:

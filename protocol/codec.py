@@ -64,6 +64,38 @@ def _utf8_length(text: str, limit: int) -> int:
 
 
 def _canon(value: Any, depth: int, limits: FrameLimits) -> Any:
+    # Fast paths for the exact builtin types (most of every document); subclasses, other mappings and
+    # the checks' failures go the general way below.
+    kind = type(value)
+    if kind is str and len(value) * 4 <= limits.max_string_bytes:
+        return value
+    if kind is int and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        return value
+    if kind is dict and depth < limits.max_depth and len(value) <= limits.max_map_length:
+        out: dict[str, Any] = {}
+        try:
+            keys = sorted(value)
+        except TypeError:
+            keys = sorted(value, key=_key_order)  # raises the protocol error for the odd key
+        for key in keys:
+            name = key if type(key) is str else str.__str__(_key_order(key))
+            try:
+                out[name] = _canon(value[key], depth + 1, limits)
+            except ProtocolError as exc:
+                raise _at(key, exc) from None
+        return out
+    if kind is list and depth < limits.max_depth and len(value) <= limits.max_array_length:
+        items = []
+        for index, item in enumerate(value):
+            try:
+                items.append(_canon(item, depth + 1, limits))
+            except ProtocolError as exc:
+                raise _at(index, exc) from None
+        return items
+    return _canon_general(value, depth, limits)
+
+
+def _canon_general(value: Any, depth: int, limits: FrameLimits) -> Any:
     if value is None or value is True or value is False:
         return value
     if isinstance(value, str):
@@ -85,13 +117,13 @@ def _canon(value: Any, depth: int, limits: FrameLimits) -> Any:
             raise ProtocolError(ErrorCode.TOO_DEEP, f"nested deeper than {limits.max_depth}")
         if len(value) > limits.max_map_length:
             raise ProtocolError(ErrorCode.TOO_LARGE, f"a map has over {limits.max_map_length} entries")
-        out: dict[str, Any] = {}
+        mapped: dict[str, Any] = {}
         for key in sorted(value, key=_key_order):
             try:
-                out[str.__str__(key)] = _canon(value[key], depth + 1, limits)
+                mapped[str.__str__(key)] = _canon(value[key], depth + 1, limits)
             except ProtocolError as exc:
                 raise _at(key, exc) from None
-        return out
+        return mapped
     if isinstance(value, list | tuple):
         if depth >= limits.max_depth:
             raise ProtocolError(ErrorCode.TOO_DEEP, f"nested deeper than {limits.max_depth}")

@@ -69,6 +69,7 @@ __all__ = [
     "MissionCompleted",
     "Ping",
     "Pong",
+    "RankChanged",
     "Refresh",
     "Refreshed",
     "Sender",
@@ -416,18 +417,27 @@ class Refreshed(_Message):
 
 
 class IngestStatus(_Model):
+    """One event's fate: ``accepted`` (queued), ``duplicate`` or ``rejected`` (not queued; see `code`)."""
+
     id: Annotated[StrictStr, Field(min_length=1, max_length=128)]
-    status: Literal["accepted", "duplicate"]
+    status: Literal["accepted", "duplicate", "rejected"]
+    code: Code | None = None
+    """Why, when not accepted (e.g. ``already_scored``, ``not_yours``, ``unknown_metric``): a code this
+    client may not know."""
+    reason: Annotated[StrictStr, Field(max_length=1024)] | None = None
+    field: Annotated[StrictStr, Field(max_length=256)] | None = None
+    """The event's field it is about (``occurred_at_ms``, ``metric``, ``value``, ...)."""
 
 
 class Ingested(_Message):
-    """The reply to `Ingest`: like the HTTP API's ``MetricsOut``."""
+    """The reply to `Ingest`: like the HTTP API's ``MetricsOut``, a status per event, in order."""
 
     type: ClassVar[str] = "ingested"
     sender: ClassVar[Sender] = "server"
     id: MessageId | None = None
     accepted: Count
     duplicates: Count
+    rejected: Count
     rule_version: Count
     events: tuple[IngestStatus, ...]
 
@@ -508,6 +518,18 @@ class StreakBroken(_Explained):
     """The length of the streak that lapsed."""
 
 
+class RankChanged(_Model):
+    board: StrictStr
+    period: Literal["daily", "weekly", "monthly", "all_time"]
+    rank: Positive
+    """The competition rank now."""
+    previous_rank: Positive | None = None
+    """Absent when the player was not on the board before."""
+    score: Number
+    top: Positive
+    """The bracket entered: 10, 3 or 1."""
+
+
 class Announcement(_Model):
     title: Annotated[StrictStr, Field(max_length=200)]
     text: Text
@@ -522,6 +544,7 @@ EVENT_DATA: Mapping[str, type[_Model]] = {
     "mission_completed": MissionCompleted,
     "streak_extended": StreakExtended,
     "streak_broken": StreakBroken,
+    "rank_changed": RankChanged,
     "announcement": Announcement,
 }
 """The data of each event name of v1. Clients ignore events whose name they do not know."""

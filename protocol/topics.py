@@ -5,6 +5,7 @@ leaderboard:{board}:{period}        a ranking, e.g. leaderboard:xp:weekly
 team:{slug}                         a team's members and totals
 presence:global                     who is online
 presence:team:{slug}                who of a team is online
+activity:global                     the organisation's recent notable moments
 challenge:{challenge_id}            reserved for challenges
 """
 
@@ -21,6 +22,7 @@ __all__ = [
     "TOPIC_PATTERN",
     "TOPIC_REGEX",
     "Topic",
+    "activity_topic",
     "challenge_topic",
     "is_topic",
     "leaderboard_topic",
@@ -41,12 +43,13 @@ TOPIC_REGEX = (
     rf"|leaderboard:{_ID}:(?:daily|weekly|monthly|all_time)"
     rf"|team:{_SLUG}"
     rf"|presence:(?:global|team:{_SLUG})"
+    r"|activity:global"
     rf"|challenge:{_ID})$"
 )
 """The whole grammar; a topic is also at most MAX_TOPIC_LENGTH (128) characters."""
 TOPIC_PATTERN = re.compile(TOPIC_REGEX)
 
-Kind = Literal["user", "leaderboard", "team", "presence", "challenge"]
+Kind = Literal["user", "leaderboard", "team", "presence", "activity", "challenge"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,8 @@ class Topic:
     """A parsed topic: its kind and the parts after the kind.
 
     ``user`` → (user_id,); ``leaderboard`` → (board, period); ``team`` → (slug,);
-    ``presence`` → ("global",) or ("team", slug); ``challenge`` → (challenge_id,)."""
+    ``presence`` → ("global",) or ("team", slug); ``activity`` → ("global",);
+    ``challenge`` → (challenge_id,)."""
 
     kind: Kind
     parts: tuple[str, ...]
@@ -81,6 +85,8 @@ def parse_topic(value: str) -> Topic:
         return Topic("user", (rest,))
     if kind == "team":
         return Topic("team", (rest,))
+    if kind == "activity":
+        return Topic("activity", (rest,))
     return Topic("challenge", (rest,))
 
 
@@ -104,6 +110,11 @@ def team_topic(slug: str) -> str:
 def presence_topic(team: str | None = None) -> str:
     """``presence:global``, or ``presence:team:{team}``."""
     return _checked("presence:global" if team is None else f"presence:team:{team}")
+
+
+def activity_topic() -> str:
+    """``activity:global``: the feed of level-ups, badges and missions of everyone."""
+    return _checked("activity:global")
 
 
 def challenge_topic(challenge_id: str) -> str:

@@ -57,7 +57,7 @@ def create_app(settings: Settings) -> Starlette:
         state.accounts = Accounts(sessions, settings)
         state.rules = RulesService(sessions, settings.rules_file)
         state.profiles = ProfilesService(sessions)
-        state.teams = TeamsService(sessions)
+        state.teams = TeamsService(sessions, state.rules)
         state.notifications = NotificationsService(sessions)
         state.scorer = Scorer(sessions)
         try:
@@ -65,7 +65,7 @@ def create_app(settings: Settings) -> Starlette:
             async with open_hub(settings, sessions, state.rules, state.accounts.key) as hub:
                 step = ScoringStep(state.scorer, state.rules, hub.publisher, hub.boards)
                 async with open_queue(settings, step) as queue:
-                    state.publisher = hub.publisher
+                    state.publisher = state.teams.publisher = hub.publisher
                     state.redis = hub.redis
                     state.queue = queue
                     state.ingest = hub.ingest = IngestService(sessions, state.rules, settings, queue)

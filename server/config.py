@@ -205,6 +205,15 @@ class Settings(BaseSettings):
             "is taken over by another worker. Longer than the slowest batch, or it may run twice (safely)."
         ),
     )
+    worker_max_group_events: int = Field(
+        default=10_000,
+        ge=1,
+        le=100_000,
+        description=(
+            "A worker scores the queued batches it holds at once in one transaction, up to this many events "
+            "(a larger batch alone): fewer, larger transactions under load; no wait when the queue is quiet."
+        ),
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level: debug, info, warning or error."
     )

@@ -21,6 +21,7 @@ from server.hub.publish import Publisher
 from server.hub.wiring import redis_client, redis_streams
 from server.services.leaderboard_live import open_live_boards
 from server.services.rules import RulesService
+from server.services.scoring_batcher import ScoringBatcher
 from server.services.scoring_queue import queue_name, score_payload, stream_broker
 from server.services.scoring_step import ScoringStep
 from tasks.scoring import register_scoring
@@ -44,7 +45,7 @@ if broker is not None:
         streams = redis_streams(redis, settings)
         boards = await open_live_boards(settings, streams, sessions, rules)
         step = ScoringStep(Scorer(sessions), rules, Publisher(streams), boards)
-        state.score_payload = score_payload(step)
+        state.score_payload = score_payload(ScoringBatcher(step, settings.worker_max_group_events))
         state.closers = [boards.aclose, redis.aclose, engine.dispose]  # boards first: it pushes what is due
         log.info("worker ready: queue %s", queue_name(settings))
 

@@ -37,6 +37,8 @@ class SessionReport:
     topic: str
     arrivals: list[tuple[float, int, int]]
     """(monotonic arrival, the delta's at_ms, its offset) for each delta of the topic, in order."""
+    answers: dict[int, int]
+    """By delta offset, how many of the run's events it answers (`events_answered`)."""
     subscribed_offset: int
     closed: str | None
 
@@ -48,12 +50,27 @@ class ProcessReport:
     errors: list[str] = field(default_factory=list)
 
 
+METRIC = "reviews_done"  # 10 XP a review, 80 XP a day: five reviews a day always award XP
+XP_PER_EVENT = 10
+
+
+def events_answered(event: dict[str, Any]) -> int:
+    """How many of the run's events an ``event`` message answers: a worker scores what it holds at once
+    together, so one delta may answer several events of a player; its ``xp_awarded`` events (one award
+    per day covers that day's events) say how many."""
+    data = event.get("data") or {}
+    if event.get("name") != "xp_awarded" or data.get("rule_id") != f"metrics.{METRIC}":
+        return 0
+    return int(data.get("amount", 0)) // XP_PER_EVENT
+
+
 class TimedSubscriber(Subscriber):
     """Decodes every frame (a few thousand a second here) and notes each delta of its topic."""
 
     def __init__(self, spec: ConnectSpec, tally: Tally, ready: asyncio.Future[None]) -> None:
         super().__init__(spec, tally, ready)
         self.arrivals: list[tuple[float, int, int]] = []
+        self.answers: dict[int, int] = {}
         self.subscribed_offset = -1
 
     def _hub_frame(self, data: bytes, start: int, end: int) -> int:
@@ -64,6 +81,9 @@ class TimedSubscriber(Subscriber):
             self._hub_message(message)
             if message.get("type") == "subscribed" and self.subscribed_offset < 0:
                 self.subscribed_offset = int(message.get("offset", 0))
+            elif message.get("type") == "event" and message.get("topic") == self.spec.topic:
+                offset = int(message.get("offset", 0))
+                self.answers[offset] = self.answers.get(offset, 0) + events_answered(message)
             return 0
         topic = self.spec.topic
         count = 0
@@ -102,7 +122,7 @@ async def _serve(pipe: Connection, port: int) -> None:
                 elif command[0] == "collect":
                     reply = ProcessReport(
                         [
-                            SessionReport(c.spec.topic, c.arrivals, c.subscribed_offset, c.closed)
+                            SessionReport(c.spec.topic, c.arrivals, c.answers, c.subscribed_offset, c.closed)
                             for c in connections
                         ],
                         time.process_time(),

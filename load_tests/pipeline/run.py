@@ -7,7 +7,8 @@ scored events/s over ``duration`` seconds from the first scored row.
 **latency**: the worker running and ``subscribers`` hub sessions connected (several per player), events
 posted at a fixed ``rate`` in small batches (every ``tick`` seconds, one event per player, players dealt
 round-robin), and for each delta each session receives, event->screen = its arrival minus the POST's
-start. A player's k-th delta answers their k-th event: each event awards XP (see `events_for`) and a
+start. A player's deltas answer their events in order, each as many as the metric XP it awards says
+(`clients.events_answered`: the worker may score several of a player's events together); a
 player's events are ``players / rate`` seconds apart, far longer than the pipeline takes.
 
 Where the time goes is read from outside: POST->202 (ingest, the driver's clock); the queue is a Redis
@@ -37,11 +38,10 @@ from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 
 from load_tests.fanout import procfs
 
-from .clients import ClientPool, ProcessReport, Session
+from .clients import METRIC, ClientPool, ProcessReport, Session
 from .queue_watch import QueueWatch
 from .stack import Player, Stack
 
-METRIC = "reviews_done"  # 10 XP a review, 80 XP a day: five reviews a day always award XP
 EVENTS_PER_DAY = 5
 HISTORY_DAYS = 395  # ingest refuses events older than GAMIF_INGEST_MAX_AGE_DAYS (400)
 
@@ -457,15 +457,21 @@ def _latency_result(
             player = topics.get(session.topic)
             mine = by_player.get(player, []) if player is not None else []
             expected += len(mine)
-            ok = len(session.arrivals) == len(mine) and session.closed is None
+            # Each event, with the delta that answered it (one delta may answer several).
+            answered = [
+                (arrived, at_ms)
+                for arrived, at_ms, offset in session.arrivals
+                for _ in range(session.answers.get(offset, 0))
+            ]
+            ok = len(answered) == len(mine) and session.closed is None
             complete += ok
             if not ok and len(problems) < 5:
                 problems.append(
-                    f"{session.topic}: {len(session.arrivals)} of {len(mine)} deltas"
+                    f"{session.topic}: {len(answered)} of {len(mine)} events answered"
                     + (f", {session.closed}" if session.closed else "")
                 )
-            unexpected += max(0, len(session.arrivals) - len(mine))
-            for record, (arrived, at_ms, _offset) in zip(mine, session.arrivals, strict=False):
+            unexpected += max(0, len(answered) - len(mine))
+            for record, (arrived, at_ms) in zip(mine, answered, strict=False):
                 delivered += 1
                 screen.record_value(max(1, int((arrived - record.sent) * 1e6)))
                 event = index_of[id(record)]

@@ -85,7 +85,8 @@ class Standing:
 @dataclass(frozen=True, slots=True)
 class BoardChange:
     """A member whose score a `record` call changed, on one board, scope and period, as of the end of
-    the batch. ``previous`` is None when it was not on the board before."""
+    the batch. ``previous`` and ``previous_rank`` (its competition rank before the batch) are None when it
+    was not on the board before."""
 
     board: str
     scope: Scope
@@ -96,6 +97,7 @@ class BoardChange:
     rank: int
     position: int
     ranked: int
+    previous_rank: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +198,7 @@ class Leaderboards:
         reply = _text(await RECORD.write_once(self.redis, keys, args))
         changes = []
         for line in reply.split("\n") if reply else ():
-            key_index, previous, score, rank, position, ranked, member = line.split(" ", 6)
+            key_index, previous, previous_rank, score, rank, position, ranked, member = line.split(" ", 7)
             group = plan.groups[(int(key_index) - 1) // GROUP_SIZE]
             changes.append(
                 BoardChange(
@@ -209,6 +211,7 @@ class Leaderboards:
                     rank=int(rank),
                     position=int(position),
                     ranked=int(ranked),
+                    previous_rank=int(previous_rank) if previous_rank else None,
                 )
             )
         return changes

@@ -150,6 +150,12 @@ class Calendar:
             raise ValueError("naive datetimes are not accepted: give a timezone")
         return self._span(period, moment.astimezone(self._zone).date())
 
+    def local_date(self, moment: datetime) -> date:
+        """The local date of an aware datetime: every period containing it is decided by this alone."""
+        if moment.tzinfo is None:
+            raise ValueError("naive datetimes are not accepted: give a timezone")
+        return moment.astimezone(self._zone).date()
+
     def _span_of(self, period: Period, day: date) -> PeriodSpan:
         if period == "daily":
             start, end, label = day, day + timedelta(days=1), day.isoformat()

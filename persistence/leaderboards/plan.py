@@ -7,10 +7,10 @@ final contents of each key. Both go through `Plan.add`, so that a rebuild reprod
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TypeVar
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
 
 from .layout import PERIODS, Calendar, PeriodSpan, check_board, time_ms, to_units, unix_seconds_ceil
 
@@ -61,26 +61,37 @@ class Plan:
     _index: dict[tuple[str, PeriodSpan], int] = field(default_factory=dict)
 
     def add(self, award: Award) -> None:
-        board = check_board(award.board)
-        # The record script reads members and slugs as space-separated words.
-        if not _WORD.fullmatch(award.user_id) or not all(_WORD.fullmatch(team) for team in award.teams):
-            raise ValueError(f"user ids and team slugs are non-empty and without spaces: {award!r}")
-        units = to_units(board, award.amount)
-        if units == 0:
-            return  # nothing gained: it neither enters a board nor moves a member among ties
-        ms = time_ms(award.at)
-        teams = sorted(set(award.teams))
-        for period in PERIODS:
-            group = self._group(board, self.calendar.span(period, award.at))
-            if group is None:
-                continue
-            _merge(self.users, (group, award.user_id), units, ms)
-            for team in teams:
-                _merge(self.teams, (group, team, award.user_id), units, ms)
+        self.extend((award,))
 
-    def extend(self, awards: Sequence[Award]) -> None:
+    def extend(self, awards: Iterable[Award]) -> None:
+        # Awards of one user on one board on one local day fall into the same keys of every period:
+        # merged first (units summed, the latest time kept), they are planned once. Same result.
+        merged: dict[tuple[str, str, tuple[str, ...], date], list[Any]] = {}
         for award in awards:
-            self.add(award)
+            board = check_board(award.board)
+            # The record script reads members and slugs as space-separated words.
+            if not _WORD.fullmatch(award.user_id) or not all(_WORD.fullmatch(team) for team in award.teams):
+                raise ValueError(f"user ids and team slugs are non-empty and without spaces: {award!r}")
+            units = to_units(board, award.amount)
+            if units == 0:
+                continue  # nothing gained: it neither enters a board nor moves a member among ties
+            ms = time_ms(award.at)
+            key = (board, award.user_id, tuple(sorted(set(award.teams))), self.calendar.local_date(award.at))
+            entry = merged.get(key)
+            if entry is None:
+                merged[key] = [units, ms, award.at]
+            else:
+                entry[0] += units
+                if ms > entry[1]:
+                    entry[1], entry[2] = ms, award.at
+        for (board, user, teams, _), (units, ms, at) in merged.items():
+            for period in PERIODS:
+                group = self._group(board, self.calendar.span(period, at))
+                if group is None:
+                    continue
+                _merge(self.users, (group, user), units, ms)
+                for team in teams:
+                    _merge(self.teams, (group, team, user), units, ms)
 
     def _group(self, board: str, span: PeriodSpan) -> int | None:
         index = self._index.get((board, span))

@@ -28,16 +28,31 @@ RECORD_LUA = """
 --   ARGV[G + 2], users: "<group> <units gained> <time code> <user id>"
 --   ARGV[G + 3], teams: "<group> <units gained> <time code> <slug> <contributing user id>"
 local ngroups = tonumber(ARGV[1])
-local touched, previous = {}, {}
+local touched, previous, prank = {}, {}, {}
+local USERS, TEAMS = '(%d+) (%-?%d+) (%d+) (%S+)\\n', '(%d+) (%-?%d+) (%d+) (%S+) (%S+)\\n'
 
--- Note a (sorted set, member) the batch touches, with its score before the batch ('' if it had none).
+-- Note a (sorted set, member) the batch touches, with its score and competition rank before the batch
+-- ('' if it had none).
 local function remember(z, t, member)
   local id = z .. ' ' .. member
   if previous[id] == nil then
     local code = redis.call('HGET', KEYS[t], member)
-    previous[id] = code and redis.call('ZSCORE', KEYS[z], code .. member) or ''
+    local score = code and redis.call('ZSCORE', KEYS[z], code .. member)
+    previous[id] = score or ''
+    prank[id] = score and redis.call('ZCOUNT', KEYS[z], '-inf', '(' .. score) + 1 or ''
     touched[#touched + 1] = {z, t, member}
   end
+end
+
+-- First every member's standing before the batch, then the changes.
+for g, _, _, member in string.gmatch(ARGV[ngroups + 2], USERS) do
+  local base = (tonumber(g) - 1) * 7
+  remember(base + 1, base + 2, member)
+end
+for g, _, _, member in string.gmatch(ARGV[ngroups + 3], TEAMS) do
+  local base = (tonumber(g) - 1) * 7
+  remember(base + 3, base + 5, member)
+  remember(base + 4, base + 5, member)
 end
 
 -- The member's current code and stored score, and the code it moves to (the later of the two).
@@ -54,21 +69,18 @@ local function place(z, old, code, member, stored)
   redis.call('ZADD', KEYS[z], stored, code .. member)
 end
 
-for g, units, code, member in string.gmatch(ARGV[ngroups + 2], '(%d+) (%-?%d+) (%d+) (%S+)\\n') do
+for g, units, code, member in string.gmatch(ARGV[ngroups + 2], USERS) do
   local base = (tonumber(g) - 1) * 7
   local z, t = base + 1, base + 2
-  remember(z, t, member)
   local old, stored
   old, stored, code = current(z, t, member, code)
   place(z, old, code, member, stored - tonumber(units))
   redis.call('HSET', KEYS[t], member, code)
 end
 
-for g, units, code, member, user in string.gmatch(ARGV[ngroups + 3], '(%d+) (%-?%d+) (%d+) (%S+) (%S+)\\n') do
+for g, units, code, member, user in string.gmatch(ARGV[ngroups + 3], TEAMS) do
   local base = (tonumber(g) - 1) * 7
   local z, za, t, n, seen = base + 3, base + 4, base + 5, base + 6, base + 7
-  remember(z, t, member)
-  remember(za, t, member)
   local old, stored
   old, stored, code = current(z, t, member, code)
   if redis.call('SADD', KEYS[seen], member .. ' ' .. user) == 1 then
@@ -89,14 +101,15 @@ for g = 1, ngroups do
 end
 
 -- Each touched (sorted set, member), once the whole batch is in, one per line: key index, score
--- before, score, competition rank, position, members on the board, member.
+-- before, rank before, score, competition rank, position, members on the board, member.
 local out = {}
 for _, entry in ipairs(touched) do
   local z, t, member = entry[1], entry[2], entry[3]
   local item = redis.call('HGET', KEYS[t], member) .. member
   local score = redis.call('ZSCORE', KEYS[z], item)
   out[#out + 1] = table.concat({
-    z, previous[z .. ' ' .. member], score, redis.call('ZCOUNT', KEYS[z], '-inf', '(' .. score) + 1,
+    z, previous[z .. ' ' .. member], prank[z .. ' ' .. member], score,
+    redis.call('ZCOUNT', KEYS[z], '-inf', '(' .. score) + 1,
     redis.call('ZRANK', KEYS[z], item) + 1, redis.call('ZCARD', KEYS[z]), member}, ' ')
 end
 return table.concat(out, '\\n')

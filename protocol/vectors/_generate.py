@@ -419,10 +419,24 @@ def valid_messages() -> list[tuple[str, Message]]:
                 id=7,
                 accepted=1,
                 duplicates=1,
+                rejected=1,
                 rule_version=3,
                 events=(
                     IngestStatus(id="ide-42", status="accepted"),
-                    IngestStatus(id="ci-9001", status="duplicate"),
+                    IngestStatus(
+                        id="ci-9001",
+                        status="duplicate",
+                        code="already_scored",
+                        reason="already scored",
+                        field="id",
+                    ),
+                    IngestStatus(
+                        id="ide-43",
+                        status="rejected",
+                        code="in_the_future",
+                        reason="is 3600 s ahead; at most 300 s allowed",
+                        field="occurred_at_ms",
+                    ),
                 ),
             ),
         ),
@@ -932,6 +946,20 @@ def invalid() -> list[dict[str, Any]]:
         field="events",
     )
     mp("ingest_empty", "invalid_message", {"type": "ingest", "events": []}, field="events")
+    mp(
+        "ingested_unknown_status",
+        "invalid_message",
+        {
+            "type": "ingested",
+            "accepted": 0,
+            "duplicates": 0,
+            "rejected": 0,
+            "rule_version": 1,
+            "events": [{"id": "e1", "status": "postponed"}],
+        },
+        sender="server",
+        field="events.0.status",
+    )
 
     def delta(ops: Sequence[Any], **fields: Any) -> dict[str, Any]:
         return {

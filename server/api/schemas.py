@@ -275,17 +275,33 @@ class MetricsIn(Input):
     events: list[MetricEventIn] = Field(min_length=1)
 
 
+EventStatus = Literal["accepted", "duplicate", "rejected"]
+
+
 class EventStatusOut(Output):
     id: str
-    status: Literal["accepted", "duplicate"]
-    reason: str | None = None
+    status: EventStatus = Field(
+        description="accepted: queued for scoring (exactly once per id); duplicate: not queued again (its id "
+        "repeats an earlier event of the request, or was already scored); rejected: not queued (see code)"
+    )
+    code: str | None = Field(
+        default=None,
+        description="why, for a duplicate (duplicate_in_batch, already_scored) or a rejected event "
+        "(scope, no_account, not_yours, missing, unknown_user, in_the_future, too_old, unknown_metric, "
+        "source_not_allowed, invalid_value, above_max_value, ...); null when accepted",
+    )
+    reason: str | None = Field(default=None, description="the same, for people")
+    field: str | None = Field(
+        default=None, description="the event's field it is about (id, user, metric, value, occurred_at)"
+    )
 
 
 class MetricsOut(Output):
-    accepted: int
-    duplicates: int
+    accepted: int = Field(description="events queued for scoring")
+    duplicates: int = Field(description="events not queued again: their id was seen before")
+    rejected: int = Field(description="events refused, each with its code; resend them once fixed")
     rule_version: int
-    events: list[EventStatusOut]
+    events: list[EventStatusOut] = Field(description="one per event sent, in the same order")
 
 
 # -- service accounts ------------------------------------------------------------------------------

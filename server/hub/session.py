@@ -43,7 +43,7 @@ from protocol import (
 from protocol.errors import ERRORS, CloseCode
 from server.api.endpoints import Principal
 from server.api.problems import Problem
-from server.api.schemas import MetricEventIn
+from server.api.schemas import EventStatusOut, MetricEventIn
 from server.services.hub_access import HubAuthError, Identity
 from server.services.topics import TopicRefused
 
@@ -288,7 +288,8 @@ class Session:
         self._send({"type": "refreshed", "id": request.id, "expires_at_ms": expires_at_ms})
 
     async def _ingest(self, request: Ingest) -> None:
-        """The player's own metric events, through the same service as ``POST /metrics``."""
+        """The player's own metric events, through the same service as ``POST /metrics``: a status per
+        event (accepted, duplicate, rejected with its code) in `ingested`."""
         ingest = self.hub.ingest
         if ingest is None:
             self._error(ErrorCode.UNSUPPORTED, "ingest is not available on this node", id=request.id)
@@ -311,8 +312,10 @@ class Session:
             if problem.status == 503:
                 self._error(ErrorCode.UNAVAILABLE, problem.detail or "", id=request.id, retry_after_ms=5000)
                 return
+            # What is wrong with the request as a whole (e.g. over ingest_max_batch); an event's own
+            # problems come back as its status instead.
             first = problem.errors[0] if problem.errors else None
-            field = None if first is None else first.field.replace(".occurred_at", ".occurred_at_ms")
+            field = None if first is None else first.field
             message = (problem.detail or problem.title) if first is None else f"{field}: {first.message}"
             self._error(ErrorCode.INVALID_MESSAGE, message, id=request.id, field=field)
             return
@@ -322,8 +325,9 @@ class Session:
                 "id": request.id,
                 "accepted": out.accepted,
                 "duplicates": out.duplicates,
+                "rejected": out.rejected,
                 "rule_version": out.rule_version,
-                "events": [{"id": e.id, "status": e.status} for e in out.events],
+                "events": [_ingest_status(e) for e in out.events],
             }
         )
 
@@ -658,3 +662,15 @@ class Session:
             self.hub.detach(self)
             with contextlib.suppress(Exception):
                 await self.hub.presence.leave(self.id, self.person, scopes_of(self.identity.teams))
+
+
+def _ingest_status(status: EventStatusOut) -> dict[str, str]:
+    """An event's status on the wire: absent fields left out, the time named as the socket names it."""
+    wire = {
+        "id": status.id,
+        "status": status.status,
+        "code": status.code,
+        "reason": None if status.reason is None else status.reason[:1024],
+        "field": "occurred_at_ms" if status.field == "occurred_at" else status.field,
+    }
+    return {k: v for k, v in wire.items() if v is not None}

@@ -1,9 +1,19 @@
-"""Metric ingest: validate and authorise a whole batch, then queue it for scoring (all or nothing).
+"""Metric ingest: validate, authorise and queue a batch for scoring, answering each event on its own.
 
-A batch with any bad event is refused as a whole (422, or 403 for what the caller may not do), with
-every problem named by its field, and nothing is queued. A valid batch is queued at once and answered
-202: each event `accepted` (queued; scored exactly once, whatever is re-sent) or `duplicate` (its id
-was already scored). Scoring happens in the background (`server.services.scoring_queue`); the
+The answer comes at once (202), one status per event, in request order:
+
+- ``accepted``: queued; scored in the background exactly once, whatever is re-sent;
+- ``duplicate``: not queued again: its id repeats an earlier event of the request
+  (``duplicate_in_batch``) or was already scored (``already_scored``);
+- ``rejected``: not queued, with a machine ``code``, a human ``reason`` and the ``field`` it is about:
+  ``scope``, ``no_account``, ``not_yours``, ``missing``, ``unknown_user``, ``in_the_future``,
+  ``too_old``, or the engine's own (`game.Engine.check`: ``unknown_metric``, ``source_not_allowed``,
+  ``invalid_value``, ``above_max_value``, ...).
+
+One bad event does not hold up the others: a sender resends (or drops) only the rejected ones. What is
+wrong with the request itself is still a problem answer and queues nothing: a malformed body (422), more
+than ``ingest_max_batch`` events (422 ``too_many``), no credentials (401), an API key without
+``metrics:write`` (403). Scoring happens in the background (`server.services.scoring_queue`); the
 affected users' live screens get the results as deltas and events.
 
 If the queue cannot be reached (Redis down), the answer is 503 with Retry-After and nothing was queued:
@@ -22,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from taskiq.exceptions import SendTaskError
 
-from game import MetricEvent, Source
+from game import Engine, MetricEvent, Source
 from persistence.models import MetricEventRow, User, utcnow
 from persistence.scoring import Submission
 from server.api import schemas
@@ -35,13 +45,21 @@ from .rules import RulesService
 
 
 class BatchQueue(Protocol):
-    """Where a valid batch goes (`server.services.scoring_queue.ScoringQueue`)."""
+    """Where the accepted events go (`server.services.scoring_queue.ScoringQueue`)."""
 
     async def enqueue(self, submissions: Sequence[Submission], received_at: datetime) -> None: ...
 
 
-# Engine rejection codes, by the field they are about.
-_FIELD_OF = {"unknown_metric": "metric", "invalid_value": "value", "above_max_value": "value"}
+# Engine rejection codes, by the field they are about (a code not listed here names no field).
+_FIELD_OF = {
+    "invalid_event": "id",
+    "wrong_user": "user",
+    "unknown_metric": "metric",
+    "source_not_allowed": "metric",
+    "naive_timestamp": "occurred_at",
+    "invalid_value": "value",
+    "above_max_value": "value",
+}
 
 
 class IngestService:
@@ -61,92 +79,41 @@ class IngestService:
         self, principal: Principal, events: list[schemas.MetricEventIn], now: datetime | None = None
     ) -> schemas.MetricsOut:
         now = now or utcnow()
-        settings = self.settings
-        if len(events) > settings.ingest_max_batch:
-            raise _invalid(
-                [
-                    FieldError(
-                        field="events",
-                        message=f"at most {settings.ingest_max_batch} events a request",
-                        code="too_many",
-                    )
-                ]
+        limit = self.settings.ingest_max_batch
+        if len(events) > limit:
+            too_many = FieldError(
+                field="events", message=f"at most {limit} events a request", code="too_many"
             )
+            raise Problem(
+                422, "validation", "Invalid request", f"more than {limit} events", errors=[too_many]
+            )
+        if principal.kind == "service" and not allows(principal.scopes, None, Scope.METRICS_WRITE, None):
+            raise Problem(403, "forbidden", "Not allowed", "this API key may not write metrics")
         engine = await self.rules.engine()
         users, me = await self._users(principal, events)
-        invalid: list[FieldError] = []
-        denied: list[FieldError] = []
-        first_index: dict[str, int] = {}
+        # Each event's status; None for an admitted one until we know whether it was already scored.
+        statuses: list[schemas.EventStatusOut | None] = []
         submissions: list[Submission] = []
-        latest = now + timedelta(seconds=settings.ingest_max_future_seconds)
-        earliest = now - timedelta(days=settings.ingest_max_age_days)
+        first_index: dict[str, int] = {}
         for index, item in enumerate(events):
-            where = f"events.{index}"
             if item.id in first_index:
-                invalid.append(
-                    FieldError(
-                        field=f"{where}.id",
-                        message=f"repeats events.{first_index[item.id]}.id",
-                        code="duplicate_id",
-                    )
-                )
+                reason = f"repeats the id of events.{first_index[item.id]} in this request"
+                statuses.append(_status(item.id, "duplicate", "duplicate_in_batch", "id", reason))
                 continue
             first_index[item.id] = index
-            if item.occurred_at > latest:
-                ahead = int((item.occurred_at - now).total_seconds())
-                invalid.append(
-                    FieldError(
-                        field=f"{where}.occurred_at",
-                        message=f"is {ahead} s ahead; at most {settings.ingest_max_future_seconds} s allowed",
-                        code="in_the_future",
-                    )
+            admitted = self._admit(principal, item, users, me, engine, now)
+            if isinstance(admitted, Submission):
+                submissions.append(admitted)
+                statuses.append(None)
+            else:
+                statuses.append(admitted)
+        scored: set[str] = set()
+        if submissions:
+            async with self.sessions() as session:
+                ids = [s.event.id for s in submissions]
+                scored = set(
+                    await session.scalars(select(MetricEventRow.id).where(MetricEventRow.id.in_(ids)))
                 )
-            elif item.occurred_at < earliest:
-                invalid.append(
-                    FieldError(
-                        field=f"{where}.occurred_at",
-                        message=f"is older than {settings.ingest_max_age_days} days",
-                        code="too_old",
-                    )
-                )
-            user = self._whose(principal, item, users, me, where, invalid, denied)
-            if user is None:
-                continue
-            source: Source = "self" if principal.kind == "user" else "integration"
-            if principal.kind == "service" and not allows(
-                principal.scopes,
-                None if principal.metrics is None else sorted(principal.metrics),
-                Scope.METRICS_WRITE,
-                item.metric,
-            ):
-                denied.append(
-                    FieldError(
-                        field=f"{where}.metric",
-                        message=f"this API key may not write {item.metric!r}",
-                        code="scope",
-                    )
-                )
-                continue
-            event = MetricEvent(item.id, str(user.id), item.metric, item.value, item.occurred_at, source)
-            rejection = engine.check(event)
-            if rejection is not None:
-                target = denied if rejection.code == "source_not_allowed" else invalid
-                field = _FIELD_OF.get(rejection.code, "metric")
-                target.append(
-                    FieldError(field=f"{where}.{field}", message=rejection.reason, code=rejection.code)
-                )
-                continue
-            submissions.append(Submission(event, principal.label, dict(item.metadata)))
-        if denied:
-            raise Problem(403, "forbidden", "Not allowed", _summary(denied), errors=denied + invalid)
-        if invalid:
-            raise _invalid(invalid)
-        async with self.sessions() as session:
-            scored = set(
-                await session.scalars(
-                    select(MetricEventRow.id).where(MetricEventRow.id.in_([s.event.id for s in submissions]))
-                )
-            )
         fresh = [s for s in submissions if s.event.id not in scored]
         if fresh:
             try:
@@ -160,17 +127,60 @@ class IngestService:
                     "send the batch again (its event ids make that safe)",
                     headers={"Retry-After": "5"},
                 ) from None
+        out = [
+            status
+            or (
+                _status(item.id, "duplicate", "already_scored", "id", "already scored")
+                if item.id in scored
+                else _status(item.id, "accepted")
+            )
+            for item, status in zip(events, statuses, strict=True)
+        ]
         return schemas.MetricsOut(
             accepted=len(fresh),
-            duplicates=len(submissions) - len(fresh),
+            duplicates=sum(s.status == "duplicate" for s in out),
+            rejected=sum(s.status == "rejected" for s in out),
             rule_version=engine.version,
-            events=[
-                schemas.EventStatusOut(id=s.event.id, status="duplicate", reason="already scored")
-                if s.event.id in scored
-                else schemas.EventStatusOut(id=s.event.id, status="accepted", reason=None)
-                for s in submissions
-            ],
+            events=out,
         )
+
+    def _admit(
+        self,
+        principal: Principal,
+        item: schemas.MetricEventIn,
+        users: dict[str, User],
+        me: User | None,
+        engine: Engine,
+        now: datetime,
+    ) -> Submission | schemas.EventStatusOut:
+        """The event ready to queue, or why it is rejected (the first problem found)."""
+        settings = self.settings
+
+        def rejected(code: str, field: str | None, reason: str) -> schemas.EventStatusOut:
+            return _status(item.id, "rejected", code, field, reason)
+
+        if principal.kind == "service" and not allows(
+            principal.scopes,
+            None if principal.metrics is None else sorted(principal.metrics),
+            Scope.METRICS_WRITE,
+            item.metric,
+        ):
+            return rejected("scope", "metric", f"this API key may not write {item.metric!r}")
+        user = _whose(principal, item, users, me)
+        if isinstance(user, schemas.EventStatusOut):
+            return user
+        if item.occurred_at > now + timedelta(seconds=settings.ingest_max_future_seconds):
+            ahead = int((item.occurred_at - now).total_seconds())
+            reason = f"is {ahead} s ahead; at most {settings.ingest_max_future_seconds} s allowed"
+            return rejected("in_the_future", "occurred_at", reason)
+        if item.occurred_at < now - timedelta(days=settings.ingest_max_age_days):
+            return rejected("too_old", "occurred_at", f"is older than {settings.ingest_max_age_days} days")
+        source: Source = "self" if principal.kind == "user" else "integration"
+        event = MetricEvent(item.id, str(user.id), item.metric, item.value, item.occurred_at, source)
+        rejection = engine.check(event)
+        if rejection is not None:
+            return rejected(rejection.code, _FIELD_OF.get(rejection.code), rejection.reason)
+        return Submission(event, principal.label, dict(item.metadata))
 
     async def _users(
         self, principal: Principal, events: list[schemas.MetricEventIn]
@@ -184,52 +194,30 @@ class IngestService:
                 me = await session.get(User, uuid.UUID(principal.id))
         return found, me
 
-    @staticmethod
-    def _whose(
-        principal: Principal,
-        item: schemas.MetricEventIn,
-        users: dict[str, User],
-        me: User | None,
-        where: str,
-        invalid: list[FieldError],
-        denied: list[FieldError],
-    ) -> User | None:
-        if principal.kind == "user":
-            if me is None:
-                denied.append(
-                    FieldError(field=f"{where}.user", message="your account is gone", code="no_account")
-                )
-                return None
-            if item.user is not None and item.user != me.handle:
-                denied.append(
-                    FieldError(
-                        field=f"{where}.user",
-                        message="players may only report their own work",
-                        code="not_yours",
-                    )
-                )
-                return None
-            return me
-        if item.user is None:
-            invalid.append(
-                FieldError(
-                    field=f"{where}.user", message="whose work? give the user's handle", code="missing"
-                )
-            )
-            return None
-        user = users.get(item.user)
-        if user is None or user.disabled_at is not None:
-            invalid.append(
-                FieldError(field=f"{where}.user", message=f"unknown user {item.user!r}", code="unknown_user")
-            )
-            return None
-        return user
+
+def _whose(
+    principal: Principal, item: schemas.MetricEventIn, users: dict[str, User], me: User | None
+) -> User | schemas.EventStatusOut:
+    """Whose work the event is, or why it is rejected."""
+    if principal.kind == "user":
+        if me is None:
+            return _status(item.id, "rejected", "no_account", "user", "your account is gone")
+        if item.user is not None and item.user != me.handle:
+            return _status(item.id, "rejected", "not_yours", "user", "players may only report their own work")
+        return me
+    if item.user is None:
+        return _status(item.id, "rejected", "missing", "user", "whose work? give the user's handle")
+    user = users.get(item.user)
+    if user is None or user.disabled_at is not None:
+        return _status(item.id, "rejected", "unknown_user", "user", f"unknown user {item.user!r}")
+    return user
 
 
-def _summary(errors: list[FieldError]) -> str:
-    shown = ", ".join(e.field for e in errors[:5]) + (" …" if len(errors) > 5 else "")
-    return f"{len(errors)} problem{'s' if len(errors) != 1 else ''}: {shown}"
-
-
-def _invalid(errors: list[FieldError]) -> Problem:
-    return Problem(422, "validation", "Invalid request", _summary(errors), errors=errors)
+def _status(
+    event_id: str,
+    status: schemas.EventStatus,
+    code: str | None = None,
+    field: str | None = None,
+    reason: str | None = None,
+) -> schemas.EventStatusOut:
+    return schemas.EventStatusOut(id=event_id, status=status, code=code, reason=reason, field=field)

@@ -9,6 +9,7 @@ Recording
     batch's ``received_at``, the ledger's ``created_at``; one per accepted metric event at its
     ``occurred_at``; teams from the membership history at that time) and records them once. A failed
     record is logged, not retried (it is not idempotent): `gamif leaderboards rebuild` repairs the boards.
+    What the record returns also tells who climbed into a top bracket (`server.services.rank_notices`).
 
 Documents and their position (PROTOCOL.md §9, §10)
     A board topic's document (the top 100 of `Leaderboards.top`, names from the database) is kept in
@@ -63,10 +64,11 @@ from persistence.scoring import ScoreResult, Submission
 from protocol import leaderboard_topic, row_ops
 from server.config import Settings
 from server.hub.documents import Conflict, DocumentStore, Published, Stored, Wait
-from server.hub.publish import TopicChange, encode_change
+from server.hub.publish import Publisher, TopicChange, encode_change
 from server.hub.redis import RedisStreams
 from server.hub.streams import Position
 
+from .rank_notices import RankNotifier
 from .rules import RulesService
 from .topics import LEADERBOARD_SIZE, ms
 
@@ -136,8 +138,11 @@ class LiveBoards:
         sessions: async_sessionmaker[AsyncSession],
         *,
         push_ms: int = 250,
+        ranks: RankNotifier | None = None,
     ) -> None:
         self.leaderboards = leaderboards
+        self.ranks = ranks
+        """Who tells players of their climbs (`server.services.rank_notices`), if anyone."""
         self.store = store
         self.sessions = sessions
         self.push_ms = push_ms
@@ -166,6 +171,8 @@ class LiveBoards:
             log.exception("leaderboards: could not record a batch (run `gamif leaderboards rebuild`)")
             return
         self.mark(changes)
+        if self.ranks is not None:
+            await self.ranks.notify(changes)
 
     def mark(self, changes: Iterable[BoardChange]) -> None:
         """Schedule a push of the user boards whose current period the changes touched."""
@@ -295,7 +302,10 @@ async def open_live_boards(
     database snapshot counts them)."""
     week_starts = (await rules.rules()).week_starts
     leaderboards = Leaderboards(streams.redis, prefix=settings.redis_prefix, week_starts=week_starts)
-    return LiveBoards(leaderboards, DocumentStore(streams), sessions, push_ms=settings.leaderboard_push_ms)
+    ranks = RankNotifier(sessions, Publisher(streams), leaderboards.span)
+    return LiveBoards(
+        leaderboards, DocumentStore(streams), sessions, push_ms=settings.leaderboard_push_ms, ranks=ranks
+    )
 
 
 __all__ = ["LiveBoards", "awards_of", "board_document", "board_ops", "board_topics", "open_live_boards"]

@@ -4,9 +4,10 @@
 transaction, with the users' rows locked, it builds each user's document before and after the batch the
 way snapshots build it (`server.services.topics.user_document`), and publishes the diff with the events
 of the engine's effects, all users in one `Publisher.publish` call. Publishing under the locks orders the
-deltas as the states (and makes snapshots consistent: see `server.services.topics`). If the transaction
-then fails, `undo` resets the topics so that screens reload them instead of keeping a change that did not
-happen.
+deltas as the states (and makes snapshots consistent: see `server.services.topics`). The same call
+carries, after the users' changes, a ``team:{slug}`` delta for each team an affected user belongs to
+(`team_changes`). If the transaction then fails, `undo` resets the topics so that screens reload them
+instead of keeping a change that did not happen.
 
 Events: ``xp_awarded`` (awards of 0 XP, absorbed by a daily cap, are left out, as from the ledger),
 ``level_up``, ``badge_earned`` (for an award the document shows), ``mission_completed``,
@@ -16,12 +17,13 @@ progress is in the document.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from game import (
     BadgeEarned,
@@ -33,12 +35,22 @@ from game import (
     StreakExtended,
     XpAwarded,
 )
-from persistence.models import BadgeAward, Notification, User
+from persistence.models import BadgeAward, TeamMembership, User
 from persistence.scoring import ScoredBatch, ScoredUser
-from protocol import diff_ops, user_topic
+from protocol import diff_ops, team_topic, user_topic
 from server.hub.publish import Publisher, TopicChange
 
-from .topics import badge_key, mission_key, user_document
+from .activity import activity_changes
+from .notifications import insert_notifications
+from .topics import (
+    TeamMember,
+    badge_key,
+    lock_teams,
+    mission_key,
+    team_document,
+    team_members,
+    user_document,
+)
 
 log = logging.getLogger("gamif.live")
 
@@ -78,6 +90,45 @@ async def user_changes(batch: ScoredBatch) -> list[TopicChange]:
         if ops or events:
             changes.append(TopicChange(user_topic(user_id), ops, events))
     return changes
+
+
+async def team_changes(batch: ScoredBatch) -> list[TopicChange]:
+    """One change per team that an affected user currently belongs to, in team-id order:
+    the delta from the team's document before the batch to the document after it, in five queries.
+
+    The teams' rows are locked FOR UPDATE, after the users' (which the scorer locked: users, then teams,
+    each in id order, so no deadlock): concurrent batches of two members of one team build the team's
+    document one after the other, each from what the other committed. Members join and leave under the
+    user's and the team's locks (`server.services.teams`), so the memberships read here hold until commit."""
+    session, engine = batch.session, batch.engine
+    users = [uuid.UUID(user_id) for user_id in batch.users]
+    # Archived teams too: their snapshot shows the members' XP as it is, so their mirrors must follow.
+    team_ids = await session.scalars(
+        select(TeamMembership.team_id)
+        .where(TeamMembership.user_id.in_(users), TeamMembership.left_at.is_(None))
+        .distinct()
+    )
+    teams = list(await lock_teams(session, team_ids, read=False))
+    if not teams:
+        return []
+    members = await team_members(session, engine, [team.id for team in teams], batch.now)
+    changes = []
+    for team in teams:
+        after = members[team.id]
+        before = [_member_before(member, batch.users.get(member.user_id)) for member in after]
+        ops = diff_ops(team_document(engine, team, before), team_document(engine, team, after))
+        if ops:
+            changes.append(TopicChange(team_topic(team.slug), ops))
+    return changes
+
+
+def _member_before(member: TeamMember, scored: ScoredUser | None) -> TeamMember:
+    """A member as the team document showed them before the batch: its ledger lines (all created at the
+    batch's time, so in the week ``member.weekly_xp`` sums) were not there yet."""
+    if scored is None:
+        return member
+    added = sum(effect.amount for effect in scored.outcome.effects if isinstance(effect, XpAwarded))
+    return dataclasses.replace(member, xp=scored.before.xp, weekly_xp=member.weekly_xp - added)
 
 
 def user_events(engine: Engine, scored: ScoredUser, after: dict[str, Any]) -> list[Event]:
@@ -171,8 +222,9 @@ class ScoringPush:
             for name, data in change.events
             if name in NOTIFIED
         ]
-        if kept:
-            await batch.session.execute(insert(Notification).values(created_at=batch.now), kept)
+        inserted = await insert_notifications(batch.session, kept, batch.now)
+        changes += await team_changes(batch)
+        changes += await activity_changes(batch, inserted)  # last: it takes the feed's lock (see .activity)
         self.topics = [change.topic for change in changes]
         await self.publisher.publish(changes)
 

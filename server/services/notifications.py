@@ -8,15 +8,28 @@ gets the unread ones when it subscribes to the player's own topic (as the events
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from persistence.models import Notification, utcnow
+from persistence.models import Notification, table_of, utcnow
 from server.api.problems import not_found
+
+
+async def insert_notifications(
+    session: AsyncSession, rows: Sequence[Mapping[str, Any]], now: datetime
+) -> list[int]:
+    """Insert notifications (``user_id``, ``kind``, ``data``) created at ``now`` in the session's
+    transaction, in one statement; their ids, in the order of ``rows``."""
+    if not rows:
+        return []
+    table = table_of(Notification)
+    statement = insert(table).values(created_at=now).returning(table.c.id, sort_by_parameter_order=True)
+    return list((await session.execute(statement, list(rows))).scalars())
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,30 +8,21 @@ result from its live deltas.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from redis.exceptions import RedisError
-from sqlalchemy.exc import InterfaceError, OperationalError
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
+from taskiq.serializers import MSGPackSerializer
 
 from persistence.scoring import Submission
 from server.config import Settings
 from tasks.broker import ReliableStreamBroker
 from tasks.scoring import ScorePayload, register_scoring
 
+from .scoring_batcher import ScoringBatcher
 from .scoring_step import ScoringStep, from_payload, received_at_of, to_payload
-
-# Failures that pass: connections refused, dropped or timed out (the stores restart, fail over, stall).
-_TRANSIENT = (RedisError, OSError, TimeoutError, OperationalError, InterfaceError)
-_RETRY_FIRST = 0.1
-_RETRY_MAX = 5.0
-
-log = logging.getLogger("gamif.scoring")
 
 
 def queue_name(settings: Settings) -> str:
@@ -40,37 +31,25 @@ def queue_name(settings: Settings) -> str:
 
 def stream_broker(settings: Settings) -> ReliableStreamBroker:
     assert settings.redis_url is not None
-    return ReliableStreamBroker(
+    broker = ReliableStreamBroker(
         settings.redis_url,
         queue_name=queue_name(settings),
         claim_idle_ms=settings.worker_claim_idle_ms,
         socket_timeout=4.0,  # under redis-py's 5 s default, above the 1 s blocking reads
     )
+    # msgpack rather than taskiq's default JSON: a queued batch holds up to a thousand events.
+    return broker.with_serializer(MSGPackSerializer())
 
 
-def score_payload(step: ScoringStep) -> ScorePayload:
-    """The scoring task's implementation: a payload in, counts out.
-
-    taskiq acknowledges a task even when it fails, so a batch must not fail for a passing reason: while
-    PostgreSQL or Redis is unreachable (a restart, a failover, a network cut) the batch is retried here
-    with backoff, its transaction rolled back each time, until it goes through. If the worker stops
-    meanwhile, the batch was never acknowledged: another worker takes it over."""
+def score_payload(batcher: ScoringBatcher) -> ScorePayload:
+    """The scoring task's implementation: a payload in, counts out, through the process's batcher
+    (`server.services.scoring_batcher`: groups what is waiting into one transaction; retries while a
+    store is down, since taskiq acknowledges a task even when it fails)."""
 
     async def score(payload: dict[str, Any]) -> dict[str, int]:
-        submissions, received_at = from_payload(payload), received_at_of(payload)
-        delay = _RETRY_FIRST
-        while True:
-            try:
-                result = await step.run(submissions, received_at)
-            except _TRANSIENT as error:
-                log.warning(
-                    "scoring: a store is unavailable (%r); retrying the batch in %.1f s", error, delay
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _RETRY_MAX)
-                continue
-            duplicates = sum(1 for s in result.statuses if s.status == "duplicate")
-            return {"accepted": result.accepted, "duplicates": duplicates}
+        result = await batcher.score(from_payload(payload), received_at_of(payload))
+        duplicates = sum(1 for s in result.statuses if s.status == "duplicate")
+        return {"accepted": result.accepted, "duplicates": duplicates}
 
     return score
 
@@ -98,7 +77,7 @@ async def open_queue(settings: Settings, step: ScoringStep) -> AsyncIterator[Sco
     broker: AsyncBroker
     if settings.redis_url is None:
         broker = InMemoryBroker()
-        broker.state.score_payload = score_payload(step)
+        broker.state.score_payload = score_payload(ScoringBatcher(step, settings.worker_max_group_events))
     else:
         broker = stream_broker(settings)  # this process only enqueues: `gamif worker` scores
     task = register_scoring(broker)

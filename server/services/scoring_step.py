@@ -75,6 +75,7 @@ def received_at_of(payload: dict[str, Any]) -> datetime:
 
 
 def from_payload(payload: dict[str, Any]) -> list[Submission]:
+    received_at = received_at_of(payload)
     return [
         Submission(
             MetricEvent(
@@ -87,6 +88,7 @@ def from_payload(payload: dict[str, Any]) -> list[Submission]:
             ),
             item["reported_by"],
             dict(item.get("metadata") or {}),
+            received_at,
         )
         for item in payload["events"]
     ]

@@ -1,9 +1,22 @@
-"""Teams and membership history (joined/left times, so contributions credit the team of the moment)."""
+"""Teams and membership history (joined/left times, so contributions credit the team of the moment).
+
+Live: with a publisher, a change of a team (name, description, archiving) or of its members publishes the
+``team:{slug}`` delta (PROTOCOL.md §9) inside its transaction, holding the team's row ``FOR UPDATE``. A
+member joining or leaving first takes the member's state row (``FOR SHARE``), the order scoring locks them
+in (users, then teams): a member's scoring and their membership change apply one after the other, so
+scoring publishes deltas for exactly the teams the member is in when it commits
+(`server.services.live.team_changes`), and team snapshots are consistent (`server.services.topics`).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -11,9 +24,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from persistence.db import begin_write
 from persistence.models import Team, TeamMembership, User, utcnow
+from protocol import diff_ops, team_topic
 from server.api.problems import conflict, not_found
+from server.hub.publish import Publisher, TopicChange
 
 from .pagination import decode_cursor, encode_cursor
+from .rules import RulesService
+from .topics import lock_states, lock_teams, team_document, team_members
+
+log = logging.getLogger("gamif.teams")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +48,54 @@ class Member:
     joined_at: datetime
 
 
+class _Live:
+    """A team change's live part: the team's document before it, then the delta to after it."""
+
+    def __init__(self, service: TeamsService, session: AsyncSession) -> None:
+        self.service, self.session = service, session
+        self.before: tuple[Team, dict[str, Any]] | None = None
+        self.published: str | None = None
+
+    async def lock(self, team: Team, user_id: uuid.UUID | None = None) -> Team:
+        """Lock the member's state row (if any), then the team's; the team as committed (re-read)."""
+        rules, publisher = self.service.rules, self.service.publisher
+        if rules is None or publisher is None:
+            return team
+        engine = await rules.engine()
+        if user_id is not None:
+            await lock_states(self.session, [user_id], engine.version)
+        (team,) = await lock_teams(self.session, [team.id], read=False)
+        members = await team_members(self.session, engine, [team.id], self.service.clock())
+        self.before = team, team_document(engine, team, members[team.id])
+        return team
+
+    async def publish(self) -> None:
+        """Publish the delta from the document `lock` saw to the one the session now holds."""
+        if self.before is None or self.service.rules is None or self.service.publisher is None:
+            return
+        team, before = self.before
+        engine = await self.service.rules.engine()
+        await self.session.flush()
+        members = await team_members(self.session, engine, [team.id], self.service.clock())
+        ops = diff_ops(before, team_document(engine, team, members[team.id]))
+        if ops:
+            self.published = team_topic(team.slug)
+            await self.service.publisher.publish([TopicChange(self.published, ops)])
+
+
 class TeamsService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        rules: RulesService | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.sessions = sessions
+        self.rules = rules
+        self.clock = clock
+        self.publisher: Publisher | None = None
+        """Where membership changes are published (set by the app once the hub is open; needs ``rules``)."""
 
     async def page(
         self, cursor: str | None, limit: int, include_archived: bool
@@ -75,36 +139,38 @@ class TeamsService:
         return TeamView(team, 0)
 
     async def update(self, slug: str, name: str | None, description: str | None) -> TeamView:
-        async with self.sessions() as session, session.begin():
-            await begin_write(session)
-            team = await self._team(session, slug)
+        async with self._writing() as (session, live):
+            team = await live.lock(await self._team(session, slug))
             if team.archived_at is not None:
                 raise conflict(f"team {slug!r} is archived")
             if name is not None:
                 team.name = name
             if description is not None:
                 team.description = description
+            await live.publish()
             counts = await self._member_counts(session, [team.id])
         return TeamView(team, counts.get(team.id, 0))
 
     async def archive(self, slug: str) -> TeamView:
-        async with self.sessions() as session, session.begin():
-            await begin_write(session)
-            team = await self._team(session, slug)
+        async with self._writing() as (session, live):
+            team = await live.lock(await self._team(session, slug))
             if team.archived_at is None:
-                team.archived_at = utcnow()
+                team.archived_at = self.clock()
+            await live.publish()
             counts = await self._member_counts(session, [team.id])
         return TeamView(team, counts.get(team.id, 0))
 
     async def add_member(self, slug: str, handle: str) -> None:
-        async with self.sessions() as session, session.begin():
-            await begin_write(session)
+        async with self._writing() as (session, live):
             team = await self._team(session, slug)
             if team.archived_at is not None:
                 raise conflict(f"team {slug!r} is archived")
             user = await session.scalar(select(User).where(User.handle == handle))
             if user is None:
                 raise not_found(f"user {handle!r}")
+            team = await live.lock(team, user.id)
+            if team.archived_at is not None:
+                raise conflict(f"team {slug!r} is archived")
             current = await session.scalar(
                 select(TeamMembership.id).where(
                     TeamMembership.team_id == team.id,
@@ -113,22 +179,47 @@ class TeamsService:
                 )
             )
             if current is None:  # adding a member twice is a no-op, not an error (PUT is idempotent)
-                session.add(TeamMembership(team_id=team.id, user_id=user.id, joined_at=utcnow()))
+                session.add(TeamMembership(team_id=team.id, user_id=user.id, joined_at=self.clock()))
+            await live.publish()
 
     async def remove_member(self, slug: str, handle: str) -> None:
-        async with self.sessions() as session, session.begin():
-            await begin_write(session)
+        async with self._writing() as (session, live):
             team = await self._team(session, slug)
+            missing = not_found(f"a current membership of {handle!r} in {slug!r}")
+            user_id = await session.scalar(select(User.id).where(User.handle == handle))
+            if user_id is None:
+                raise missing
+            team = await live.lock(team, user_id)
             membership = await session.scalar(
-                select(TeamMembership)
-                .join(User, User.id == TeamMembership.user_id)
-                .where(
-                    TeamMembership.team_id == team.id, User.handle == handle, TeamMembership.left_at.is_(None)
+                select(TeamMembership).where(
+                    TeamMembership.team_id == team.id,
+                    TeamMembership.user_id == user_id,
+                    TeamMembership.left_at.is_(None),
                 )
             )
             if membership is None:
-                raise not_found(f"a current membership of {handle!r} in {slug!r}")
-            membership.left_at = utcnow()
+                raise missing
+            membership.left_at = self.clock()
+            await live.publish()
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[tuple[AsyncSession, _Live]]:
+        """A write transaction; if it fails after publishing, the topic is reset (screens reload it)."""
+        live: _Live | None = None
+        try:
+            async with self.sessions() as session, session.begin():
+                await begin_write(session)
+                live = _Live(self, session)
+                yield session, live
+        except BaseException:
+            if live is not None and live.published is not None and self.publisher is not None:
+                try:
+                    await self.publisher.reset([live.published])
+                except Exception:
+                    log.exception(
+                        "teams: could not reset %s after a failed membership change", live.published
+                    )
+            raise
 
     @staticmethod
     async def _team(session: AsyncSession, slug: str) -> Team:

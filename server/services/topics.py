@@ -11,7 +11,9 @@ Consistency of a snapshot with its position: a writer publishes a topic's delta 
 row locks of what the delta describes, and commits after. `TopicDirectory.snapshot` takes those rows with
 a shared lock first (PostgreSQL: ``FOR SHARE``; SQLite: the database write lock, ``BEGIN IMMEDIATE``),
 then reads the stream's head, then the rest: a writer is either done (committed, delta published) or has
-not published yet, so the document is exactly the state at the position returned.
+not published yet, so the document is exactly the state at the position returned. The rows: a user's
+state row for ``user:{id}``; the team's row for ``team:{slug}`` (its writers lock it after their users'
+rows: users, then teams, each in id order, so that they cannot deadlock).
 """
 
 from __future__ import annotations
@@ -313,6 +315,8 @@ class TopicDirectory:
         if kind == "leaderboard":
             await self._board(parts[0])
             return
+        if kind == "activity":
+            return  # any authenticated user (§8)
         async with self.sessions() as session:
             if kind == "team":
                 await _team(session, parts[0])
@@ -336,6 +340,8 @@ class TopicDirectory:
                 await self._board(board)
                 return await self.boards.snapshot(board, cast_period(period))
             return await self._leaderboard(board, cast_period(period), head)
+        if kind == "activity":
+            return await self._activity_snapshot(head)
         engine = await self.rules.engine()
         now = self.clock()
         async with self.sessions() as session, session.begin():
@@ -350,7 +356,7 @@ class TopicDirectory:
         self, session: AsyncSession, engine: Engine, user_id: str, head: Head, now: datetime
     ) -> tuple[dict[str, Any], Position]:
         user = await _user(session, user_id)
-        states = await _lock_states(session, [user.id], engine.version)
+        states = await lock_states(session, [user.id], engine.version)
         position = await head()  # under the lock: no writer of this user is between publish and commit
         row = states.get(user.id)
         state = load_state(engine, user_id, user.timezone, row.state if row else {})
@@ -366,41 +372,23 @@ class TopicDirectory:
         self, session: AsyncSession, engine: Engine, slug: str, head: Head, now: datetime
     ) -> tuple[dict[str, Any], Position]:
         team = await _team(session, slug)
-        members = (
-            await session.execute(
-                select(User.id, User.handle, User.display_name, TeamMembership.joined_at)
-                .join(TeamMembership, TeamMembership.user_id == User.id)
-                .where(TeamMembership.team_id == team.id, TeamMembership.left_at.is_(None))
-            )
-        ).all()
-        # Memberships are not locked: membership changes are not published yet (team deltas come later).
-        states = await _lock_states(session, [member.id for member in members], engine.version)
+        # Every writer of a team's document (scoring a member, a membership change) publishes while it holds
+        # the team's row FOR UPDATE: under FOR SHARE none is between publish and commit, so the members and
+        # their XP read next are the state at the head.
+        (team,) = await lock_teams(session, [team.id], read=True)
         position = await head()
-        start, end = period_bounds("weekly", now, engine.rules.week_starts)
-        assert start is not None
-        assert end is not None
-        weekly_rows = await session.execute(
-            select(LedgerEntry.user_id, func.sum(LedgerEntry.amount))
-            .where(
-                LedgerEntry.user_id.in_([member.id for member in members]),
-                LedgerEntry.created_at >= start,
-                LedgerEntry.created_at < end,
-            )
-            .group_by(LedgerEntry.user_id)
-        )
-        weekly = dict(weekly_rows.all())
-        shown = [
-            TeamMember(
-                user_id=str(member.id),
-                handle=member.handle,
-                display_name=member.display_name,
-                xp=states[member.id].xp if member.id in states else 0,
-                weekly_xp=int(weekly.get(member.id) or 0),
-                joined_at=member.joined_at,
-            )
-            for member in members
-        ]
-        return team_document(engine, team, shown), position
+        members = await team_members(session, engine, [team.id], now)
+        return team_document(engine, team, members[team.id]), position
+
+    async def _activity_snapshot(self, head: Head) -> tuple[dict[str, Any], Position]:
+        from .activity import activity_document, lock_feed  # it builds on this module
+
+        async with self.sessions() as session, session.begin():
+            await begin_write(session)
+            # Writers publish the feed's delta under its lock (exclusive) and commit before releasing it.
+            await lock_feed(session, shared=True)
+            position = await head()
+            return await activity_document(session), position
 
     async def _leaderboard(self, board: str, period: Period, head: Head) -> tuple[dict[str, Any], Position]:
         rules = await self._board(board)
@@ -476,7 +464,7 @@ async def _team(session: AsyncSession, slug: str) -> Team:
     return team
 
 
-async def _lock_states(
+async def lock_states(
     session: AsyncSession, user_ids: Sequence[uuid.UUID], rule_version: int
 ) -> dict[uuid.UUID, UserStateRow]:
     """The users' state rows, locked ``FOR SHARE`` in user-id order (the order writers lock them in).
@@ -506,6 +494,67 @@ async def _lock_states(
     return {row.user_id: row for row in await session.scalars(locking)}
 
 
+async def lock_teams(session: AsyncSession, team_ids: Iterable[uuid.UUID], *, read: bool) -> list[Team]:
+    """The teams' rows, fresh from the database and locked in id order: ``FOR SHARE`` (``read``) or ``FOR
+    UPDATE`` on PostgreSQL (SQLite: the transaction's write lock). Writers lock users' rows before teams'."""
+    ids = sorted(set(team_ids))
+    if not ids:
+        return []
+    locking = (
+        select(Team)
+        .where(Team.id.in_(ids))
+        .order_by(Team.id)
+        .with_for_update(read=read)
+        .execution_options(populate_existing=True)  # what was committed before the lock, not a cached row
+    )
+    return list(await session.scalars(locking))
+
+
+async def team_members(
+    session: AsyncSession, engine: Engine, team_ids: Sequence[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, list[TeamMember]]:
+    """The current members of each team as its document shows them (``weekly_xp``: the UTC week containing
+    ``now``), in three queries however many teams."""
+    members: dict[uuid.UUID, list[TeamMember]] = {team_id: [] for team_id in team_ids}
+    rows = (
+        await session.execute(
+            select(TeamMembership.team_id, User.id, User.handle, User.display_name, TeamMembership.joined_at)
+            .join(TeamMembership, TeamMembership.user_id == User.id)
+            .where(TeamMembership.team_id.in_(list(members)), TeamMembership.left_at.is_(None))
+        )
+    ).all()
+    user_ids = sorted({row.id for row in rows})
+    if not user_ids:
+        return members
+    xp_rows = await session.execute(
+        select(UserStateRow.user_id, UserStateRow.xp).where(UserStateRow.user_id.in_(user_ids))
+    )
+    xp = dict(xp_rows.all())
+    start, end = period_bounds("weekly", now, engine.rules.week_starts)
+    assert start is not None
+    assert end is not None
+    weekly_rows = await session.execute(
+        select(LedgerEntry.user_id, func.sum(LedgerEntry.amount))
+        .where(
+            LedgerEntry.user_id.in_(user_ids), LedgerEntry.created_at >= start, LedgerEntry.created_at < end
+        )
+        .group_by(LedgerEntry.user_id)
+    )
+    weekly = dict(weekly_rows.all())
+    for row in rows:
+        members[row.team_id].append(
+            TeamMember(
+                user_id=str(row.id),
+                handle=row.handle,
+                display_name=row.display_name,
+                xp=int(xp.get(row.id) or 0),
+                weekly_xp=int(weekly.get(row.id) or 0),
+                joined_at=row.joined_at,
+            )
+        )
+    return members
+
+
 __all__ = [
     "LEADERBOARD_SIZE",
     "Score",
@@ -514,9 +563,12 @@ __all__ = [
     "TopicRefused",
     "badge_key",
     "leaderboard_document",
+    "lock_states",
+    "lock_teams",
     "mission_key",
     "ms",
     "period_bounds",
     "team_document",
+    "team_members",
     "user_document",
 ]

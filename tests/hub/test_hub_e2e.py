@@ -312,3 +312,33 @@ async def test_an_ingested_event_reaches_the_players_screen_with_its_explanation
             await other.login(kim.access_token)
             fresh = await other.subscribe(mirror.topic)
         assert (fresh.offset, fresh.snapshot) == (mirror.offset, mirror.document)
+
+
+async def test_the_activity_feed_shows_a_level_up_to_any_player(shared_cluster):
+    cluster = shared_cluster
+    lea, max_ = await cluster.register("lea-a"), await cluster.register("max-a")
+    mirror = TopicMirror("activity:global")
+    async with Raw.open(cluster.a.ws) as raw:
+        await raw.login(max_.access_token)  # anyone may read the feed
+        mirror.apply_subscribed(await raw.subscribe(mirror.topic))
+        assert mirror.document is not None
+        when = datetime.now(UTC) - timedelta(minutes=1)
+        events = [  # 80 + 30 XP: level 2
+            {"id": "lea-1", "metric": "tickets_closed", "value": 10, "occurred_at": when.isoformat()},
+            {"id": "lea-2", "metric": "focus_minutes", "value": 60, "occurred_at": when.isoformat()},
+        ]
+        async with httpx.AsyncClient(base_url=cluster.b.http, timeout=30) as http:
+            posted = await http.post(
+                "/api/v1/metrics",
+                json={"events": events},
+                headers={"Authorization": f"Bearer {lea.access_token}"},
+            )
+        assert posted.status_code == 202, posted.text
+        await follow(raw, mirror, lambda doc: any(row["user_id"] == lea.user_id for row in doc["items"]))
+        head = mirror.document["items"][0]
+        assert (head["user_id"], head["handle"]) == (lea.user_id, "lea-a")
+        await drain_available(raw, mirror)
+        async with Raw.open(cluster.b.ws) as other:
+            await other.login(lea.access_token)
+            fresh = await other.subscribe(mirror.topic)
+        assert (fresh.offset, fresh.snapshot) == (mirror.offset, mirror.document)

@@ -29,25 +29,39 @@ async def test_a_player_ingests_over_the_socket_and_sees_the_result(embedded):
             }
         )
         reply = await raw.expect("ingested")
-        assert (reply.id, reply.accepted, reply.duplicates) == (7, 1, 0)
-        assert [(e.id, e.status) for e in reply.events] == [("ws-1", "accepted")]
+        assert (reply.id, reply.accepted, reply.duplicates, reply.rejected) == (7, 1, 0, 0)
+        assert [(e.id, e.status, e.code) for e in reply.events] == [("ws-1", "accepted", None)]
         while not (mirror.document and mirror.document["xp"] > 0):  # scored in the background
             message = await raw.recv()
             if isinstance(message, Delta):
                 mirror.apply_delta(message)
-        # The same rules as the HTTP API: a player may not report what only integrations report.
+        # The same rules as the HTTP API: a player may not report what only integrations report, nor
+        # anything dated in the future. Each such event is rejected (not queued), and the others go on.
         await raw.send(
             {
                 "type": "ingest",
                 "id": 8,
                 "events": [
-                    {"id": "ws-2", "metric": "commits", "value": 1, "occurred_at_ms": now_ms - 60_000}
+                    {"id": "ws-2", "metric": "commits", "value": 1, "occurred_at_ms": now_ms - 60_000},
+                    {
+                        "id": "ws-3",
+                        "metric": "tickets_closed",
+                        "value": 1,
+                        "occurred_at_ms": now_ms + 3_600_000,
+                    },
+                    {"id": "ws-4", "metric": "tickets_closed", "value": 1, "occurred_at_ms": now_ms - 60_000},
                 ],
             }
         )
-        while (refused := await raw.recv()).type != "error":
+        while (partly := await raw.recv()).type != "ingested":
             pass
-        assert (refused.id, refused.code, refused.field) == (8, "invalid_message", "events.0.metric")
+        assert (partly.id, partly.accepted, partly.duplicates, partly.rejected) == (8, 1, 0, 2)
+        assert [(e.id, e.status, e.code, e.field) for e in partly.events] == [
+            ("ws-2", "rejected", "source_not_allowed", "metric"),
+            ("ws-3", "rejected", "in_the_future", "occurred_at_ms"),  # named as on the socket
+            ("ws-4", "accepted", None, None),
+        ]
+        assert all(e.reason for e in partly.events[:2])
         # And the same ids count once.
         await raw.send(
             {
@@ -60,7 +74,8 @@ async def test_a_player_ingests_over_the_socket_and_sees_the_result(embedded):
         )
         while (again := await raw.recv()).type != "ingested":
             pass
-        assert (again.accepted, again.duplicates) == (0, 1)
+        assert (again.accepted, again.duplicates, again.rejected) == (0, 1, 0)
+        assert [(e.status, e.code) for e in again.events] == [("duplicate", "already_scored")]
 
 
 async def test_what_happened_while_away_reaches_the_next_screen(embedded):

@@ -139,7 +139,8 @@ async def test_one_delta_per_user_that_turns_each_snapshot_into_the_next(
         now=NOW,
     )
     assert out.accepted == 3
-    assert publisher.published == [sorted([topics[ana], topics[ben]])]  # one call; cy is not affected
+    # one call; cy is not affected; the feed (a badge, a level-up) comes last
+    assert publisher.published == [[*sorted([topics[ana], topics[ben]]), "activity:global"]]
     assert publisher.resets == []
 
     events: dict[str, list[dict[str, Any]]] = {}
@@ -311,8 +312,8 @@ async def test_a_failing_commit_resets_the_published_topics(
             await service.ingest(SERVICE, [metric("r1", "ana", "reviews_done", 3)], now=NOW)
     finally:
         FailingCommit.fail = False
-    assert publisher.published == [[topic]]
-    assert publisher.resets == [[topic]]
+    assert publisher.published == [[topic, "activity:global"]]  # reviews: a badge, a feed row
+    assert publisher.resets == [[topic, "activity:global"]]
     # The delta that did not happen is gone with its epoch: a screen reloads the topic, and gets the state
     # as it is (nothing was written).
     assert await streams.since(topic, at.epoch, at.offset) is None
@@ -347,7 +348,7 @@ async def test_a_failing_publish_fails_the_scoring_and_resets(
     ]
     with pytest.raises(ConnectionError):
         await step.run(submissions, NOW)
-    assert publisher.resets == [sorted([f"user:{ana}", f"user:{ben}"])]
+    assert publisher.resets == [[*sorted([f"user:{ana}", f"user:{ben}"]), "activity:global"]]
     assert await streams.since(f"user:{ana}", at.epoch, at.offset) is None  # the half-published delta
     assert await count_events(sessions) == 0
 

@@ -90,6 +90,20 @@ async def test_the_tie_break_does_not_depend_on_recording_order(
         assert page.rows[1].achieved_ms == page.rows[0].achieved_ms + 5000
 
 
+async def test_record_returns_each_member_s_rank_before_the_batch(boards: Leaderboards) -> None:
+    changes = await boards.record([Award("ana", "xp", 50, at(0)), Award("ben", "xp", 40, at(1))])
+    daily = {c.member: c for c in changes if c.span.period == "daily" and c.scope == "user"}
+    assert (daily["ana"].previous_rank, daily["ana"].rank) == (None, 1)  # not on the board before
+    # One batch: cy passes both and ben passes ana; the ranks before are the board before any of it.
+    changes = await boards.record(
+        [Award("cy", "xp", 5, at(2)), Award("ben", "xp", 20, at(3)), Award("cy", "xp", 95, at(4))]
+    )
+    daily = {c.member: c for c in changes if c.span.period == "daily" and c.scope == "user"}
+    assert (daily["ben"].previous, daily["ben"].previous_rank, daily["ben"].rank) == (40, 2, 2)
+    assert (daily["cy"].previous_rank, daily["cy"].rank) == (None, 1)
+    assert "ana" not in daily
+
+
 async def test_a_member_overtaken_by_a_later_gain_moves_down(boards: Leaderboards) -> None:
     await boards.record([Award("ana", "xp", 50, at(0)), Award("ben", "xp", 40, at(1))])
     await boards.record([Award("ben", "xp", 10, at(2))])  # ties ana, later: behind her

@@ -55,6 +55,7 @@ topics = st.one_of(
     ),
     slugs.map(lambda s: f"team:{s}"),
     st.just("presence:global"),
+    st.just("activity:global"),
     slugs.map(lambda s: f"presence:team:{s}"),
     ids.map(lambda i: f"challenge:{i}"),
 )
@@ -246,12 +247,16 @@ MESSAGES: dict[str, st.SearchStrategy[Message]] = {
         id=message_ids,
         accepted=times,
         duplicates=times,
+        rejected=times,
         rule_version=times,
         events=st.lists(
             st.builds(
                 IngestStatus,
                 id=st.text(min_size=1, max_size=20),
-                status=st.sampled_from(["accepted", "duplicate"]),
+                status=st.sampled_from(["accepted", "duplicate", "rejected"]),
+                code=st.none() | codes,
+                reason=st.none() | st.text(max_size=40),
+                field=st.none() | st.sampled_from(["id", "user", "metric", "value", "occurred_at_ms"]),
             ),
             max_size=3,
         ).map(tuple),

@@ -29,6 +29,7 @@ from protocol import (
     SetOp,
     Subscribe,
     Subscribed,
+    activity_topic,
     challenge_topic,
     event_data,
     from_wire,
@@ -181,6 +182,7 @@ def test_event_data_of_known_names_is_checked() -> None:
         "mission_completed",
         "streak_extended",
         "streak_broken",
+        "rank_changed",
         "announcement",
     }
     assert Announcement(title="t", text="x", severity="info").url is None
@@ -240,6 +242,7 @@ def test_subscribed_snapshot_is_required_to_be_a_map() -> None:
         ("team:platform", "team", ("platform",)),
         ("presence:global", "presence", ("global",)),
         ("presence:team:platform", "presence", ("team", "platform")),
+        ("activity:global", "activity", ("global",)),
         ("challenge:c-42", "challenge", ("c-42",)),
     ],
 )
@@ -264,6 +267,8 @@ def test_topics(topic: str, kind: str, parts: tuple[str, ...]) -> None:
         "team:a_b",
         "presence:local",
         "presence:team:",
+        "activity:",
+        "activity:team:platform",
         "challenge:",
         "weather:paris",
         "team:platform\n",
@@ -284,5 +289,6 @@ def test_topic_builders() -> None:
     assert presence_topic() == "presence:global"
     assert presence_topic("platform") == "presence:team:platform"
     assert challenge_topic("c1") == "challenge:c1"
+    assert activity_topic() == "activity:global"
     with pytest.raises(ValueError, match="not a topic"):
         leaderboard_topic("xp", "yearly")

@@ -1,4 +1,5 @@
-"""POST /metrics: who may report what, idempotent scoring, and batches refused whole (nothing written)."""
+"""POST /metrics: who may report what, idempotent scoring, a status per event (rejected events are never
+written, and do not hold up the others), and requests refused whole (nothing written)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select, update
 
-from persistence.models import LedgerEntry, MetricEventRow, ServiceAccount, UserStateRow
+from persistence.models import LedgerEntry, MetricEventRow, ServiceAccount, User, UserStateRow
 
 NOTHING = {"metric_events": 0, "xp_ledger": 0, "user_states": 0, "badges_earned": 0, "mission_progress": 0}
 
@@ -47,8 +48,12 @@ async def test_an_integration_reports_anyones_work(client, register, service_acc
     assert response.json() == {
         "accepted": 3,
         "duplicates": 0,
+        "rejected": 0,
         "rule_version": 1,
-        "events": [{"id": f"gh-{i}", "status": "accepted", "reason": None} for i in (1, 2, 3)],
+        "events": [
+            {"id": f"gh-{i}", "status": "accepted", "code": None, "reason": None, "field": None}
+            for i in (1, 2, 3)
+        ],
     }
     assert (await db_counts())["metric_events"] == 3
     alice_me = await me(client, alice)
@@ -82,9 +87,11 @@ async def test_sending_the_same_events_again_changes_nothing(
 
     assert again.status_code == 202
     body = again.json()
-    assert (body["accepted"], body["duplicates"]) == (0, 2)
-    assert [e["status"] for e in body["events"]] == ["duplicate", "duplicate"]
-    assert all(e["reason"] for e in body["events"])
+    assert (body["accepted"], body["duplicates"], body["rejected"]) == (0, 2, 0)
+    assert [(e["status"], e["code"], e["field"]) for e in body["events"]] == [
+        ("duplicate", "already_scored", "id")
+    ] * 2
+    assert all(e["reason"] == "already scored" for e in body["events"])
     assert (await me(client, player))["level"]["xp"] == xp
     assert await db_counts() == counts
     # A batch of old and new events: only the new one counts.
@@ -119,42 +126,85 @@ async def test_a_player_reports_their_own_self_reportable_work(client, player, i
 # -- who may report what ---------------------------------------------------------------------------
 
 
-async def test_refused_callers_get_401_or_403_and_nothing_is_written(
-    app, client, register, service_account, ingest, ago, db_counts, problem, subtests
+async def stored_ids(app) -> set[str]:
+    async with app.state.sessions() as session:
+        return set(await session.scalars(select(MetricEventRow.id)))
+
+
+def statuses(response) -> list[tuple[str, str, str | None, str | None]]:
+    """``(id, status, code, field)`` of each event of a 202 answer, checking that each has a reason."""
+    assert response.status_code == 202, response.text
+    body = response.json()
+    for item in body["events"]:
+        assert set(item) == {"id", "status", "code", "reason", "field"}
+        assert (item["status"] == "accepted") == (item["reason"] is None) == (item["code"] is None)
+    counts = {kind: sum(e["status"] == kind for e in body["events"]) for kind in ("accepted", "rejected")}
+    assert (body["accepted"], body["rejected"]) == (counts["accepted"], counts["rejected"])
+    return [(e["id"], e["status"], e["code"], e["field"]) for e in body["events"]]
+
+
+async def test_what_a_caller_may_not_report_is_rejected_and_never_written(
+    app, client, register, service_account, ingest, ago, db_counts, subtests
 ):
     alice, _ = await register("alice"), await register("bob")
     commits_only = await service_account(["metrics:write"], metrics=["commits"])
+
+    def event(**changes: object) -> dict[str, object]:
+        item = {"id": "x-1", "user": "alice", "metric": "commits", "value": 1, "occurred_at": ago()} | changes
+        return {k: v for k, v in item.items() if v is not None}
+
+    fine = {"id": "ok-1", "metric": "tickets_closed", "value": 1, "occurred_at": ago()}
+    refused = {
+        "a player reporting for someone else": (
+            alice.headers,
+            [fine, event(user="bob", metric="tickets_closed")],
+            "not_yours",
+            "user",
+        ),
+        "a player reporting an integration-only metric": (
+            alice.headers,
+            [fine, event(user=None)],
+            "source_not_allowed",
+            "metric",
+        ),
+        "a key limited to other metrics": (
+            commits_only.headers,
+            [fine | {"user": "alice", "metric": "commits"}, event(metric="reviews_done")],
+            "scope",
+            "metric",
+        ),
+    }
+    for number, (name, (headers, events, code, field)) in enumerate(refused.items()):
+        with subtests.test(name):
+            good, bad = ({**item, "id": f"{item['id']}-{number}"} for item in events)
+            response = await ingest(headers, [good, bad])
+            assert statuses(response) == [
+                (good["id"], "accepted", None, None),
+                (bad["id"], "rejected", code, field),
+            ]
+            stored = await stored_ids(app)
+            assert good["id"] in stored
+            assert bad["id"] not in stored
+    with subtests.test("the limited key may send what it is limited to"):
+        assert statuses(await ingest(commits_only.headers, [event()])) == [("x-1", "accepted", None, None)]
+
+
+async def test_refused_callers_get_401_or_403_and_nothing_is_written(
+    app, client, register, service_account, ingest, ago, db_counts, problem, subtests
+):
+    await register("alice")
     read_only = await service_account(["metrics:read"])
     revoked = await service_account(["metrics:write"])
     async with app.state.sessions() as session, session.begin():
         await session.execute(
             update(ServiceAccount).where(ServiceAccount.name == revoked.handle).values(revoked_at=func.now())
         )
-    forged = commits_only.headers["X-API-Key"][:-4] + "AAAA"
-
-    def event(**changes: object) -> dict[str, object]:
-        item = {"id": "x-1", "user": "alice", "metric": "commits", "value": 1, "occurred_at": ago()} | changes
-        return {k: v for k, v in item.items() if v is not None}
-
-    forbidden = {
-        "a player reporting for someone else": (
-            alice.headers,
-            event(user="bob", metric="tickets_closed"),
-            "events.0.user",
-        ),
-        "a player reporting an integration-only metric": (alice.headers, event(user=None), "events.0.metric"),
-        "a key limited to other metrics": (
-            commits_only.headers,
-            event(metric="reviews_done"),
-            "events.0.metric",
-        ),
-        "a key without metrics:write": (read_only.headers, event(), "events.0.metric"),
-    }
-    for name, (headers, item, field) in forbidden.items():
-        with subtests.test(name):
-            body = problem(await ingest(headers, [item]), 403, field)
-            assert body["type"].endswith("/forbidden")
-            assert await db_counts() == NOTHING
+    forged = read_only.headers["X-API-Key"][:-4] + "AAAA"
+    event = {"id": "x-1", "user": "alice", "metric": "commits", "value": 1, "occurred_at": ago()}
+    with subtests.test("a key without metrics:write"):
+        body = problem(await ingest(read_only.headers, [event]), 403)
+        assert body["type"].endswith("/forbidden")
+        assert await db_counts() == NOTHING
     unauthenticated = {
         "no credentials": {},
         "a malformed key": {"X-API-Key": "let-me-in"},
@@ -164,17 +214,15 @@ async def test_refused_callers_get_401_or_403_and_nothing_is_written(
     }
     for name, headers in unauthenticated.items():
         with subtests.test(name):
-            problem(await ingest(headers, [event()]), 401)
+            problem(await ingest(headers, [event]), 401)
             assert await db_counts() == NOTHING
-    with subtests.test("the limited key may send what it is limited to"):
-        assert (await ingest(commits_only.headers, [event()])).status_code == 202
 
 
-# -- bad input: refused whole, nothing written -------------------------------------------------------
+# -- bad input ---------------------------------------------------------------------------------------
 
 
-async def test_bad_batches_are_refused_whole_and_write_nothing(
-    client, register, service_account, ingest, ago, db_counts, problem, subtests
+async def test_malformed_requests_are_refused_whole_and_write_nothing(
+    client, register, service_account, ago, db_counts, problem, subtests
 ):
     await register("alice")
     key = await service_account(["metrics:write"])
@@ -183,23 +231,15 @@ async def test_bad_batches_are_refused_whole_and_write_nothing(
         good = {"id": f"ev-{index}", "user": "alice", "metric": "commits", "value": 1, "occurred_at": ago()}
         return {k: v for k, v in (good | changes).items() if v is not None}
 
+    # What does not fit the schema is no event at all: the request is refused (and the good events with it).
     cases: dict[str, tuple[object, str]] = {
-        "value of the wrong type": ([event(value="three")], "events.0.value"),
+        "value of the wrong type": ([event(), event(1, value="three")], "events.1.value"),
         "id of the wrong type": ([event(id=42)], "events.0.id"),
         "events not a list": ({"commits": 1}, "events"),
         "no events": ([], "events"),
-        "unknown metric": ([event(), event(1, metric="deploys")], "events.1.metric"),
-        "value above max_value": ([event(value=501)], "events.0.value"),
-        "negative value": ([event(value=-3)], "events.0.value"),
-        "fractional value of a whole metric": ([event(value=1.5)], "events.0.value"),
-        "timestamp too far ahead": ([event(occurred_at=ago(seconds=-600))], "events.0.occurred_at"),
-        "timestamp too old": ([event(occurred_at=ago(days=401))], "events.0.occurred_at"),
         "naive timestamp": ([event(occurred_at="2026-01-05T10:00:00")], "events.0.occurred_at"),
         "not a timestamp": ([event(occurred_at="yesterday")], "events.0.occurred_at"),
-        "the same id twice": ([event(), event(1), event(0, value=2)], "events.2.id"),
         "unknown field of an event": ([event(points=100)], "events.0.points"),
-        "unknown user": ([event(), event(1, user="nobody")], "events.1.user"),
-        "no user from an integration": ([event(user=None)], "events.0.user"),
         "id too long": ([event(id="x" * 129)], "events.0.id"),
     }
     for name, (events, field) in cases.items():
@@ -213,13 +253,79 @@ async def test_bad_batches_are_refused_whole_and_write_nothing(
         )
         problem(response, 422, "dry_run")
         assert await db_counts() == NOTHING
-    with subtests.test("every bad event is named"):
-        events = [event(0, metric="deploys"), event(1), event(2, value=10_000), event(3, user="nobody")]
-        body = problem(
-            await ingest(key.headers, events), 422, "events.0.metric", "events.2.value", "events.3.user"
-        )
-        assert not any(error["field"].startswith("events.1.") for error in body["errors"])
-        assert await db_counts() == NOTHING
+
+
+async def test_each_bad_event_is_rejected_with_its_reason_and_the_rest_is_scored(
+    app, client, register, service_account, ingest, ago, subtests
+):
+    alice = await register("alice")
+    await register("carol")
+    async with app.state.sessions() as session, session.begin():
+        await session.execute(update(User).where(User.handle == "carol").values(disabled_at=func.now()))
+    key = await service_account(["metrics:write"])
+
+    def event(index: int, **changes: object) -> dict[str, object]:
+        good = {"id": f"ev-{index}", "user": "alice", "metric": "commits", "value": 1, "occurred_at": ago()}
+        return {k: v for k, v in (good | changes).items() if v is not None}
+
+    cases: dict[str, tuple[dict[str, object], str, str]] = {
+        "unknown metric": (event(1, metric="deploys"), "unknown_metric", "metric"),
+        "value above max_value": (event(2, value=501), "above_max_value", "value"),
+        "negative value": (event(3, value=-3), "invalid_value", "value"),
+        "fractional value of a whole metric": (event(4, value=1.5), "invalid_value", "value"),
+        "timestamp too far ahead": (event(5, occurred_at=ago(seconds=-600)), "in_the_future", "occurred_at"),
+        "timestamp too old": (event(6, occurred_at=ago(days=401)), "too_old", "occurred_at"),
+        "unknown user": (event(7, user="nobody"), "unknown_user", "user"),
+        "disabled user": (event(8, user="carol"), "unknown_user", "user"),
+        "no user from an integration": (event(9, user=None), "missing", "user"),
+    }
+    for number, (name, (bad, code, field)) in enumerate(cases.items()):
+        with subtests.test(name):
+            good = event(100 + number, value=2)
+            response = await ingest(key.headers, [bad, good])
+            assert statuses(response) == [
+                (bad["id"], "rejected", code, field),
+                (good["id"], "accepted", None, None),
+            ]
+            stored = await stored_ids(app)
+            assert good["id"] in stored
+            assert bad["id"] not in stored
+    with subtests.test("every bad event is answered, in order, and only the good ones count"):
+        xp = (await me(client, alice))["level"]["xp"]
+        events = [event(20, metric="deploys"), event(21), event(22, value=10_000), event(23, user="nobody")]
+        response = await ingest(key.headers, events)
+        assert statuses(response) == [
+            ("ev-20", "rejected", "unknown_metric", "metric"),
+            ("ev-21", "accepted", None, None),
+            ("ev-22", "rejected", "above_max_value", "value"),
+            ("ev-23", "rejected", "unknown_user", "user"),
+        ]
+        assert (response.json()["accepted"], response.json()["rejected"]) == (1, 3)
+        assert {"ev-20", "ev-22", "ev-23"}.isdisjoint(await stored_ids(app))
+        assert (await me(client, alice))["level"]["xp"] == xp + 2
+    with subtests.test("a batch of nothing but bad events is still answered 202"):
+        response = await ingest(key.headers, [event(30, metric="deploys"), event(31, user="nobody")])
+        assert [status for _, status, _, _ in statuses(response)] == ["rejected", "rejected"]
+        assert {"ev-30", "ev-31"}.isdisjoint(await stored_ids(app))
+
+
+async def test_an_id_repeated_in_a_request_counts_once_the_first_time(app, player, ingest, ago):
+    first = {"id": "rep-1", "metric": "tickets_closed", "value": 1, "occurred_at": ago()}
+    events = [first, {**first, "id": "rep-2"}, {**first, "value": 5}, {**first, "metric": "deploys"}]
+
+    response = await ingest(player.headers, events)
+
+    assert statuses(response) == [
+        ("rep-1", "accepted", None, None),
+        ("rep-2", "accepted", None, None),
+        ("rep-1", "duplicate", "duplicate_in_batch", "id"),
+        ("rep-1", "duplicate", "duplicate_in_batch", "id"),
+    ]
+    assert (response.json()["accepted"], response.json()["duplicates"]) == (2, 2)
+    async with app.state.sessions() as session:
+        row = await session.get(MetricEventRow, "rep-1")
+    assert row is not None
+    assert row.value == 1  # the first of the repeated events, not a later one
 
 
 async def test_a_body_that_is_not_json_is_refused(client, player, ingest, ago, db_counts, problem, subtests):

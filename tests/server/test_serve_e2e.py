@@ -87,7 +87,9 @@ def test_gamif_run_serves_the_seeded_demo(tmp_path):
                 "/api/v1/metrics", json={"events": [event]}, headers={"X-API-Key": key.group(0)}
             )
             assert posted.status_code == 202, posted.text
-            assert posted.json()["events"] == [{"id": "e2e-1", "status": "accepted", "reason": None}]
+            assert posted.json()["events"] == [
+                {"id": "e2e-1", "status": "accepted", "code": None, "reason": None, "field": None}
+            ]
             after = scored(http, auth, before["level"]["xp"])  # scored in the background
             assert after["level"]["xp"] > before["level"]["xp"]
             ledger = http.get("/api/v1/me/ledger", params={"limit": 5}, headers=auth).json()["items"]

@@ -19,8 +19,9 @@ from game.replay import replay
 from persistence.db import create_engine, session_factory
 from persistence.models import MetricEventRow, User, UserStateRow
 from persistence.scoring import Submission
+from server.config import Settings
+from server.services.scoring_queue import stream_broker
 from server.services.scoring_step import to_payload
-from tasks.broker import ReliableStreamBroker
 from tasks.scoring import register_scoring
 from tests.hub.cluster import Worker
 
@@ -54,7 +55,16 @@ async def setup(_postgresql_database_url, redis_server, redis_prefix, tmp_path) 
         "GAMIF_WORKER_CLAIM_IDLE_MS": "1500",
         "GAMIF_LOG_LEVEL": "info",
     }
-    broker = ReliableStreamBroker(redis_server, queue_name=f"{redis_prefix}tasks:score")
+    # The API's own broker (same stream, same serializer), as `gamif serve` enqueues.
+    broker = stream_broker(
+        Settings(
+            database_url=_postgresql_database_url,
+            redis_url=redis_server,
+            redis_prefix=redis_prefix,
+            data_dir=tmp_path,
+            worker_claim_idle_ms=1500,
+        )
+    )
     task = register_scoring(broker)
     await broker.startup()
     workers: list[Worker] = []

@@ -10,7 +10,7 @@ from server.api.schemas import MetricsIn, MetricsOut
 @api.route(
     "POST",
     "/metrics",
-    summary="Report metric events (a batch, all or nothing), queued for scoring",
+    summary="Report metric events (a batch), queued for scoring, with a status per event",
     tag="metrics",
     auth="principal",
     body=MetricsIn,
@@ -20,10 +20,15 @@ from server.api.schemas import MetricsIn, MetricsOut
 )
 async def post_metrics(call: Call) -> MetricsOut:
     """Integrations (API key with `metrics:write`) report anyone's work; players report their own
-    self-reportable metrics. A batch with any invalid event is refused whole, naming every field. A
-    valid one is queued and answered at once (202): its events are scored in the background, exactly
-    once per id; ids already scored come back as `duplicate`. 503 (with Retry-After) when the queue
-    cannot be reached: nothing was queued, send it again."""
+    self-reportable metrics. The batch is answered at once (202) with a status per event, in order:
+    `accepted` (queued, scored in the background exactly once per id), `duplicate` (`duplicate_in_batch`:
+    its id repeats an earlier event of the request; `already_scored`) or `rejected` with a `code`, a
+    `reason` and the `field` it is about (e.g. `unknown_user`, `not_yours`, `scope`, `in_the_future`,
+    `too_old`, `unknown_metric`, `source_not_allowed`, `invalid_value`, `above_max_value`). Rejected
+    events are never queued, and do not hold up the others. The request as a whole is refused, nothing
+    queued, when its body is invalid or has more than `GAMIF_INGEST_MAX_BATCH` events (422), when an API
+    key lacks `metrics:write` (403), and when the queue cannot be reached (503, with Retry-After: send it
+    again)."""
     body: MetricsIn = call.body
     result: MetricsOut = await call.service("ingest").ingest(call.who, body.events)
     return result

@@ -1,0 +1,101 @@
+"""The worker's batcher: batches waiting at once are scored in one transaction, each gets its own
+statuses back, a bad batch fails alone, and a store that is down is waited out."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from game import MetricEvent
+from persistence.models import MetricEventRow, UserStateRow
+from persistence.scoring import Scorer, ScoreResult, Submission
+from server.services.rules import RulesService
+from server.services.scoring_batcher import ScoringBatcher
+from server.services.scoring_step import ScoringStep
+from tests.live.conftest import NOW, World
+
+
+def batch(user_id: str, *ids: str) -> list[Submission]:
+    occurred = datetime.fromisoformat("2026-11-20T10:00:00+00:00")
+    return [Submission(MetricEvent(i, user_id, "reviews_done", 1, occurred), "test") for i in ids]
+
+
+async def stored_ids(world: World) -> set[str]:
+    async with world.sessions() as session:
+        return set(await session.scalars(select(MetricEventRow.id)))
+
+
+async def test_batches_waiting_together_are_one_transaction(world: World, rules: RulesService) -> None:
+    ana, bo = await world.add_user("ana"), await world.add_user("bo")
+    batcher = ScoringBatcher(ScoringStep(Scorer(world.sessions), rules, None), in_flight=1)
+    results = await asyncio.gather(
+        batcher.score(batch(ana, "a1", "a2"), NOW),
+        batcher.score(batch(bo, "b1"), NOW),
+        batcher.score(batch(ana, "a3", "a1"), NOW),  # a1 again: a duplicate within the group
+    )
+    assert batcher.groups == 1
+    assert [[(s.id, s.status) for s in r.statuses] for r in results] == [
+        [("a1", "accepted"), ("a2", "accepted")],
+        [("b1", "accepted")],
+        [("a3", "accepted"), ("a1", "duplicate")],
+    ]
+    assert await stored_ids(world) == {"a1", "a2", "a3", "b1"}
+    # Grouping never changes the outcome: the same batches scored one by one for twins give the same XP.
+    cy, di = await world.add_user("cy"), await world.add_user("di")
+    alone = ScoringStep(Scorer(world.sessions), rules, None)
+    for user, ids in ((cy, ("c1", "c2")), (di, ("d1",)), (cy, ("c3", "c1"))):
+        await alone.run(batch(user, *ids), NOW)
+    async with world.sessions() as session:
+        xp = {str(u): x for u, x in await session.execute(select(UserStateRow.user_id, UserStateRow.xp))}
+    assert (xp[ana], xp[bo]) == (xp[cy], xp[di])
+    assert xp[ana] > xp[bo] > 0
+
+
+async def test_a_bad_batch_fails_alone(world: World, rules: RulesService) -> None:
+    ana = await world.add_user("ana")
+    gone = str(uuid.uuid4())  # a user deleted after ingest: its events break a foreign key
+    batcher = ScoringBatcher(ScoringStep(Scorer(world.sessions), rules, None), in_flight=1)
+    results = await asyncio.gather(
+        batcher.score(batch(ana, "a1"), NOW),
+        batcher.score(batch(gone, "g1"), NOW),
+        batcher.score(batch(ana, "a2"), NOW),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], ScoreResult)
+    assert results[0].accepted == 1
+    assert isinstance(results[1], Exception)
+    assert isinstance(results[2], ScoreResult)
+    assert results[2].accepted == 1
+    assert await stored_ids(world) == {"a1", "a2"}
+
+
+class FlakyStep(ScoringStep):
+    """The real step, after ``failures`` attempts that find the database unreachable."""
+
+    def __init__(self, step: ScoringStep, failures: int) -> None:
+        super().__init__(step.scorer, step.rules, None)
+        self.failures = failures
+        self.attempts = 0
+
+    async def run(self, submissions: object, now: datetime | None = None) -> ScoreResult:  # type: ignore[override]
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            raise OperationalError("SELECT 1", {}, ConnectionRefusedError("the database restarts"))
+        return await super().run(submissions, now)  # type: ignore[arg-type]
+
+
+async def test_a_store_that_is_down_is_waited_out(
+    world: World, rules: RulesService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("server.services.scoring_batcher._RETRY_FIRST", 0.01)
+    ana = await world.add_user("ana")
+    step = FlakyStep(ScoringStep(Scorer(world.sessions), rules, None), failures=2)
+    result = await ScoringBatcher(step).score(batch(ana, "a1"), NOW)
+    assert (result.accepted, step.attempts) == (1, 3)
+    async with world.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(MetricEventRow)) == 1
