@@ -206,7 +206,7 @@ class Settings(BaseSettings):
         ),
     )
     worker_max_group_events: int = Field(
-        default=10_000,
+        default=20_000,
         ge=1,
         le=100_000,
         description=(

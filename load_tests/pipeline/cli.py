@@ -42,7 +42,7 @@ def parse(argv: Sequence[str] | None) -> tuple[Options, Path | None]:
     )
     parser.add_argument("--players", type=int, default=250, help="registered players; sessions share them")
     parser.add_argument("--workers", type=int, default=1, help="gamif worker --workers (1)")
-    parser.add_argument("--concurrency", type=int, default=20, help="gamif worker --concurrency (20)")
+    parser.add_argument("--concurrency", type=int, default=40, help="gamif worker --concurrency (40)")
     parser.add_argument("--tick-ms", type=float, default=20.0, help="latency run: one POST every tick (20)")
     parser.add_argument("--client-procs", type=int, default=2, help="subscriber processes (2)")
     parser.add_argument(

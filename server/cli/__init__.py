@@ -29,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     work = commands.add_parser("worker", help="score queued metric events (taskiq workers; needs Redis)")
     work.add_argument("--workers", type=_positive, default=2, help="worker processes (default: 2)")
     work.add_argument(
-        "--concurrency", type=_positive, default=20, help="batches one process scores at once (default: 20)"
+        "--concurrency",
+        type=_positive,
+        default=40,
+        help="queued batches one process holds at once, scored together in groups (default: 40)",
     )
     work.set_defaults(handler=worker_commands.worker)
 

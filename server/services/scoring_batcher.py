@@ -51,7 +51,7 @@ class _Waiting:
 class ScoringBatcher:
     """Scores batches in groups of up to ``max_events`` events (a larger batch is a group of its own)."""
 
-    def __init__(self, step: ScoringStep, max_events: int = 10_000, in_flight: int = 2) -> None:
+    def __init__(self, step: ScoringStep, max_events: int = 20_000, in_flight: int = 2) -> None:
         self.step = step
         self.max_events = max_events
         self.in_flight = in_flight
