@@ -6,6 +6,9 @@ import logging
 from typing import Any
 
 from pydantic import BaseModel, Field
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -108,7 +111,31 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     return problem_response(problem, request.url.path)
 
 
+STORE_RETRY_AFTER_SECONDS = 5
+
+
+def store_down(error: BaseException) -> bool:
+    """Whether ``error`` says a store (PostgreSQL, Redis) cannot be reached right now: a refused, cut or
+    timed-out connection, or a database restarting. Not a bug: the request may simply be sent again."""
+    if isinstance(error, OperationalError | InterfaceError):
+        return True
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated
+    return isinstance(error, RedisConnectionError | RedisTimeoutError | ConnectionError | TimeoutError)
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    if store_down(exc):
+        # The request's transaction was rolled back with its connection: nothing was written.
+        log.warning("a store is unavailable on %s %s: %r", request.method, request.url.path, exc)
+        problem = Problem(
+            503,
+            "unavailable",
+            "Service unavailable",
+            "a data store cannot be reached right now; nothing was changed: send the request again",
+            headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)},
+        )
+        return problem_response(problem, request.url.path)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     problem = Problem(500, "internal", "Internal error", "something went wrong on our side; it was logged")
     return problem_response(problem, request.url.path)

@@ -17,7 +17,8 @@ than ``ingest_max_batch`` events (422 ``too_many``), no credentials (401), an AP
 affected users' live screens get the results as deltas and events.
 
 If the queue cannot be reached (Redis down), the answer is 503 with Retry-After and nothing was queued:
-the sender retries, and event ids make that safe.
+the sender retries, and event ids make that safe. The database down (its lookups fail) gives the same
+503, from the API's handler of unreachable stores (`server.api.problems.store_down`).
 """
 
 from __future__ import annotations
