@@ -20,13 +20,16 @@ from typing import Any
 
 import uvloop
 
+from load_tests.kit import slo
+
 from .run import Options, latency, throughput
+from .slo_summary import run_summary
 
 
-def parse(argv: Sequence[str] | None) -> tuple[Options, Path | None]:
-    parser = argparse.ArgumentParser(
-        prog="python -m load_tests.pipeline", description=__doc__.split("\n\n")[0]
-    )
+def parse(
+    argv: Sequence[str] | None, prog: str = "python -m load_tests.pipeline"
+) -> tuple[Options, Path | None, list[slo.Check]]:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=("both", "throughput", "latency"), default="both")
     parser.add_argument("--rate", type=float, default=1_000.0, help="latency run: events/s posted (1000)")
     parser.add_argument(
@@ -54,7 +57,17 @@ def parse(argv: Sequence[str] | None) -> tuple[Options, Path | None]:
         "--redis-url", default=os.environ.get("GAMIF_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     )
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument(
+        "--slo",
+        default=None,
+        help="thresholds checked against each run, e.g. 'p99<50ms,missed=0,errors=0' (latency: screen, "
+        "ingest, queue, worker, fanout histograms; throughput: events_per_s>=5000); exit 1 if one is missed",
+    )
     args = parser.parse_args(argv)
+    try:
+        checks = slo.parse(args.slo) if args.slo is not None else []
+    except slo.SloError as error:
+        parser.error(str(error))
     options = Options(
         mode=args.mode,
         rate=args.rate,
@@ -70,7 +83,7 @@ def parse(argv: Sequence[str] | None) -> tuple[Options, Path | None]:
         redis_url=args.redis_url,
         throughput_subscribers=args.throughput_subscribers,
     )
-    return options, args.json
+    return options, args.json, checks
 
 
 def say(line: str) -> None:
@@ -145,7 +158,19 @@ async def _main(options: Options, json_path: Path | None) -> list[dict[str, Any]
     return results
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    options, json_path = parse(argv)
-    uvloop.run(_main(options, json_path))
-    return 0
+def check(results: list[dict[str, Any]], checks: list[slo.Check]) -> bool:
+    """Print each run's threshold outcomes; whether every one passed."""
+    passed = True
+    for result in results:
+        outcomes = slo.evaluate(checks, run_summary(result))
+        say(f"SLO ({result['mode']} run)")
+        for outcome in outcomes:
+            say(f"  {outcome.describe()}")
+        passed = passed and slo.all_passed(outcomes)
+    return passed
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m load_tests.pipeline") -> int:
+    options, json_path, checks = parse(argv, prog)
+    results = uvloop.run(_main(options, json_path))
+    return 0 if not checks or check(results, checks) else 1

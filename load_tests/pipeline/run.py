@@ -145,6 +145,7 @@ def summary(hist: HdrHistogram) -> dict[str, float | int]:
         "p50_ms": hist.get_value_at_percentile(50) / 1000,
         "p90_ms": hist.get_value_at_percentile(90) / 1000,
         "p99_ms": hist.get_value_at_percentile(99) / 1000,
+        "p99_9_ms": hist.get_value_at_percentile(99.9) / 1000,
         "max_ms": hist.get_max_value() / 1000,
         "mean_ms": round(hist.get_mean_value() / 1000, 3),
     }

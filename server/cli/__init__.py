@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     targets.add_parser(
         "fanout", help="hub fan-out against a bare Starlette loop and websockets.broadcast (needs Redis)"
     )
+    # Likewise `gamif load ...`: the load kit parses its scenarios' options itself.
+    commands.add_parser("load", help="load scenarios that drive the protocol (gamif load --help)")
     return parser
 
 
@@ -125,6 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from load_tests.fanout import cli as fanout_cli
 
         return fanout_cli.main(words[2:], prog="gamif bench fanout")
+    if words[:1] == ["load"]:
+        from load_tests.kit import cli as load_cli
+
+        return load_cli.main(words[1:], prog="gamif load")
     args = build_parser().parse_args(words)
     try:
         code: int = args.handler(args)

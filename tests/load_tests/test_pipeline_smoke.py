@@ -4,21 +4,50 @@ event must be scored and every session must hold the delta of each of its player
 
 from __future__ import annotations
 
-import importlib.util
+import asyncio
+import sys
 
 import pytest
 
 from load_tests.pipeline.cli import parse, table
 from load_tests.pipeline.run import Options, latency, throughput
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("server.hub.endpoint") is None, reason="the hub's /ws endpoint is not there"
-)
-
 
 def test_the_command_line_parses() -> None:
-    options, json_path = parse(["--mode", "latency", "--rate", "50", "--duration", "3", "--json", "x.json"])
+    options, json_path, checks = parse(
+        ["--mode", "latency", "--rate", "50", "--duration", "3", "--json", "x.json", "--slo", "p99<50ms"]
+    )
     assert (options.mode, options.rate, options.duration, str(json_path)) == ("latency", 50, 3, "x.json")
+    assert [check.text for check in checks] == ["p99<50ms"]
+
+
+@pytest.mark.postgresql
+async def test_thresholds_decide_the_exit_code(postgres_server: str, redis_server: str) -> None:
+    """`gamif load pipeline --slo ...`: each threshold's outcome is printed, and one missed fails the run."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "load_tests",
+        "pipeline",
+        "--mode=latency",
+        "--rate=50",
+        "--duration=2",
+        "--subscribers=10",
+        "--players=5",
+        "--client-procs=1",
+        f"--postgres-url={postgres_server}",
+        f"--redis-url={redis_server}",
+        "--slo=missed=0,errors=0,connections>=10,p50<1us",  # no screen is that fast
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    text = output.decode()
+    assert process.returncode == 1, text
+    assert "PASS  missed = 0 (measured 0)" in text
+    assert "PASS  errors = 0 (measured 0)" in text
+    assert "PASS  connections >= 10 (measured 10)" in text
+    assert "FAIL  screen p50 < 0.001 ms" in text
 
 
 @pytest.mark.postgresql

@@ -1,0 +1,27 @@
+"""`gamif load` (and `python -m load_tests`): one entry that lists the scenarios, each with its options."""
+
+from __future__ import annotations
+
+import pytest
+
+from load_tests.kit.cli import SCENARIOS
+from server.cli import main as gamif
+
+
+def test_without_a_scenario_it_lists_them(capsys: pytest.CaptureFixture[str]) -> None:
+    assert gamif(["load"]) == 2
+    listed = capsys.readouterr().out
+    assert listed.startswith("usage: gamif load SCENARIO")
+    assert all(f"  {name} " in listed for name in SCENARIOS)
+
+
+def test_an_unknown_scenario_is_refused_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert gamif(["load", "stampede"]) == 2
+    assert "unknown scenario 'stampede'" in capsys.readouterr().err
+
+
+def test_a_scenario_gets_its_own_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        gamif(["load", "pipeline", "--slo", "p99<<5ms"])
+    assert exited.value.code == 2
+    assert "gamif load pipeline: error: bad threshold 'p99<<5ms'" in capsys.readouterr().err
