@@ -3,8 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
+
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from server.config import Settings
 
 from .common import redis_settings_or_report
+
+
+async def _preflight(settings: Settings) -> None:
+    """Reach the database (its schema up to date) and Redis once, before any worker process starts:
+    taskiq restarts a worker that dies at start without end, so a wrong URL would loop instead of
+    saying what is wrong."""
+    from redis.asyncio import Redis
+
+    from server.app import prepare_schema
+
+    await prepare_schema(settings.effective_database_url)
+    assert settings.redis_url is not None
+    redis = Redis.from_url(settings.redis_url, socket_timeout=4.0)
+    try:
+        await redis.ping()
+    finally:
+        await redis.aclose()
 
 
 def worker(args: argparse.Namespace) -> int:
@@ -13,6 +37,16 @@ def worker(args: argparse.Namespace) -> int:
         "workers take their work from a Redis stream (without Redis, gamif scores in the serving process)",
     )
     if settings is None:
+        return 1
+    from server.app import SchemaOutOfDate
+
+    try:
+        asyncio.run(_preflight(settings))
+    except SchemaOutOfDate as error:
+        print(f"gamif worker: {error}", file=sys.stderr)
+        return 1
+    except (SQLAlchemyError, RedisError, OSError) as error:
+        print(f"gamif worker: cannot start: {type(error).__name__}: {error}".splitlines()[0], file=sys.stderr)
         return 1
     from taskiq.cli.worker.args import WorkerArgs
     from taskiq.cli.worker.run import run_worker

@@ -5,10 +5,13 @@ batches are taken over by another worker with no new traffic arriving."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -182,3 +185,31 @@ async def test_a_worker_killed_mid_work_loses_nothing_and_counts_nothing_twice(s
     await wait_for_events(setup["sessions"], 1000)
     await queue_done(setup["redis"], setup["queue"])
     assert await xp_by_user(setup["sessions"]) == expected_xp(made)
+
+
+@pytest.mark.parametrize("broken", ["database", "redis"])
+async def test_a_worker_that_cannot_reach_a_store_says_so_and_exits(
+    _postgresql_database_url,
+    redis_server,
+    redis_prefix,
+    tmp_path,
+    broken,  # noqa: PT019 (its value is used)
+):
+    """Not taskiq's endless restart of a worker process that dies at start: one line, exit 1."""
+    database = _postgresql_database_url.rsplit("/", 1)[0] + "/gamif_no_such_database"
+    env = {
+        **os.environ,
+        "GAMIF_DATABASE_URL": database if broken == "database" else _postgresql_database_url,
+        "GAMIF_REDIS_URL": "redis://127.0.0.1:1/0" if broken == "redis" else redis_server,
+        "GAMIF_REDIS_PREFIX": redis_prefix,
+        "GAMIF_DATA_DIR": str(tmp_path),
+        "GAMIF_JWT_SECRET": "a-test-secret-of-at-least-32-bytes-long",
+    }
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("gamif")), "worker", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    async with asyncio.timeout(60):
+        _, error = await process.communicate()
+    assert process.returncode == 1
+    assert error.decode().startswith("gamif worker: cannot start: ")
+    assert ("gamif_no_such_database" if broken == "database" else "ConnectionError") in error.decode()
