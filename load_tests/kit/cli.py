@@ -11,6 +11,10 @@ import sys
 from collections.abc import Sequence
 
 SCENARIOS: dict[str, tuple[str, str]] = {
+    "connect-storm": (
+        "load_tests.storm",
+        "N sessions authenticate and subscribe at a ramp rate: connect time, failures, close codes",
+    ),
     "fanout": (
         "load_tests.fanout.cli",
         "N subscribers of one topic while deltas are published; the hub against bare Starlette and "
