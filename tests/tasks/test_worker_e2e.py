@@ -189,11 +189,11 @@ async def test_a_worker_killed_mid_work_loses_nothing_and_counts_nothing_twice(s
 
 @pytest.mark.parametrize("broken", ["database", "redis"])
 async def test_a_worker_that_cannot_reach_a_store_says_so_and_exits(
-    _postgresql_database_url,
+    _postgresql_database_url,  # noqa: PT019 (its value is used)
     redis_server,
     redis_prefix,
     tmp_path,
-    broken,  # noqa: PT019 (its value is used)
+    broken,
 ):
     """Not taskiq's endless restart of a worker process that dies at start: one line, exit 1."""
     database = _postgresql_database_url.rsplit("/", 1)[0] + "/gamif_no_such_database"
