@@ -6,14 +6,17 @@ PostgreSQL, through ``database_url``), a settable clock, and helpers that write 
 - ``clock``: a `Clock` (``clock.now``, NOW unless a test moves it); ``directory``: a `TopicDirectory`
   reading it.
 - ``world``: a `World` with ``add_user``, ``add_team``, ``score`` (the scorer, at ``now``).
+- ``streams``: in-memory hub streams; ``publisher``: a `RecordingPublisher` on them. ``snapshot`` and
+  ``apply`` read a topic's snapshot and apply wire ops, as a screen would.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,6 +25,10 @@ from game import Engine, MetricEvent
 from persistence.db import create_engine, session_factory
 from persistence.models import Team, TeamMembership, User
 from persistence.scoring import Scorer, ScoreResult, Submission
+from protocol import apply_ops, parse_op
+from server.hub.memory import MemoryStreams
+from server.hub.publish import Publisher, TopicChange
+from server.hub.streams import Delta, Position
 from server.services.rules import RulesService
 from server.services.topics import TopicDirectory
 
@@ -121,6 +128,50 @@ class World:
             for event_id, metric, value, when in events
         ]
         return await Scorer(self.sessions).score(self.engine, submissions, now)
+
+
+class RecordingPublisher(Publisher):
+    """A real publisher on in-memory streams that remembers its calls (and can fail on purpose)."""
+
+    def __init__(self, streams: MemoryStreams) -> None:
+        super().__init__(streams)
+        self.published: list[list[str]] = []
+        self.resets: list[list[str]] = []
+        self.fail_next_publish = False
+
+    async def publish(self, changes: Iterable[TopicChange]) -> list[Delta]:
+        changes = list(changes)
+        self.published.append([change.topic for change in changes])
+        if self.fail_next_publish:
+            self.fail_next_publish = False
+            await self.streams.publish_many([(changes[0].topic, b"half-published")])  # then the link drops
+            raise ConnectionError("the streams went away")
+        return await super().publish(changes)
+
+    async def reset(self, topics: Iterable[str]) -> None:
+        topics = list(topics)
+        self.resets.append(topics)
+        await super().reset(topics)
+
+
+@pytest.fixture
+def streams() -> MemoryStreams:
+    return MemoryStreams()
+
+
+@pytest.fixture
+def publisher(streams: MemoryStreams) -> RecordingPublisher:
+    return RecordingPublisher(streams)
+
+
+async def snapshot(
+    directory: TopicDirectory, streams: MemoryStreams, topic: str
+) -> tuple[dict[str, Any], Position]:
+    return await directory.snapshot(topic, lambda: streams.head(topic))
+
+
+def apply(document: dict[str, Any], ops: list[Any]) -> dict[str, Any]:
+    return apply_ops(document, [parse_op(op) for op in ops])
 
 
 @pytest.fixture

@@ -22,21 +22,10 @@ from server.hub.streams import Position
 from server.services.activity import FEED_SIZE
 from server.services.live import ScoringPush
 from server.services.topics import TopicDirectory
-from tests.live.conftest import NOW, World
-from tests.live.test_live_scoring import RecordingPublisher, apply, snapshot
+from tests.live.conftest import NOW, RecordingPublisher, World, apply, snapshot
 
 TOPIC = "activity:global"
 TODAY = "2026-11-20T10:00:00+00:00"
-
-
-@pytest.fixture
-def streams() -> MemoryStreams:
-    return MemoryStreams()
-
-
-@pytest.fixture
-def publisher(streams: MemoryStreams) -> RecordingPublisher:
-    return RecordingPublisher(streams)
 
 
 def submission(event_id: str, user_id: str, metric: str, value: float) -> Submission:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,44 +20,19 @@ from game import MetricEvent
 from persistence.db import create_engine
 from persistence.models import MetricEventRow
 from persistence.scoring import Scorer, Submission
-from protocol import EVENT_DATA, apply_ops, parse_op
+from protocol import EVENT_DATA
 from server.api.endpoints import Principal
 from server.api.schemas import MetricEventIn
 from server.config import Settings
 from server.hub.memory import MemoryStreams
-from server.hub.publish import Publisher, TopicChange, decode_change
-from server.hub.streams import Delta, Position
+from server.hub.publish import Publisher, decode_change
 from server.services.ingest import IngestService
 from server.services.rules import RulesService
 from server.services.scoring_step import ScoringStep
 from server.services.topics import TopicDirectory
-from tests.live.conftest import NOW, World
+from tests.live.conftest import NOW, RecordingPublisher, World, apply, snapshot
 
 SERVICE = Principal(kind="service", id=str(uuid.uuid4()), scopes=frozenset({"metrics:write"}))
-
-
-class RecordingPublisher(Publisher):
-    """A real publisher on in-memory streams that remembers its calls (and can fail on purpose)."""
-
-    def __init__(self, streams: MemoryStreams) -> None:
-        super().__init__(streams)
-        self.published: list[list[str]] = []
-        self.resets: list[list[str]] = []
-        self.fail_next_publish = False
-
-    async def publish(self, changes: Iterable[TopicChange]) -> list[Delta]:
-        changes = list(changes)
-        self.published.append([change.topic for change in changes])
-        if self.fail_next_publish:
-            self.fail_next_publish = False
-            await self.streams.publish_many([(changes[0].topic, b"half-published")])  # then the link drops
-            raise ConnectionError("the streams went away")
-        return await super().publish(changes)
-
-    async def reset(self, topics: Iterable[str]) -> None:
-        topics = list(topics)
-        self.resets.append(topics)
-        await super().reset(topics)
 
 
 @pytest.fixture
@@ -66,16 +41,6 @@ def settings(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch)
         if name.upper().startswith("GAMIF_") and not name.upper().startswith("GAMIF_TEST_"):
             monkeypatch.delenv(name)
     return Settings(data_dir=tmp_path / "data", database_url=database_url)
-
-
-@pytest.fixture
-def streams() -> MemoryStreams:
-    return MemoryStreams()
-
-
-@pytest.fixture
-def publisher(streams: MemoryStreams) -> RecordingPublisher:
-    return RecordingPublisher(streams)
 
 
 class InlineQueue:
@@ -103,16 +68,6 @@ def metric(event_id: str, user: str, name: str, value: float, hours_ago: float =
     return MetricEventIn(
         id=event_id, user=user, metric=name, value=value, occurred_at=NOW - timedelta(hours=hours_ago)
     )
-
-
-async def snapshot(
-    directory: TopicDirectory, streams: MemoryStreams, topic: str
-) -> tuple[dict[str, Any], Position]:
-    return await directory.snapshot(topic, lambda: streams.head(topic))
-
-
-def apply(document: dict[str, Any], ops: list[Any]) -> dict[str, Any]:
-    return apply_ops(document, [parse_op(op) for op in ops])
 
 
 async def test_one_delta_per_user_that_turns_each_snapshot_into_the_next(

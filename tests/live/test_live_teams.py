@@ -20,20 +20,9 @@ from server.services.live import ScoringPush
 from server.services.rules import RulesService
 from server.services.teams import TeamsService
 from server.services.topics import TopicDirectory
-from tests.live.conftest import NOW, Clock, World
-from tests.live.test_live_scoring import RecordingPublisher, apply, snapshot
+from tests.live.conftest import NOW, Clock, RecordingPublisher, World, apply, snapshot
 
 TODAY = "2026-11-20T10:00:00+00:00"
-
-
-@pytest.fixture
-def streams() -> MemoryStreams:
-    return MemoryStreams()
-
-
-@pytest.fixture
-def publisher(streams: MemoryStreams) -> RecordingPublisher:
-    return RecordingPublisher(streams)
 
 
 def submission(event_id: str, user_id: str, metric: str, value: float, when: str = TODAY) -> Submission:
