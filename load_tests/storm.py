@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -22,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
-from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 
 from load_tests.kit import slo
+from load_tests.kit.options import add_store_options, slo_checks
 from load_tests.pipeline.clients import ClientPool, ProcessReport, Session
+from load_tests.pipeline.run import histogram, summary
 from load_tests.pipeline.stack import Stack
 
 
@@ -36,14 +36,7 @@ def parse(argv: Sequence[str] | None, prog: str) -> tuple[argparse.Namespace, li
     parser.add_argument("--players", type=int, default=100, help="registered players, shared (100)")
     parser.add_argument("--procs", type=int, default=2, help="client processes (2)")
     parser.add_argument("--hold", type=float, default=0.0, help="seconds to keep them open after (0)")
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("GAMIF_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
-        help="a PostgreSQL server where this run may create (and drop) its own database",
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("GAMIF_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    add_store_options(parser)
     parser.add_argument("--json", type=Path, default=None, help="write the result here")
     parser.add_argument(
         "--slo", default=None, help="thresholds, e.g. 'errors=0,connect:p99<1s'; exit 1 if one is missed"
@@ -51,10 +44,7 @@ def parse(argv: Sequence[str] | None, prog: str) -> tuple[argparse.Namespace, li
     args = parser.parse_args(argv)
     if args.connections < 1 or args.rate <= 0 or args.players < 1 or args.procs < 1:
         parser.error("--connections, --rate, --players and --procs must be positive")
-    try:
-        checks = slo.parse(args.slo) if args.slo is not None else []
-    except slo.SloError as error:
-        parser.error(str(error))
+    checks = slo_checks(parser, args)
     return args, checks
 
 
@@ -92,7 +82,7 @@ async def storm(args: argparse.Namespace) -> dict[str, Any]:
 def result(
     args: argparse.Namespace, reports: list[ProcessReport], held: list[ProcessReport], elapsed: float
 ) -> dict[str, Any]:
-    connect = HdrHistogram(1, 600_000_000, 3)  # microseconds
+    connect = histogram()  # microseconds
     for report in reports:
         for ms in report.connect_ms:
             connect.record_value(max(1, int(ms * 1000)))
@@ -115,23 +105,9 @@ def result(
         "open_at_end": open_now,
         "elapsed_s": round(elapsed, 3),
         "opened_per_s": round(opened / elapsed, 1) if elapsed > 0 else None,
-        "connect": _summary(connect),
+        "connect": summary(connect),
         "closed": closed,
         "errors": sorted({error for report in reports for error in report.errors})[:10],
-    }
-
-
-def _summary(hist: HdrHistogram) -> dict[str, float | int]:
-    if hist.get_total_count() == 0:
-        return {"count": 0}
-    return {
-        "count": hist.get_total_count(),
-        **{
-            f"{name}_ms": hist.get_value_at_percentile(percentile) / 1000
-            for name, percentile in (("p50", 50), ("p90", 90), ("p99", 99), ("p99_9", 99.9))
-        },
-        "max_ms": hist.get_max_value() / 1000,
-        "mean_ms": round(hist.get_mean_value() / 1000, 3),
     }
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from typing import Any
 import uvloop
 
 from load_tests.kit import slo
+from load_tests.kit.options import add_store_options, slo_checks
 
 from .run import Options, latency, throughput
 from .slo_summary import run_summary
@@ -48,14 +48,7 @@ def parse(
     parser.add_argument("--concurrency", type=int, default=40, help="gamif worker --concurrency (40)")
     parser.add_argument("--tick-ms", type=float, default=20.0, help="latency run: one POST every tick (20)")
     parser.add_argument("--client-procs", type=int, default=2, help="subscriber processes (2)")
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("GAMIF_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
-        help="a PostgreSQL server where this run may create (and drop) its own database",
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("GAMIF_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    add_store_options(parser)
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument(
         "--slo",
@@ -64,10 +57,7 @@ def parse(
         "ingest, queue, worker, fanout histograms; throughput: events_per_s>=5000); exit 1 if one is missed",
     )
     args = parser.parse_args(argv)
-    try:
-        checks = slo.parse(args.slo) if args.slo is not None else []
-    except slo.SloError as error:
-        parser.error(str(error))
+    checks = slo_checks(parser, args)
     options = Options(
         mode=args.mode,
         rate=args.rate,
