@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from game import Engine
 from persistence.db import begin_write
 from persistence.models import Team, TeamMembership, User, utcnow
 from protocol import diff_ops, team_topic
@@ -51,17 +52,16 @@ class Member:
 class _Live:
     """A team change's live part: the team's document before it, then the delta to after it."""
 
-    def __init__(self, service: TeamsService, session: AsyncSession) -> None:
-        self.service, self.session = service, session
+    def __init__(self, service: TeamsService, session: AsyncSession, engine: Engine | None) -> None:
+        self.service, self.session, self.engine = service, session, engine
         self.before: tuple[Team, dict[str, Any]] | None = None
         self.published: str | None = None
 
     async def lock(self, team: Team, user_id: uuid.UUID | None = None) -> Team:
         """Lock the member's state row (if any), then the team's; the team as committed (re-read)."""
-        rules, publisher = self.service.rules, self.service.publisher
-        if rules is None or publisher is None:
+        engine = self.engine
+        if engine is None or self.service.publisher is None:
             return team
-        engine = await rules.engine()
         if user_id is not None:
             await lock_states(self.session, [user_id], engine.version)
         (team,) = await lock_teams(self.session, [team.id], read=False)
@@ -71,10 +71,10 @@ class _Live:
 
     async def publish(self) -> None:
         """Publish the delta from the document `lock` saw to the one the session now holds."""
-        if self.before is None or self.service.rules is None or self.service.publisher is None:
+        engine = self.engine
+        if self.before is None or engine is None or self.service.publisher is None:
             return
         team, before = self.before
-        engine = await self.service.rules.engine()
         await self.session.flush()
         members = await team_members(self.session, engine, [team.id], self.service.clock())
         ops = diff_ops(before, team_document(engine, team, members[team.id]))
@@ -206,10 +206,14 @@ class TeamsService:
     async def _writing(self) -> AsyncIterator[tuple[AsyncSession, _Live]]:
         """A write transaction; if it fails after publishing, the topic is reset (screens reload it)."""
         live: _Live | None = None
+        # The rules are read first, on a connection of their own: read inside the transaction, they
+        # would need a second pooled connection while holding one, and enough concurrent changes
+        # would starve the pool (every request holding one, waiting for another).
+        engine = await self.rules.engine() if self.rules is not None and self.publisher is not None else None
         try:
             async with self.sessions() as session, session.begin():
                 await begin_write(session)
-                live = _Live(self, session)
+                live = _Live(self, session, engine)
                 yield session, live
         except BaseException:
             if live is not None and live.published is not None and self.publisher is not None:

@@ -9,9 +9,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game import Engine, MetricEvent
+from persistence.db import create_engine, session_factory
+from persistence.models import Team, TeamMembership
 from persistence.scoring import ScoredBatch, Scorer, Submission
 from server.hub.memory import MemoryStreams
 from server.hub.publish import decode_change
@@ -172,3 +175,36 @@ async def test_membership_and_team_changes_publish_team_deltas(
     document = await follow(directory, streams, "team:platform", document, deltas[0].position)
     assert list(document["members"]) == [ben]
     assert (document["name"], document["archived"]) == ("Platform team", True)
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_membership_change_holds_one_connection_at_a_time(
+    world: World,
+    database_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    publisher: RecordingPublisher,
+) -> None:
+    """A change reads the rules before its transaction: read inside it, each change would hold one
+    pooled connection while waiting for a second, and a burst of changes would starve the pool."""
+    ana, ben = await world.add_user("ana"), await world.add_user("ben")
+    await world.add_team("platform", {})
+    one = create_engine(database_url, pool_size=1, max_overflow=0, pool_timeout=5)
+    try:
+        pooled = session_factory(one)
+        rules = RulesService(pooled)
+        await rules.bootstrap()
+        teams = TeamsService(pooled, rules, clock=clock)
+        teams.publisher = publisher
+        await asyncio.gather(teams.add_member("platform", "ana"), teams.add_member("platform", "ben"))
+    finally:
+        await one.dispose()
+    assert publisher.published == [["team:platform"], ["team:platform"]]
+    async with sessions() as session:
+        members = await session.scalars(
+            select(TeamMembership.user_id)
+            .join(Team)
+            .where(Team.slug == "platform", TeamMembership.left_at.is_(None))
+        )
+        assert {str(member) for member in members} == {ana, ben}
