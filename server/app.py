@@ -27,6 +27,7 @@ from .hub.endpoint import hub_endpoint
 from .hub.link import ExposeServerSend
 from .hub.wiring import open_hub
 from .services.accounts import Accounts
+from .services.admin_users import AdminUsers
 from .services.announcements import AnnouncementsService
 from .services.ingest import IngestService
 from .services.notifications import NotificationsService
@@ -55,6 +56,7 @@ def create_app(settings: Settings) -> Starlette:
         state.sessions = sessions
         state.redis = None
         state.accounts = Accounts(sessions, settings)
+        state.admin_users = AdminUsers(sessions, settings, state.accounts.key)
         state.rules = RulesService(sessions, settings.rules_file)
         state.profiles = ProfilesService(sessions)
         state.teams = TeamsService(sessions, state.rules)

@@ -12,6 +12,7 @@ from game.periods import UnknownTimezone, zone
 Handle = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{1,63}$", description="lower-case login name")]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,63}$")]
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S", description="not blank")]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
 T = TypeVar("T")
 
 
@@ -56,7 +57,7 @@ def _timezone(value: str) -> str:
 
 
 class RegisterIn(Input):
-    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+    email: Email
     password: Annotated[str, Field(min_length=1, max_length=256)]
     handle: Handle
     display_name: Name
@@ -320,6 +321,63 @@ class ServiceAccountOut(Output):
     metrics: list[str] | None
     created_at: datetime
     api_key: str | None = Field(default=None, description="shown once, at creation")
+
+
+# -- admin: players without passwords, and their access tokens -------------------------------------
+
+MAX_ADMIN_BATCH = 1_000
+
+
+class AdminUserIn(Input):
+    handle: Handle
+    display_name: Name
+    email: Email | None = Field(default=None, description="optional: the account can have none")
+    timezone: str = Field(default="UTC", description="IANA timezone, e.g. Europe/Paris")
+
+    _tz = field_validator("timezone")(_timezone)
+
+
+class AdminUsersIn(Input):
+    users: list[AdminUserIn] = Field(min_length=1, max_length=MAX_ADMIN_BATCH)
+    issue_tokens: bool = Field(default=False, description="also return an access token for each player")
+
+
+def _absent(value: Any) -> bool:
+    return value is None
+
+
+class AdminUserOut(Output):
+    id: str
+    handle: str
+    display_name: str
+    access_token: str | None = Field(
+        default=None, exclude_if=_absent, description="only when `issue_tokens` was true"
+    )
+    expires_at: datetime | None = Field(
+        default=None, exclude_if=_absent, description="when the access token expires"
+    )
+
+
+class AdminUsersOut(Output):
+    users: list[AdminUserOut] = Field(description="in the order they were sent")
+
+
+class AdminTokensIn(Input):
+    handles: list[Handle] = Field(min_length=1, max_length=MAX_ADMIN_BATCH)
+    ttl_seconds: int | None = Field(
+        default=None, ge=60, le=86_400, description="lifetime of the tokens; default: the configured one"
+    )
+
+
+class AdminTokenOut(Output):
+    handle: str
+    user_id: str
+    access_token: str
+    expires_at: datetime
+
+
+class AdminTokensOut(Output):
+    tokens: list[AdminTokenOut] = Field(description="one per distinct handle, in the order they were sent")
 
 
 # -- health ----------------------------------------------------------------------------------------

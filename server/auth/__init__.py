@@ -15,9 +15,11 @@ from server.auth.api_keys import (
 from server.auth.passwords import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
+    UNUSABLE_PASSWORD,
     WeakPassword,
     check_password_policy,
     equalize_verification_time,
+    has_usable_password,
     hash_password,
     needs_rehash,
     verify_password,
@@ -34,6 +36,7 @@ from server.auth.tokens import (
 __all__ = [
     "MAX_PASSWORD_LENGTH",
     "MIN_PASSWORD_LENGTH",
+    "UNUSABLE_PASSWORD",
     "AccessClaims",
     "ApiKey",
     "InvalidApiKey",
@@ -45,6 +48,7 @@ __all__ = [
     "check_password_policy",
     "digest_refresh_token",
     "equalize_verification_time",
+    "has_usable_password",
     "hash_password",
     "issue_access_token",
     "needs_rehash",

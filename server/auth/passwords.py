@@ -23,6 +23,10 @@ MAX_PASSWORD_LENGTH = 256
 
 _hasher = PasswordHasher()
 
+UNUSABLE_PASSWORD = "!no-password"
+"""Stored instead of a hash for accounts created without a password (by an admin, for integrations
+and load tests): the users table wants a value, and no argon2 hash starts with "!"."""
+
 
 class WeakPassword(ValueError):
     """A password the policy refuses; the message says why, for the user."""
@@ -39,6 +43,11 @@ def check_password_policy(password: str) -> None:
         raise WeakPassword(f"too short: use at least {MIN_PASSWORD_LENGTH} characters")
     if length > MAX_PASSWORD_LENGTH:
         raise WeakPassword(f"too long: use at most {MAX_PASSWORD_LENGTH} characters")
+
+
+def has_usable_password(password_hash: str) -> bool:
+    """Whether the account can log in with a password at all."""
+    return not password_hash.startswith("!")
 
 
 def hash_password(password: str) -> str:

@@ -21,6 +21,7 @@ from server.auth import (
     check_password_policy,
     digest_refresh_token,
     equalize_verification_time,
+    has_usable_password,
     hash_password,
     issue_access_token,
     needs_rehash,
@@ -100,8 +101,9 @@ class Accounts:
             user = await session.scalar(
                 select(User).where(or_(User.email == login.lower(), User.handle == login.lower()))
             )
-            if user is None:
-                equalize_verification_time(password)  # do not reveal which logins exist by timing
+            if user is None or not has_usable_password(user.password_hash):
+                # Do not reveal by timing which logins exist, or which accounts have no password.
+                equalize_verification_time(password)
                 raise unauthorized("wrong login or password", "invalid_credentials")
             if not verify_password(user.password_hash, password) or user.disabled_at is not None:
                 raise unauthorized("wrong login or password", "invalid_credentials")

@@ -23,6 +23,7 @@ from persistence.scoring import load_state
 from server.api import schemas
 from server.api.problems import not_found
 
+from .admin_users import has_real_email
 from .pagination import decode_int_cursor, encode_cursor
 
 
@@ -31,7 +32,7 @@ def user_out(user: User, with_email: bool = False) -> schemas.UserOut:
         id=str(user.id),
         handle=user.handle,
         display_name=user.display_name,
-        email=user.email if with_email else None,
+        email=user.email if with_email and has_real_email(user.email) else None,
         timezone=user.timezone,
         avatar_url=user.avatar_url,
         role=user.role,

@@ -1,16 +1,23 @@
-"""Admin-only: service accounts for integrations, and announcements."""
+"""Admin-only: service accounts for integrations, players and tokens in bulk, and announcements."""
 
 from __future__ import annotations
 
 from server.api.endpoints import Call
 from server.api.registry import api
 from server.api.schemas import (
+    AdminTokenOut,
+    AdminTokensIn,
+    AdminTokensOut,
+    AdminUserOut,
+    AdminUsersIn,
+    AdminUsersOut,
     AnnouncementIn,
     AnnouncementOut,
     HubStatsOut,
     ServiceAccountIn,
     ServiceAccountOut,
 )
+from server.services.admin_users import NewPlayer
 
 
 @api.route(
@@ -77,4 +84,66 @@ async def hub_stats(call: Call) -> HubStatsOut:
         frames_sent=stats.frames_sent,
         direct_writes=stats.direct_writes,
         slow_consumers=stats.slow_consumers,
+    )
+
+
+@api.route(
+    "POST",
+    "/admin/users",
+    summary="Create players without passwords in bulk (optionally with access tokens)",
+    tag="admin",
+    auth="admin",
+    body=AdminUsersIn,
+    response=AdminUsersOut,
+    status=201,
+    errors=(409,),
+)
+async def create_players(call: Call) -> AdminUsersOut:
+    """All or nothing, in one transaction: a handle or email that is taken or repeated is a 409 naming
+    them, and nothing is created. The players have no password (they cannot log in with one): use
+    `issue_tokens` here, or POST /admin/tokens later. For load tests, and for apps that authenticate
+    their users themselves."""
+    body: AdminUsersIn = call.body
+    players = [NewPlayer(u.handle, u.display_name, u.email, u.timezone) for u in body.users]
+    created = await call.service("admin_users").create_players(
+        players, issue_tokens=body.issue_tokens, by=call.who.label
+    )
+    return AdminUsersOut(
+        users=[
+            AdminUserOut(
+                id=str(p.user_id),
+                handle=p.handle,
+                display_name=p.display_name,
+                access_token=p.access_token,
+                expires_at=p.expires_at,
+            )
+            for p in created
+        ]
+    )
+
+
+@api.route(
+    "POST",
+    "/admin/tokens",
+    summary="Issue access tokens for existing accounts, by handle",
+    tag="admin",
+    auth="admin",
+    body=AdminTokensIn,
+    response=AdminTokensOut,
+    errors=(404, 409),
+)
+async def issue_tokens(call: Call) -> AdminTokensOut:
+    """Access tokens only (no refresh token): ask again when they expire. All or nothing: an unknown
+    handle is a 404 and a disabled account a 409, naming them, and no token is issued."""
+    body: AdminTokensIn = call.body
+    issued = await call.service("admin_users").issue_tokens(
+        body.handles, ttl_seconds=body.ttl_seconds, by=call.who.label
+    )
+    return AdminTokensOut(
+        tokens=[
+            AdminTokenOut(
+                handle=t.handle, user_id=str(t.user_id), access_token=t.access_token, expires_at=t.expires_at
+            )
+            for t in issued
+        ]
     )
