@@ -12,25 +12,48 @@ from collections.abc import Sequence
 
 SCENARIOS: dict[str, tuple[str, str]] = {
     "connect-storm": (
-        "load_tests.storm",
+        "load_tests.scenarios.connect_storm",
         "N sessions authenticate and subscribe at a ramp rate: connect time, failures, close codes",
     ),
+    "idle-soak": (
+        "load_tests.scenarios.idle_soak",
+        "N sessions idle for T with heartbeats only: ping round trips, hub memory per session and drift",
+    ),
     "fanout": (
-        "load_tests.fanout.cli",
-        "N subscribers of one topic while deltas are published; the hub against bare Starlette and "
-        "websockets",
+        "load_tests.scenarios.fanout_board",
+        "N subscribers of one leaderboard while events are ingested at R/s: publish->screen, missed deltas",
+    ),
+    "dashboard": (
+        "load_tests.scenarios.dashboard",
+        "own, team and leaderboard topics per user, a share reporting events with think times: event->screen",
+    ),
+    "reconnect-storm": (
+        "load_tests.scenarios.reconnect_storm",
+        "drop X% of the sessions at once: time to resume, share recovered vs snapshot, nothing missed",
     ),
     "pipeline": (
         "load_tests.pipeline.cli",
         "ingest -> queue -> worker -> hub -> screens: scored events/s, and event->screen latency at a "
         "fixed rate with N connected clients",
     ),
+    "hub-vs-baselines": (
+        "load_tests.fanout.cli",
+        "the hub's raw fan-out (deltas published straight to one topic) against bare Starlette and "
+        "websockets servers",
+    ),
+}
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "report": ("load_tests.kit.report_cli", "print a saved result's table and write its HTML report"),
+    "benchmarks": ("load_tests.kit.benchmarks", "write BENCHMARKS.md from the saved results"),
 }
 
 
 def usage(prog: str) -> str:
     lines = [f"usage: {prog} SCENARIO [options]   ({prog} SCENARIO --help for its options)", "", "scenarios:"]
-    lines += [f"  {name:<10} {summary}" for name, (_, summary) in SCENARIOS.items()]
+    lines += [f"  {name:<17} {summary}" for name, (_, summary) in SCENARIOS.items()]
+    lines += ["", "commands:"]
+    lines += [f"  {name:<17} {summary}" for name, (_, summary) in COMMANDS.items()]
     return "\n".join(lines)
 
 
@@ -40,9 +63,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m load_tests") 
         print(usage(prog))
         return 0 if words else 2
     name, rest = words[0], words[1:]
-    if name not in SCENARIOS:
+    entry = SCENARIOS.get(name) or COMMANDS.get(name)
+    if entry is None:
         print(f"{prog}: unknown scenario {name!r}\n\n{usage(prog)}", file=sys.stderr)
         return 2
-    module = importlib.import_module(SCENARIOS[name][0])
+    module = importlib.import_module(entry[0])
     code: int = module.main(rest, prog=f"{prog} {name}")
     return code

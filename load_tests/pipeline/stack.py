@@ -49,6 +49,7 @@ class Stack:
         self.server: ServerProcess | None = None
         self.worker: ServerProcess | None = None
         self.api_key = ""
+        self.admin_token = ""
         self._created = False
 
     @property
@@ -96,7 +97,7 @@ class Stack:
                 "/api/v1/auth/login", json={"login": ADMIN_HANDLE, "password": self._password}
             )
             _check(login, 200, "admin login")
-            token = login.json()["access_token"]
+            token = self.admin_token = login.json()["access_token"]
             created = await client.post(
                 "/api/v1/service-accounts",
                 json={"name": "pipeline bench", "scopes": ["metrics:write"]},
