@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import sys
 
 from . import slo
 
@@ -26,3 +28,16 @@ def slo_checks(parser: argparse.ArgumentParser, args: argparse.Namespace) -> lis
         return slo.parse(args.slo) if args.slo is not None else []
     except slo.SloError as error:
         parser.error(str(error))
+
+
+def command_line(scenario: str, argv: list[str] | None = None) -> str:
+    """The command that ran this scenario, as ``gamif load SCENARIO ...`` (however it was started:
+    ``gamif load``, ``python -m load_tests``), for the result and BENCHMARKS.md."""
+    words = sys.argv if argv is None else argv
+    rest = words[words.index(scenario) + 1 :] if scenario in words else []
+    return " ".join(["gamif", "load", scenario, *(shlex.quote(word) for word in rest)])
+
+
+def public_options(options: dict[str, object]) -> dict[str, object]:
+    """Options fit to publish in a result: no store URLs (they may hold credentials)."""
+    return {key: value for key, value in options.items() if not key.endswith("_url")}

@@ -14,14 +14,17 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import uvloop
 
-from load_tests.kit import slo
-from load_tests.kit.options import add_store_options, slo_checks
+from load_tests.kit import report_html, slo
+from load_tests.kit.options import add_store_options, command_line, public_options, slo_checks
+from load_tests.kit.result import write_json
 
+from .kit_result import to_kit
 from .run import Options, latency, throughput
 from .slo_summary import run_summary
 
@@ -49,7 +52,13 @@ def parse(
     parser.add_argument("--tick-ms", type=float, default=20.0, help="latency run: one POST every tick (20)")
     parser.add_argument("--client-procs", type=int, default=2, help="subscriber processes (2)")
     add_store_options(parser)
-    parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument("--json", type=Path, default=None, help="write both runs' raw results here")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("load-results"),
+        help="each run's kit result (JSON) and HTML report go here, named after the run (load-results)",
+    )
     parser.add_argument(
         "--slo",
         default=None,
@@ -73,7 +82,17 @@ def parse(
         redis_url=args.redis_url,
         throughput_subscribers=args.throughput_subscribers,
     )
+    kit.update(
+        out=args.out,
+        checks=checks,
+        options={k: v for k, v in vars(args).items() if k not in ("json", "out", "slo")},
+    )
+    kit["options"] = public_options(kit["options"])
     return options, args.json, checks
+
+
+kit: dict[str, Any] = {}
+"""What the kit results need besides the run (set by `parse`)."""
 
 
 def say(line: str) -> None:
@@ -135,8 +154,21 @@ async def _main(options: Options, json_path: Path | None) -> list[dict[str, Any]
     for name, run in runs:
         if options.mode not in ("both", name):
             continue
+        stamp = datetime.now(UTC)
         results.append(await run(options, say))
         say(table(results[-1:]))
+        if kit:
+            kit_result = to_kit(
+                results[-1],
+                command_line("pipeline"),
+                kit["options"],
+                stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                kit["checks"],
+            )
+            base = kit["out"] / f"pipeline-{name}-{stamp:%Y%m%d-%H%M%S}"
+            write_json(kit_result, base.with_suffix(".json"))
+            report_html.write(kit_result, base.with_suffix(".html"))
+            say(f"result: {base}.json, report: {base}.html")
         if json_path is not None:
             document = {
                 "started_at": started,

@@ -284,6 +284,12 @@ async def throughput(options: Options, say: Say) -> dict[str, Any]:
             "scored_per_s_min": round(min(rates), 1) if rates else None,
             "scored_per_s_max": round(max(rates), 1) if rates else None,
             "drained": scored >= accepted,
+            "series": {
+                "t_s": [round(b[0], 2) for _, b in itertools.pairwise(series)],
+                "events_per_s": [
+                    round((b[1] - a[1]) / max(b[0] - a[0], 1e-9), 1) for a, b in itertools.pairwise(series)
+                ],
+            },
             "cpu_percent": shares,
             "warnings": cpu_warnings(shares),
         }

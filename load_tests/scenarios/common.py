@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import os
 import re
-import shlex
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -20,7 +19,7 @@ import uvloop
 
 from load_tests.fanout.targets import TargetError
 from load_tests.kit import report_html, report_text, result, slo
-from load_tests.kit.options import slo_checks
+from load_tests.kit.options import command_line, public_options, slo_checks
 from load_tests.kit.runner import Run, background_load
 from load_tests.kit.swarm import Swarm
 from load_tests.kit.target import LoadUser, Target, add_target_options, check_target_options, make_target
@@ -142,12 +141,11 @@ async def execute(
         load_users = await target.users(users, teams)
         say(f"{scenario}: {len(load_users):,} load users ready in {time.monotonic() - started:.1f} s")
         swarm = Swarm(args.procs, target.port, target.host)
-        command = "gamif load " + scenario + " " + " ".join(shlex.quote(word) for word in sys.argv[2:])
         run = Run(
             scenario,
             title,
-            command.strip() if sys.argv[1:2] == [scenario] else f"gamif load {scenario}",
-            options_of(args),
+            command_line(scenario),
+            public_options(options_of(args)),
             default_latency=default_latency,
             latency_notes=latency_notes,
             interval=args.interval,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from load_tests.kit.cli import SCENARIOS
+from load_tests.kit.options import command_line, public_options
 from server.cli import main as gamif
 
 
@@ -25,3 +26,14 @@ def test_a_scenario_gets_its_own_options(capsys: pytest.CaptureFixture[str]) -> 
         gamif(["load", "pipeline", "--slo", "p99<<5ms"])
     assert exited.value.code == 2
     assert "gamif load pipeline: error: bad threshold 'p99<<5ms'" in capsys.readouterr().err
+
+
+def test_a_result_names_the_command_however_it_was_started() -> None:
+    argv = ["/x/load_tests/__main__.py", "dashboard", "--users", "5", "--slo", "p99<1s,errors=0"]
+    assert command_line("dashboard", argv) == "gamif load dashboard --users 5 --slo 'p99<1s,errors=0'"
+    assert command_line("dashboard", ["gamif", "load", "dashboard"]) == "gamif load dashboard"
+
+
+def test_store_urls_are_not_published() -> None:
+    options = {"users": 5, "postgres_url": "postgresql://u:secret@h/db", "redis_url": "redis://:pw@h"}
+    assert public_options(options) == {"users": 5}

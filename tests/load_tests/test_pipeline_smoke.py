@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import pytest
 
+from load_tests.kit.result import load_json
 from load_tests.pipeline.cli import parse, table
 from load_tests.pipeline.run import Options, latency, throughput
 
@@ -22,7 +24,9 @@ def test_the_command_line_parses() -> None:
 
 
 @pytest.mark.postgresql
-async def test_thresholds_decide_the_exit_code(postgres_server: str, redis_server: str) -> None:
+async def test_thresholds_decide_the_exit_code(
+    postgres_server: str, redis_server: str, tmp_path: Path
+) -> None:
     """`gamif load pipeline --slo ...`: each threshold's outcome is printed, and one missed fails the run."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -38,6 +42,7 @@ async def test_thresholds_decide_the_exit_code(postgres_server: str, redis_serve
         f"--postgres-url={postgres_server}",
         f"--redis-url={redis_server}",
         "--slo=missed=0,errors=0,connections>=10,p50<1us",  # no screen is that fast
+        f"--out={tmp_path}",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -48,6 +53,13 @@ async def test_thresholds_decide_the_exit_code(postgres_server: str, redis_serve
     assert "PASS  errors = 0 (measured 0)" in text
     assert "PASS  connections >= 10 (measured 10)" in text
     assert "FAIL  screen p50 < 0.001 ms" in text
+    # The run is also a kit result, with its report.
+    (saved,) = tmp_path.glob("pipeline-latency-*.json")
+    kit = load_json(saved)
+    assert kit["scenario"] == "pipeline"
+    assert [line["passed"] for line in kit["slo"] or []] == [True, True, True, False]
+    assert kit["summary"]["latency"]["screen"]["count"] == 100 * 2  # 100 events, two sessions a player
+    assert saved.with_suffix(".html").read_text().count("<svg data-plot=") >= 4
 
 
 @pytest.mark.postgresql
