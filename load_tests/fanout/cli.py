@@ -6,10 +6,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
+from load_tests.kit import report_html
+from load_tests.kit.result import write_json
+
+from .kit_result import to_kit
 from .results import table
 from .run import PACES, TARGETS, BenchOptions, run_benchmark
 
@@ -98,7 +104,13 @@ def parser(prog: str = "python -m load_tests.fanout") -> argparse.ArgumentParser
         default=os.environ.get("GAMIF_REDIS_URL", defaults.redis_url),
         help="Redis for the hub target (keys under a prefix unique to the run, deleted at the end)",
     )
-    parser.add_argument("--json", type=Path, help="write the result here (JSON)")
+    parser.add_argument("--json", type=Path, help="write the raw result here (JSON)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("load-results"),
+        help="the kit result (JSON) and its HTML report go here (load-results)",
+    )
     return parser
 
 
@@ -129,4 +141,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m load_tests.fa
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(outcome.document, indent=2) + "\n", encoding="utf-8")
         say(f"fanout: result written to {args.json}")
+    stamp = datetime.now(UTC)
+    words = list(sys.argv[1:] if argv is None else argv)
+    kit = to_kit(outcome.document, outcome.results, " ".join([prog, *map(shlex.quote, words)]))
+    base = args.out / f"hub-vs-baselines-{stamp:%Y%m%d-%H%M%S}"
+    write_json(kit, base.with_suffix(".json"))
+    report_html.write(kit, base.with_suffix(".html"))
+    say(f"result: {base}.json, report: {base}.html")
     return 0 if outcome.ok else 1

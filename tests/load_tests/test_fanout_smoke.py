@@ -177,9 +177,16 @@ def test_leaves_other_messages_to_the_decoder():
 
 def test_baselines_deliver_every_message_and_write_the_json(tmp_path, capsys):
     result_file = tmp_path / "fanout.json"
-    assert main(["--targets", "starlette,websockets", *TINY, "--json", str(result_file)]) == 0
+    argv = ["--targets", "starlette,websockets", *TINY, "--json", str(result_file), "--out", str(tmp_path)]
+    assert main(argv) == 0
 
     document = json.loads(result_file.read_text(encoding="utf-8"))
+    # ... and the kit's result, with its report.
+    (saved,) = tmp_path.glob("hub-vs-baselines-*.json")
+    kit = json.loads(saved.read_text())
+    assert kit["scenario"] == "hub-vs-baselines"
+    assert kit["summary"]["counters"] == {"errors": 0, "missed": 0}
+    assert saved.with_suffix(".html").is_file()
     assert document["benchmark"] == "fanout"
     assert document["options"]["payload_bytes"] > 0
     for name in ("starlette", "websockets"):
