@@ -13,11 +13,13 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import Any, cast
 
 from game import Engine, MetricEvent, RuleSet, default_rules
 from game.replay import by_user
 
+from .kit.result import Result
 from .synthetic import generate, timezones
 
 
@@ -117,3 +119,54 @@ def suite(
             progress(f"{scenario}: {users:,} users x {days} days, batches of up to {batch:,} events per user")
         results.append(run(users, days, batch, repeat, scenario=scenario, explain=explain, progress=progress))
     return results
+
+
+def kit_result(results: list[BenchResult], started: datetime, command: str) -> Result:
+    """The suite as the load kit's result (for BENCHMARKS.md): events/s of each shape of work."""
+    by_name = {result.scenario: result for result in results}
+    worker = by_name.get("worker", results[0])
+    extra: dict[str, Any] = {}
+    for result in results:
+        extra[f"{result.scenario}: events/s (one core)"] = result.events_per_second
+        extra[f"{result.scenario}: batch"] = result.batch
+        extra[f"{result.scenario}: explanations rendered"] = result.explanations
+    extra.update(events=results[0].events, users=results[0].users, days=results[0].days)
+    extra["same XP whatever the batching"] = len({result.xp_total for result in results}) == 1
+    empty: list[float | None] = []
+    document: dict[str, Any] = {
+        "kit": 1,
+        "scenario": "engine",
+        "title": f"Rules engine: {worker.events_per_second:,} events/s on one core (worker-sized batches)",
+        "command": command,
+        "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "duration_s": round(sum(result.seconds for result in results), 2),
+        "options": {"users": results[0].users, "days": results[0].days},
+        "machine": {
+            "cpus": os.cpu_count() or 1,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "summary": {"latency": {}, "counters": {}, "rates": {"events_per_s": worker.events_per_second}},
+        "latency_notes": {},
+        "generator": {"procs": 1, "cpu_percent": None, "saturated": False},
+        "series": {key: list(empty) for key in _SERIES},
+        "extra": extra,
+        "slo": None,
+        "warnings": [],
+    }
+    return cast(Result, document)
+
+
+_SERIES = (
+    "t_s",
+    "connections",
+    "deliveries_per_s",
+    "frames_per_s",
+    "bytes_per_s",
+    "events_per_s",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "latency_max_ms",
+    "errors",
+    "generator_cpu_percent",
+)

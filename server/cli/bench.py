@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
+from datetime import UTC, datetime
 
 
 def engine(args: argparse.Namespace) -> int:
@@ -14,6 +13,9 @@ def engine(args: argparse.Namespace) -> int:
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    from load_tests.kit.result import write_json
+
+    started = datetime.now(UTC)
     say("gamif engine benchmark: default rules, synthetic software-team traffic, one core")
     results = engine_bench.suite(args.users, args.days, args.repeat, progress=say)
     print()
@@ -21,8 +23,6 @@ def engine(args: argparse.Namespace) -> int:
         print(result.line())
     print(f"({results[0].python})")
     if args.json:
-        Path(args.json).write_text(
-            json.dumps([r.as_dict() for r in results], indent=2) + "\n", encoding="utf-8"
-        )
-        say(f"results written to {args.json}")
+        write_json(engine_bench.kit_result(results, started, " ".join(["gamif", *sys.argv[1:]])), args.json)
+        say(f"result written to {args.json}")
     return 0
