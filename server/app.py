@@ -57,7 +57,9 @@ def create_app(settings: Settings) -> Starlette:
         state.redis = None
         state.accounts = Accounts(sessions, settings)
         state.admin_users = AdminUsers(sessions, settings, state.accounts.key)
-        state.rules = RulesService(sessions, settings.rules_file)
+        state.rules = RulesService(
+            sessions, settings.rules_file, recheck_seconds=settings.rules_recheck_ms / 1000
+        )
         state.profiles = ProfilesService(sessions)
         state.teams = TeamsService(sessions, state.rules)
         state.notifications = NotificationsService(sessions)

@@ -128,6 +128,16 @@ class Settings(BaseSettings):
         description="YAML rule set loaded on first start. Unset: the embedded default rules.",
         json_schema_extra=_shown_default("(embedded default rules)"),
     )
+    rules_recheck_ms: int = Field(
+        default=1_000,
+        ge=0,
+        le=60_000,
+        description=(
+            "How stale this process's view of the current rule set may be: it asks the database for a "
+            "newer version at most this often (0: on every use). A version published on this process "
+            "applies at once."
+        ),
+    )
     redis_prefix: str = Field(
         default="gamif:",
         pattern=r"^[A-Za-z0-9_.:-]{0,64}$",

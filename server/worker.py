@@ -40,7 +40,7 @@ if broker is not None:
     async def _start(state: TaskiqState) -> None:
         engine = create_engine(settings.effective_database_url)
         sessions = session_factory(engine)
-        rules = RulesService(sessions, settings.rules_file)
+        rules = RulesService(sessions, settings.rules_file, recheck_seconds=settings.rules_recheck_ms / 1000)
         redis = redis_client(settings)
         streams = redis_streams(redis, settings)
         boards = await open_live_boards(settings, streams, sessions, rules)

@@ -352,7 +352,7 @@ class Run:
                 "saturated": saturated,
             },
             "series": series,
-            "extra": {**extra, "problems": self.totals.problems[:10]},
+            "extra": {**extra, **({"problems": self.totals.problems[:10]} if self.totals.problems else {})},
             "slo": (
                 [
                     {"check": outcome.check.text, "passed": outcome.passed, "line": outcome.describe()}

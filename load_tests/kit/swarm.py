@@ -129,7 +129,7 @@ class _Process:
             self._record("connect", await user.connect())
         except (OSError, ConnectionError, TimeoutError) as error:
             self.failed += 1
-            self.meter.problem(f"could not open a session: {error!r}")
+            self.meter.note(f"could not open a session: {error}")
             return
         self.opened += 1
         if user.spec.ingest_every_s > 0:
@@ -166,7 +166,7 @@ class _Process:
             self._record("resume", (time.monotonic() - dropped_at) * 1000)
             self.resumed += 1
             return
-        self.meter.problem(f"could not resume a session in 5 attempts: {error!r}")
+        self.meter.note(f"could not resume a session in 5 attempts: {error}")
         self.resume_failed += 1
 
     def tick(self) -> Tick:
@@ -232,6 +232,9 @@ async def _serve(pipe: Connection, port: int, host: str) -> None:
     inbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
 
     def readable() -> None:
+        # libuv made the pipe non-blocking when the loop started watching it: a command larger than
+        # the pipe's buffer (thousands of sessions' specs) would then fail half-read.
+        os.set_blocking(pipe.fileno(), True)
         try:
             while pipe.poll():
                 inbox.put_nowait(pipe.recv())

@@ -21,7 +21,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import msgpack  # type: ignore[import-untyped]
@@ -96,7 +96,12 @@ class Meter:
         self.problems: list[str] = []
 
     def problem(self, text: str) -> None:
+        """An error: counted, and its text kept (the first few)."""
         self.errors += 1
+        self.note(text)
+
+    def note(self, text: str) -> None:
+        """Kept for the report, not counted (e.g. why a session failed to open: counted as failed)."""
         if len(self.problems) < 20:
             self.problems.append(text)
 
@@ -266,7 +271,8 @@ class VirtualUser(asyncio.Protocol):
             code = close_code(payload)
             self.closed = f"{code} {payload[2:].decode('utf-8', 'replace')}".rstrip()
             self.meter.closed[str(code)] += 1
-            self.meter.problem(f"closed by the server: {self.closed}")
+            if self.connected:  # while opening, the open fails: counted once, as a failed session
+                self.meter.problem(f"closed by the server: {self.closed}")
             self._write(OP_CLOSE, close_payload(code))
             self._closing = True
             self._settle(f"closed by the server: {self.closed}")
@@ -299,9 +305,10 @@ class VirtualUser(asyncio.Protocol):
             self.heartbeat_s = message.get("heartbeat_ms", 25_000) / 1000
         elif kind == "error":
             text = f"error {message.get('code')}: {message.get('message')}"
-            self.meter.problem(text)
-            if message.get("topic") in self._awaiting or not self.connected:
-                self._settle(text)
+            if self.connected:
+                self.meter.problem(text)
+            else:
+                self._settle(text)  # the open fails: counted once, as a failed session
         # unsubscribed, refreshed, unknown types of a later v1: nothing to measure
 
     def _delta(self, delta: dict[str, Any], now_ms: float) -> None:
@@ -466,19 +473,9 @@ class VirtualUser(asyncio.Protocol):
             self.transport.close()
 
     def _abort(self, reason: str) -> None:
-        self.meter.problem(reason)
+        (self.meter.problem if self.connected else self.meter.note)(reason)
         self.closed = reason
         self._settle(reason)
         self._closing = True
         if self.transport is not None:
             self.transport.abort()
-
-
-@dataclass(slots=True)
-class Census:
-    """How many sessions a process holds, and how many it could not open."""
-
-    opened: int = 0
-    failed: int = 0
-    open_now: int = 0
-    failures: list[str] = field(default_factory=list)

@@ -46,7 +46,7 @@ async def _rebuild(settings: Settings) -> int:
     redis = redis_client(settings, socket_timeout=30.0)
     try:
         sessions = session_factory(engine)
-        rules = RulesService(sessions, settings.rules_file)
+        rules = RulesService(sessions, settings.rules_file, recheck_seconds=settings.rules_recheck_ms / 1000)
         streams = redis_streams(redis, settings)
         try:
             boards = await open_live_boards(settings, streams, sessions, rules)

@@ -122,7 +122,9 @@ async def seed_demo(settings: Settings, now: datetime | None = None) -> str:
         async with sessions() as session:
             seeded = await session.scalar(select(User.id).where(User.email == f"admin@{DEMO_DOMAIN}"))
         if seeded is None:
-            rules = RulesService(sessions, settings.rules_file)
+            rules = RulesService(
+                sessions, settings.rules_file, recheck_seconds=settings.rules_recheck_ms / 1000
+            )
             await rules.bootstrap()
             await accounts.register(
                 email=f"admin@{DEMO_DOMAIN}",

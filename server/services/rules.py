@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
@@ -15,9 +18,21 @@ from server.api.problems import FieldError, Problem, conflict
 
 
 class RulesService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], initial_rules: Path | None = None) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        initial_rules: Path | None = None,
+        *,
+        recheck_seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.sessions = sessions
         self.initial_rules = initial_rules
+        self.recheck_seconds = recheck_seconds
+        """Ask the database for a newer version at most this often: every hub snapshot and scored
+        batch needs the engine, and a round trip each time was a tenth of a session's setup."""
+        self._clock = clock
+        self._checked_at = -math.inf
         self._cache = rules_store.EngineCache()
         self._current: StoredRules | None = None
 
@@ -43,7 +58,11 @@ class RulesService:
         return current
 
     async def current(self) -> StoredRules:
-        # Re-read each time: another node (or worker) may have published a newer version.
+        # Another node (or worker) may have published a newer version: look, at most every recheck.
+        now = self._clock()
+        if self._current is not None and now - self._checked_at < self.recheck_seconds:
+            return self._current
+        self._checked_at = now
         async with self.sessions() as session:
             current = await rules_store.current_rules_if_newer(session, self._current)
         if current is not None:

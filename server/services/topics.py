@@ -317,6 +317,8 @@ class TopicDirectory:
             return
         if kind == "activity":
             return  # any authenticated user (§8)
+        if kind == "user" and parts[0] == user_id:
+            return  # one's own: the session's authentication has just found the account
         async with self.sessions() as session:
             if kind == "team":
                 await _team(session, parts[0])
