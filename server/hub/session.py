@@ -160,8 +160,13 @@ class Session:
                 if message["type"] == "websocket.disconnect":
                     return
                 data = message.get("bytes")
+                # The auth limit is the client's to meet: once its first message is in, checking it
+                # may take what it takes (a connect storm queues them) without the session timing out.
+                first = self.identity is None
+                if first:
+                    self._deadline = math.inf
                 await self._handle(data if data is not None else message.get("text", ""))
-                if self.identity is not None and self._deadline != math.inf:
+                if self.identity is not None and (first or self._deadline != math.inf):
                     self._deadline = time.monotonic() + idle_timeout
         except _Close as close:
             await self.close(close.code, close.reason)

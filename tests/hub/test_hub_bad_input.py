@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import msgpack
 import pytest
 
@@ -247,3 +248,27 @@ async def test_a_silent_client_is_dropped_after_two_heartbeats(embedded):
         started = asyncio.get_running_loop().time()
         assert await raw.closed(timeout=10) == (4002, "heartbeat_timeout")
         assert asyncio.get_running_loop().time() - started >= 1.9
+
+
+async def test_an_auth_that_arrived_in_time_is_not_timed_out_while_it_is_checked(
+    shared_cluster, people, bystander
+):
+    """The auth limit (500 ms here) is the client's: a storm of sessions queues their checks on the
+    server, and one that arrived in time must not be closed with auth_timeout while it waits."""
+    url = shared_cluster.env["GAMIF_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://", 1)
+    blocker = await asyncpg.connect(url)
+    try:
+        async with Raw.open(shared_cluster.a.ws) as raw:
+            transaction = blocker.transaction()
+            await transaction.start()
+            await blocker.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")  # the check now waits
+            await raw.send({"type": "auth", "id": 1, "token": people["mia"].access_token})
+            welcome = asyncio.ensure_future(raw.expect("welcome"))
+            # Past the limit while the check waits for the lock: no close, no welcome yet.
+            done, _ = await asyncio.wait([welcome], timeout=1.0)
+            assert not done
+            await transaction.rollback()
+            assert (await welcome).user_id == people["mia"].user_id
+    finally:
+        await blocker.close()
+    await bystander()
