@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from load_tests.kit.cli import SCENARIOS
@@ -37,3 +39,11 @@ def test_a_result_names_the_command_however_it_was_started() -> None:
 def test_store_urls_are_not_published() -> None:
     options = {"users": 5, "postgres_url": "postgresql://u:secret@h/db", "redis_url": "redis://:pw@h"}
     assert public_options(options) == {"users": 5}
+
+
+def test_benchmarks_md_is_generated_from_the_saved_results(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BENCHMARKS.md is what `gamif load benchmarks` makes of load_tests/results/: never stale."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    assert gamif(["load", "benchmarks", "--check"]) == 0, capsys.readouterr().err
