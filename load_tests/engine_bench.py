@@ -19,7 +19,7 @@ from typing import Any, cast
 from game import Engine, MetricEvent, RuleSet, default_rules
 from game.replay import by_user
 
-from .kit.result import Result
+from .kit.result import Result, empty_series
 from .synthetic import generate, timezones
 
 
@@ -132,7 +132,6 @@ def kit_result(results: list[BenchResult], started: datetime, command: str) -> R
         extra[f"{result.scenario}: explanations rendered"] = result.explanations
     extra.update(events=results[0].events, users=results[0].users, days=results[0].days)
     extra["same XP whatever the batching"] = len({result.xp_total for result in results}) == 1
-    empty: list[float | None] = []
     document: dict[str, Any] = {
         "kit": 1,
         "scenario": "engine",
@@ -149,24 +148,9 @@ def kit_result(results: list[BenchResult], started: datetime, command: str) -> R
         "summary": {"latency": {}, "counters": {}, "rates": {"events_per_s": worker.events_per_second}},
         "latency_notes": {},
         "generator": {"procs": 1, "cpu_percent": None, "saturated": False},
-        "series": {key: list(empty) for key in _SERIES},
+        "series": empty_series(),
         "extra": extra,
         "slo": None,
         "warnings": [],
     }
     return cast(Result, document)
-
-
-_SERIES = (
-    "t_s",
-    "connections",
-    "deliveries_per_s",
-    "frames_per_s",
-    "bytes_per_s",
-    "events_per_s",
-    "latency_p50_ms",
-    "latency_p99_ms",
-    "latency_max_ms",
-    "errors",
-    "generator_cpu_percent",
-)

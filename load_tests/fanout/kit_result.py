@@ -7,21 +7,9 @@ import os
 import platform
 from typing import Any, cast
 
-from load_tests.kit.result import Result
+from load_tests.kit.result import Result, empty_series
 
 from .results import TargetResult, _comparison_line
-
-_SERIES = (
-    "connections",
-    "deliveries_per_s",
-    "frames_per_s",
-    "bytes_per_s",
-    "latency_p50_ms",
-    "latency_p99_ms",
-    "latency_max_ms",
-    "errors",
-    "generator_cpu_percent",
-)
 
 
 def to_kit(document: dict[str, Any], results: dict[str, TargetResult], command: str) -> Result:
@@ -81,7 +69,7 @@ def to_kit(document: dict[str, Any], results: dict[str, TargetResult], command: 
         },
         "latency_notes": {},
         "generator": {"procs": int(options["procs"]), "cpu_percent": None, "saturated": False},
-        "series": {"t_s": [], "events_per_s": [], **{key: [] for key in _SERIES}},
+        "series": empty_series(),
         "extra": extra,
         "slo": None,
         "warnings": list(document["warnings"]),

@@ -73,6 +73,29 @@ class Series(TypedDict):
     generator_cpu_percent: list[float | None]
 
 
+SERIES_KEYS: tuple[str, ...] = (
+    "t_s",
+    "connections",
+    "deliveries_per_s",
+    "frames_per_s",
+    "bytes_per_s",
+    "events_per_s",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "latency_max_ms",
+    "errors",
+    "generator_cpu_percent",
+)
+"""Every series a run samples (``server_rss_mb`` besides, when it watches a server)."""
+
+
+def empty_series(length: int = 0, **given: list[float]) -> dict[str, list[float | None]]:
+    """Series for a result that samples none or few of them: ``given`` ones, the others all None."""
+    series: dict[str, list[float | None]] = {key: [None] * length for key in SERIES_KEYS}
+    series.update({key: list(values) for key, values in given.items()})
+    return series
+
+
 class SloLine(TypedDict):
     check: str
     passed: bool

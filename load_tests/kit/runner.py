@@ -22,24 +22,12 @@ from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 from load_tests.fanout import procfs
 
 from . import slo
-from .swarm import Swarm, Tick, new_histogram
+from .histograms import new_histogram, summary
+from .result import SERIES_KEYS
+from .swarm import Swarm, Tick
 
 GENERATOR_SATURATED = 85.0
 """% of one core above which a client process is the bottleneck, not the hub."""
-
-
-def summary(histogram: HdrHistogram) -> slo.LatencySummary:
-    if histogram.get_total_count() == 0:
-        return {"count": 0}
-    return {
-        "count": histogram.get_total_count(),
-        "p50_ms": histogram.get_value_at_percentile(50) / 1000,
-        "p90_ms": histogram.get_value_at_percentile(90) / 1000,
-        "p99_ms": histogram.get_value_at_percentile(99) / 1000,
-        "p99_9_ms": histogram.get_value_at_percentile(99.9) / 1000,
-        "max_ms": histogram.get_max_value() / 1000,
-        "mean_ms": round(histogram.get_mean_value() / 1000, 3),
-    }
 
 
 @dataclass(slots=True)
@@ -63,6 +51,7 @@ class Totals:
     resets: int = 0
     recovered: int = 0
     resnapshotted: int = 0
+    in_flight_at_drop: int = 0
     closed: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
 
@@ -79,6 +68,7 @@ _SUMMED = (
     "resets",
     "recovered",
     "resnapshotted",
+    "in_flight_at_drop",
 )
 
 
@@ -104,22 +94,7 @@ class Run:
         self.say = say or (lambda line: print(line, file=sys.stderr, flush=True))
         self.totals = Totals()
         self.histograms: dict[str, HdrHistogram] = {}
-        self.series: dict[str, list[Any]] = {
-            key: []
-            for key in (
-                "t_s",
-                "connections",
-                "deliveries_per_s",
-                "frames_per_s",
-                "bytes_per_s",
-                "events_per_s",
-                "latency_p50_ms",
-                "latency_p99_ms",
-                "latency_max_ms",
-                "errors",
-                "generator_cpu_percent",
-            )
-        }
+        self.series: dict[str, list[Any]] = {key: [] for key in SERIES_KEYS}
         self.server_pids: list[int] = []
         self.rss_mb: list[float] = []
         self.started_at = datetime.now(UTC)

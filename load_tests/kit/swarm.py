@@ -9,12 +9,9 @@ how the kit notices that the generator, not the hub, is the bottleneck.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import multiprocessing
-import os
 import random
 import time
-import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -23,13 +20,11 @@ from typing import Any
 import uvloop
 from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 
+from .histograms import new_histogram
+from .processes import serve_commands, stop
 from .vu import Meter, VirtualUser, VuSpec
 
 HOST = "127.0.0.1"
-
-
-def new_histogram() -> HdrHistogram:
-    return HdrHistogram(1, 600_000_000, 3)  # microseconds, up to 10 minutes
 
 
 @dataclass(slots=True)
@@ -53,6 +48,7 @@ class Tick:
     resets: int = 0
     recovered: int = 0
     resnapshotted: int = 0
+    in_flight_at_drop: int = 0
     closed: dict[str, int] = field(default_factory=dict)
     histograms: dict[str, bytes] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -77,6 +73,7 @@ _COUNTERS = (
     "resets",
     "recovered",
     "resnapshotted",
+    "in_flight_at_drop",
 )
 
 
@@ -228,51 +225,30 @@ def serve(pipe: Connection, port: int, host: str) -> None:
 
 
 async def _serve(pipe: Connection, port: int, host: str) -> None:
-    loop = asyncio.get_running_loop()
-    inbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
-
-    def readable() -> None:
-        # libuv made the pipe non-blocking when the loop started watching it: a command larger than
-        # the pipe's buffer (thousands of sessions' specs) would then fail half-read.
-        os.set_blocking(pipe.fileno(), True)
-        try:
-            while pipe.poll():
-                inbox.put_nowait(pipe.recv())
-        except (EOFError, OSError):
-            loop.remove_reader(pipe.fileno())
-            inbox.put_nowait(("quit",))
-
-    loop.add_reader(pipe.fileno(), readable)
     state = _Process(port, host)
     state.spawn(state.keep_alive())
+
+    async def handle(command: tuple[Any, ...]) -> Any:
+        name, arguments = command[0], command[1:]
+        if name == "open":
+            return state.open(*arguments)
+        if name == "tick":
+            return state.tick()
+        if name == "drop":
+            return state.drop(*arguments)
+        if name == "stop-ingest":
+            state.ingesting = False
+            return None
+        if name == "unanswered":
+            return state.unanswered()
+        if name == "final":
+            return state.final()
+        if name == "close":
+            return state.close_all()
+        return RuntimeError(f"unknown command {name!r}")
+
     try:
-        while (command := await inbox.get())[0] != "quit":
-            try:
-                reply: Any
-                if command[0] == "open":
-                    state.open(*command[1:])
-                    reply = None
-                elif command[0] == "tick":
-                    reply = state.tick()
-                elif command[0] == "drop":
-                    reply = state.drop(*command[1:])
-                elif command[0] == "stop-ingest":
-                    state.ingesting = False
-                    reply = None
-                elif command[0] == "unanswered":
-                    reply = state.unanswered()
-                elif command[0] == "final":
-                    reply = state.final()
-                elif command[0] == "close":
-                    state.close_all()
-                    reply = None
-                else:
-                    reply = RuntimeError(f"unknown command {command[0]!r}")
-            except Exception:
-                reply = RuntimeError(traceback.format_exc())
-            # The loop's reader made the pipe non-blocking: a large reply would not fit in its buffer.
-            os.set_blocking(pipe.fileno(), True)
-            pipe.send(reply)
+        await serve_commands(pipe, handle)
     finally:
         for task in list(state.tasks):
             task.cancel()
@@ -339,13 +315,4 @@ class Swarm:
         await self._all("close")
 
     def close(self) -> None:
-        for pipe in self.pipes:
-            with contextlib.suppress(OSError):
-                pipe.send(("quit",))
-        for process in self.processes:
-            process.join(10)
-            if process.is_alive():
-                process.kill()
-                process.join(5)
-        for pipe in self.pipes:
-            pipe.close()
+        stop(self.pipes, self.processes)

@@ -92,6 +92,8 @@ class Meter:
         self.resets = 0
         self.recovered = 0
         self.resnapshotted = 0
+        self.in_flight_at_drop = 0
+        """Events sent but not yet answered when their session was dropped: their answer is lost."""
         self.closed: collections.Counter[str] = collections.Counter()
         self.problems: list[str] = []
 
@@ -452,6 +454,11 @@ class VirtualUser(asyncio.Protocol):
         """Cut the connection at once, with a TCP reset (a network failure, as the server sees it)."""
         self.connected = False
         self.closed = "dropped by the load client"
+        # What was in flight is lost with the connection: the `ingested` replies, and the events that
+        # answer it (PROTOCOL.md §12: events are not replayed on resume; the state shows their effect).
+        self.meter.in_flight_at_drop += self.unanswered
+        self._ingests.clear()
+        self._unanswered.clear()
         if self.transport is None or self.transport.is_closing():
             return
         sock: socket.socket | None = self.transport.get_extra_info("socket")

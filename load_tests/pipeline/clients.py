@@ -8,9 +8,7 @@ arrivals, `quit`. Arrivals are CLOCK_MONOTONIC readings, comparable with the dri
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import multiprocessing
-import os
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from load_tests.fanout.commands import ConnectSpec
 from load_tests.fanout.subscriber import Subscriber, Tally
 from load_tests.fanout.targets import HOST
 from load_tests.fanout.ws_wire import OP_BINARY
+from load_tests.kit.processes import serve_commands, stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,43 +102,30 @@ def serve(pipe: Connection, port: int) -> None:
 
 
 async def _serve(pipe: Connection, port: int) -> None:
-    loop = asyncio.get_running_loop()
-    inbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
-
-    def readable() -> None:
-        try:
-            while pipe.poll():
-                inbox.put_nowait(pipe.recv())
-        except (EOFError, OSError):
-            loop.remove_reader(pipe.fileno())
-            inbox.put_nowait(("quit",))
-
-    loop.add_reader(pipe.fileno(), readable)
     tally = Tally()
     connections: list[TimedSubscriber] = []
     keepalive = asyncio.create_task(_keep_alive(connections))
+
+    async def handle(command: tuple[Any, ...]) -> Any:
+        try:
+            if command[0] == "connect":
+                return await _connect(connections, tally, port, command[1], *command[2:])
+            if command[0] == "collect":
+                return ProcessReport(
+                    [
+                        SessionReport(c.spec.topic, c.arrivals, c.answers, c.subscribed_offset, c.closed)
+                        for c in connections
+                    ],
+                    time.process_time(),
+                )
+            if command[0] == "cpu":
+                return time.process_time()
+            return ProcessReport(errors=[f"unknown command {command[0]!r}"])
+        except Exception:
+            return ProcessReport(errors=[traceback.format_exc()])
+
     try:
-        while (command := await inbox.get())[0] != "quit":
-            try:
-                if command[0] == "connect":
-                    reply: Any = await _connect(connections, tally, port, command[1], *command[2:])
-                elif command[0] == "collect":
-                    reply = ProcessReport(
-                        [
-                            SessionReport(c.spec.topic, c.arrivals, c.answers, c.subscribed_offset, c.closed)
-                            for c in connections
-                        ],
-                        time.process_time(),
-                    )
-                elif command[0] == "cpu":
-                    reply = time.process_time()
-                else:
-                    reply = ProcessReport(errors=[f"unknown command {command[0]!r}"])
-            except Exception:
-                reply = ProcessReport(errors=[traceback.format_exc()])
-            # The loop's reader made the pipe non-blocking: a large report would not fit in its buffer.
-            os.set_blocking(pipe.fileno(), True)
-            pipe.send(reply)
+        await serve_commands(pipe, handle)
     finally:
         keepalive.cancel()
         for connection in connections:
@@ -243,13 +229,4 @@ class ClientPool:
         return await self._ask_all([("collect",) for _ in self.pipes])
 
     def close(self) -> None:
-        for pipe in self.pipes:
-            with contextlib.suppress(OSError):
-                pipe.send(("quit",))
-        for process in self.processes:
-            process.join(10)
-            if process.is_alive():
-                process.kill()
-                process.join(5)
-        for pipe in self.pipes:
-            pipe.close()
+        stop(self.pipes, self.processes)

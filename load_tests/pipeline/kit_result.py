@@ -8,7 +8,7 @@ import platform
 from typing import Any, cast
 
 from load_tests.kit import slo
-from load_tests.kit.result import Result
+from load_tests.kit.result import Result, empty_series
 
 from .slo_summary import run_summary
 
@@ -19,17 +19,6 @@ _NOTES = {
     "worker": "fetched -> published (the delta's at_ms)",
     "fanout": "published -> the first session holds the delta",
 }
-_SERIES = (
-    "connections",
-    "deliveries_per_s",
-    "frames_per_s",
-    "bytes_per_s",
-    "latency_p50_ms",
-    "latency_p99_ms",
-    "latency_max_ms",
-    "errors",
-    "generator_cpu_percent",
-)
 
 
 def to_kit(
@@ -39,8 +28,7 @@ def to_kit(
     throughput = result["mode"] == "throughput"
     timeline = result.get("series") or {"t_s": [], "events_per_s": []}
     length = len(timeline["t_s"])
-    series: dict[str, Any] = {"t_s": timeline["t_s"], "events_per_s": timeline["events_per_s"]}
-    series.update({key: [None] * length for key in _SERIES})
+    series = empty_series(length, t_s=timeline["t_s"], events_per_s=timeline["events_per_s"])
     cpu = result["cpu_percent"]
     procs = int(cpu.get("client_procs", 0))
     outcomes = slo.evaluate(checks, summary) if checks else None

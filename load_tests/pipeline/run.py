@@ -34,9 +34,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 
 from load_tests.fanout import procfs
+from load_tests.kit.histograms import new_histogram as histogram
+from load_tests.kit.histograms import summary
 
 from .clients import METRIC, ClientPool, ProcessReport, Session
 from .queue_watch import QueueWatch
@@ -131,24 +132,6 @@ def cpu_warnings(cpu: dict[str, float]) -> list[str]:
             "load generator, server, worker, PostgreSQL and Redis share it"
         )
     return warnings
-
-
-def histogram() -> HdrHistogram:
-    return HdrHistogram(1, 600_000_000, 3)  # microseconds, up to 10 minutes
-
-
-def summary(hist: HdrHistogram) -> dict[str, float | int]:
-    if hist.get_total_count() == 0:
-        return {"count": 0}
-    return {
-        "count": hist.get_total_count(),
-        "p50_ms": hist.get_value_at_percentile(50) / 1000,
-        "p90_ms": hist.get_value_at_percentile(90) / 1000,
-        "p99_ms": hist.get_value_at_percentile(99) / 1000,
-        "p99_9_ms": hist.get_value_at_percentile(99.9) / 1000,
-        "max_ms": hist.get_max_value() / 1000,
-        "mean_ms": round(hist.get_mean_value() / 1000, 3),
-    }
 
 
 def events_for(run_id: str, players: list[Player], start: int, count: int, base: datetime) -> list[Any]:

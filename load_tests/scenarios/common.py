@@ -91,6 +91,22 @@ def finish_parsing(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     return slo_checks(parser, args)
 
 
+NOTES = {
+    "connect": "TCP connect -> authenticated, every topic subscribed",
+    "delivery": "delta published (at_ms) -> a screen holds it",
+    "screen": "event sent by its user -> its XP on that user's screen",
+    "ingest": "ingest sent -> ingested reply",
+    "ping": "ping -> pong",
+    "resume": "connection dropped -> reconnected, authenticated, every topic resumed",
+}
+"""What each histogram measures, for the table and the report."""
+
+
+def notes(*names: str, **changed: str) -> dict[str, str]:
+    """The notes of ``names`` (the main histogram first), some ``changed`` for a scenario."""
+    return {name: changed.get(name, NOTES[name]) for name in names}
+
+
 def say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 

@@ -68,10 +68,9 @@ async def go(args: Any, checks: list[slo.Check]) -> dict[str, Any]:
         teams=0,
         scoring=False,
         default_latency="connect",
-        latency_notes={
-            "connect": "TCP connect -> authenticated, subscribed (snapshot held)",
-            "ping": "ping -> pong",
-        },
+        latency_notes=common.notes(
+            "connect", "ping", connect="TCP connect -> authenticated, subscribed (snapshot held)"
+        ),
         body=body,
     )
 

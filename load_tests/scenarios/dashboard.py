@@ -79,13 +79,7 @@ async def go(args: Any, checks: list[slo.Check]) -> dict[str, Any]:
         teams=teams,
         scoring=True,
         default_latency="screen",
-        latency_notes={
-            "screen": "event sent by its user -> its XP on that user's screen",
-            "ingest": "ingest sent -> ingested reply",
-            "delivery": "delta published (at_ms) -> a screen holds it",
-            "connect": "TCP connect -> authenticated, every topic subscribed",
-            "ping": "ping -> pong",
-        },
+        latency_notes=common.notes("screen", "ingest", "delivery", "connect", "ping"),
         body=body,
     )
 

@@ -83,13 +83,15 @@ async def go(args: Any, checks: list[slo.Check]) -> dict[str, Any]:
         teams=0,
         scoring=True,
         default_latency="delivery",
-        latency_notes={
-            "delivery": "delta published (at_ms) -> a subscriber holds it, every delivery",
-            "screen": "event sent by a reporter -> its XP on that reporter's screen",
-            "ingest": "ingest sent -> ingested reply",
-            "connect": "TCP connect -> authenticated, subscribed",
-            "ping": "ping -> pong",
-        },
+        latency_notes=common.notes(
+            "delivery",
+            "screen",
+            "ingest",
+            "connect",
+            "ping",
+            delivery="delta published (at_ms) -> a subscriber holds it, every delivery",
+            screen="event sent by a reporter -> its XP on that reporter's screen",
+        ),
         body=body,
     )
 

@@ -77,10 +77,7 @@ async def go(args: Any, checks: list[slo.Check]) -> dict[str, Any]:
         teams=0,
         scoring=False,
         default_latency="ping",
-        latency_notes={
-            "ping": "ping -> pong, heartbeats only",
-            "connect": "TCP connect -> authenticated, subscribed",
-        },
+        latency_notes=common.notes("ping", "connect", ping="ping -> pong, heartbeats only"),
         body=body,
     )
 

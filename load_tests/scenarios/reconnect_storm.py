@@ -80,6 +80,7 @@ async def go(args: Any, checks: list[slo.Check]) -> dict[str, Any]:
             if recovered + snapshots
             else None,
             "events_answered": totals.events_answered,
+            "events_in_flight_at_the_drop": totals.in_flight_at_drop,
             "events_never_answered": unanswered,
         }
         return common.counters(run, unanswered), common.rates(run), extra
@@ -93,14 +94,15 @@ async def go(args: Any, checks: list[slo.Check]) -> dict[str, Any]:
         teams=0,
         scoring=True,
         default_latency="resume",
-        latency_notes={
-            "resume": "connection dropped -> reconnected, authenticated, every topic resumed",
-            "connect": "first connect: TCP connect -> authenticated, subscribed",
-            "delivery": "delta published (at_ms) -> a screen holds it",
-            "screen": "event sent by its user -> its XP on that user's screen",
-            "ingest": "ingest sent -> ingested reply",
-            "ping": "ping -> pong",
-        },
+        latency_notes=common.notes(
+            "resume",
+            "connect",
+            "delivery",
+            "screen",
+            "ingest",
+            "ping",
+            connect="first connect: TCP connect -> authenticated, every topic subscribed",
+        ),
         body=body,
     )
 

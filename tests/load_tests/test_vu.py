@@ -98,3 +98,14 @@ def test_a_refused_ingest_is_an_error_and_is_not_waited_for() -> None:
     vu._message({"type": "ingested", "id": 1, "accepted": 0, "events": [refused]})
     assert (meter.errors, vu.unanswered) == (1, 0)
     assert "rejected too_old" in meter.problems[0]
+
+
+def test_a_drop_gives_up_what_was_in_flight() -> None:
+    """A dropped connection loses its `ingested` replies, and events are not replayed on resume: the
+    events in flight are counted apart, never waited for."""
+    vu, meter, _ = user()
+    vu.connected = True
+    assert all(vu.ingest() for _ in range(2))
+    vu._message({"type": "ingested", "id": 1, "accepted": 1, "events": [{"status": "accepted"}]})
+    vu.drop()
+    assert (meter.in_flight_at_drop, vu.unanswered, meter.errors) == (2, 0, 0)
