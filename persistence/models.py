@@ -271,3 +271,71 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime]
     rotated_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class Challenge(Base):
+    """A team challenge: its definition (`game.challenges.ChallengeDefinition`, as JSON) and lifecycle."""
+
+    __tablename__ = "challenges"
+    # Newest first by start (the admin list), with the id to break ties in the cursor.
+    __table_args__ = (Index("ix_challenges_starts_at_id", "starts_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    definition: Mapped[dict[str, Any]] = mapped_column()
+    """The definition's ``model_dump(mode="json")``."""
+    state: Mapped[str] = mapped_column(String(16), index=True, default="scheduled")
+    """scheduled | live | finished ("closing" is derived: live, and now >= ends_at)."""
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    """Copies of the definition's window: SQL orders and filters on them (the JSON is not portable)."""
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    """+1 per edit: an edit names the version it was made from (optimistic concurrency)."""
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    results: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+    """Frozen at finish."""
+
+
+class ChallengeScore(Base):
+    """A member's running total in a challenge, for the team they scored it for."""
+
+    __tablename__ = "challenge_scores"
+
+    challenge_id: Mapped[str] = mapped_column(
+        ForeignKey("challenges.id", ondelete="CASCADE"), primary_key=True
+    )
+    team_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    total: Mapped[float] = mapped_column(Float, default=0.0)
+    events: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ChallengeGoalReached(Base):
+    """When a team reached the challenge's goal (first_to_goal ranks by it)."""
+
+    __tablename__ = "challenge_goal_reached"
+
+    challenge_id: Mapped[str] = mapped_column(
+        ForeignKey("challenges.id", ondelete="CASCADE"), primary_key=True
+    )
+    team_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    reached_at: Mapped[datetime]
+
+
+class ChallengeReward(Base):
+    """A reward paid to a member; the primary key makes each kind of reward paid exactly once."""
+
+    __tablename__ = "challenge_rewards"
+
+    challenge_id: Mapped[str] = mapped_column(
+        ForeignKey("challenges.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """rank | completion."""
+    team_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    xp: Mapped[int] = mapped_column(Integer, default=0)
+    badge: Mapped[str | None] = mapped_column(String(64))
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -29,6 +29,7 @@ from .hub.wiring import open_hub
 from .services.accounts import Accounts
 from .services.admin_users import AdminUsers
 from .services.announcements import AnnouncementsService
+from .services.challenges import ChallengesService
 from .services.ingest import IngestService
 from .services.notifications import NotificationsService
 from .services.profiles import ProfilesService
@@ -62,6 +63,7 @@ def create_app(settings: Settings) -> Starlette:
         )
         state.profiles = ProfilesService(sessions)
         state.teams = TeamsService(sessions, state.rules)
+        state.challenges = ChallengesService(sessions, state.rules)
         state.notifications = NotificationsService(sessions)
         state.scorer = Scorer(sessions)
         try:

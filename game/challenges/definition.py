@@ -103,7 +103,8 @@ class ChallengeDefinition(_Model):
     def _zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            # OSError: a zone directory such as "America" is found but is not a zone.
             raise ValueError(f"unknown timezone {value!r} (an IANA name, e.g. Europe/Paris)") from None
         return value
 

@@ -220,6 +220,11 @@ def validate(model: type[M], data: Any, where: str) -> M:
 def field_error(error: Any, where: str) -> FieldError:
     path = ".".join(str(part) for part in error["loc"]) or where
     message = str(error["msg"]).removeprefix("Value error, ")
+    # A model validator's cross-field error arrives at the model's root; one that names its field
+    # (``ValueError`` with a ``field``, "<field>: <message>") is reported there instead.
+    moved = getattr((error.get("ctx") or {}).get("error"), "field", None)
+    if not error["loc"] and isinstance(moved, str) and moved:
+        path, message = moved, message.removeprefix(f"{moved}: ")
     if error["type"] == "extra_forbidden":
         message = "unknown field"
     return FieldError(field=path, message=message, code=str(error["type"]))

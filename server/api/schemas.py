@@ -7,6 +7,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from game.challenges import ChallengeDefinition, Mode, RankReward, Reward, Scoring
+from game.challenges.definition import MAX_GRACE_SECONDS, ChallengeId, MetricId, TeamSlug
 from game.periods import UnknownTimezone, zone
 
 Handle = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{1,63}$", description="lower-case login name")]
@@ -437,3 +439,54 @@ class NotificationsQuery(Input):
 
 class NotificationsOut(BaseModel):
     items: list[NotificationOut]
+
+
+# -- challenges ------------------------------------------------------------------------------------
+
+ChallengeState = Literal["scheduled", "live", "closing", "finished"]
+
+
+class ChallengeIn(ChallengeDefinition, Input):
+    """A challenge's definition (`game.challenges.ChallengeDefinition`); NUL characters refused, as in
+    every body (PostgreSQL cannot store them)."""
+
+
+class ChallengePatch(Input):
+    """``version`` (the one the edit was made from) and the fields to change; a field left out keeps its
+    value, a field sent as null is set to null (``teams: null``: every team). The result is validated as
+    a whole, like a new challenge."""
+
+    version: Annotated[int, Field(ge=1, le=2**31 - 1, description="the version this edit was made from")]
+    id: ChallengeId | None = Field(default=None, description="may be sent, but not changed")
+    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+    description: Annotated[str, Field(max_length=2000)] | None = None
+    metrics: Annotated[tuple[MetricId, ...], Field(min_length=1, max_length=10)] | None = None
+    scoring: Scoring | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    timezone: str | None = None
+    mode: Mode | None = None
+    goal: float | None = None
+    teams: Annotated[tuple[TeamSlug, ...], Field(min_length=2, max_length=100)] | None = None
+    min_members: int | None = None
+    rewards: Annotated[tuple[RankReward, ...], Field(max_length=100)] | None = None
+    completion_reward: Reward | None = None
+    grace_seconds: Annotated[int, Field(ge=0, le=MAX_GRACE_SECONDS)] | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The definition's fields this edit sets (as JSON), ``version`` aside."""
+        return self.model_dump(mode="json", include=self.model_fields_set - {"version"})
+
+
+class ChallengeOut(Output):
+    definition: ChallengeDefinition
+    state: ChallengeState = Field(description='"closing": live, past its end, within its grace period')
+    version: int = Field(description="send it back with an edit (PATCH)")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    results: dict[str, Any] | None = Field(description="the frozen outcome, once finished")
+
+
+class ChallengesQuery(PageQuery):
+    state: ChallengeState | None = None

@@ -16,6 +16,7 @@ from server.cli import main
 from tests.services import free_port
 
 TABLES = set(Base.metadata.tables)
+CHALLENGE_TABLES = {"challenges", "challenge_scores", "challenge_goal_reached", "challenge_rewards"}
 
 
 async def gamif(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -55,12 +56,12 @@ async def test_migrate_creates_the_schema_on_an_empty_postgresql_database(capsys
     assert (code, err) == (0, "")
     assert out.splitlines() == [f"migrating {url} from base (empty) to head", f"done: {heads()[0]}"]
     assert await tables(url) == TABLES | {"alembic_version"}
-    assert await current(url) == heads()[0] == "0002_notifications"
+    assert await current(url) == heads()[0] == "0003_challenges"
 
     # Again: nothing to do.
     code, out, _ = await gamif(capsys, "migrate", "--database-url", url)
     assert code == 0
-    assert out.splitlines()[0] == f"migrating {url} from 0002_notifications to head"
+    assert out.splitlines()[0] == f"migrating {url} from 0003_challenges to head"
 
 
 async def test_migrate_creates_the_schema_in_the_default_sqlite_file(capsys, monkeypatch, tmp_path):
@@ -71,7 +72,7 @@ async def test_migrate_creates_the_schema_in_the_default_sqlite_file(capsys, mon
     code, out, err = await gamif(capsys, "migrate")
 
     assert (code, err) == (0, "")
-    assert out.splitlines() == [f"migrating {url} from base (empty) to head", "done: 0002_notifications"]
+    assert out.splitlines() == [f"migrating {url} from base (empty) to head", "done: 0003_challenges"]
     assert (tmp_path / "data" / "gamif.db").is_file()
     assert await tables(url) == TABLES | {"alembic_version"}
 
@@ -82,7 +83,9 @@ async def test_migrate_takes_the_url_from_the_environment(capsys, monkeypatch, t
     code, out, _ = await gamif(capsys, "migrate", "--revision", "0001_initial")
     assert code == 0
     assert out.splitlines()[-1] == "done: 0001_initial"
-    assert await tables(url) == TABLES - {"notifications"} | {"alembic_version"}  # as of that revision
+    assert await tables(url) == TABLES - {"notifications", *CHALLENGE_TABLES} | {
+        "alembic_version"
+    }  # as of that revision
 
 
 async def test_migrate_reports_an_unreachable_database_and_exits_1(capsys):
@@ -138,7 +141,7 @@ async def test_downgrade_to_base_and_upgrade_again(database_url):
     assert await tables(database_url) == {"alembic_version"}
 
     await upgrade(database_url)
-    assert await current(database_url) == "0002_notifications"
+    assert await current(database_url) == "0003_challenges"
     assert await tables(database_url) == TABLES | {"alembic_version"}
     assert await pending_diff(database_url) == []
 
