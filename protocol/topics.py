@@ -6,7 +6,7 @@ team:{slug}                         a team's members and totals
 presence:global                     who is online
 presence:team:{slug}                who of a team is online
 activity:global                     the organisation's recent notable moments
-challenge:{challenge_id}            reserved for challenges
+challenge:{challenge_id}            a team challenge's live scoreboard
 """
 
 from __future__ import annotations

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
-from protocol import ErrorCode, parse_topic
+from protocol import parse_topic
 from server.config import Settings
+from server.services.challenge_live import ChallengeScoreboards
 from server.services.hub_access import HubAccess
 from server.services.ingest import IngestService
 from server.services.leaderboard_live import LiveBoards
 from server.services.notifications import NotificationsService
-from server.services.topics import TopicDirectory, TopicRefused
+from server.services.topics import TopicDirectory
 
 from .frames import DeltaRun, LiveDelta
 from .presence import Presence
@@ -83,6 +84,8 @@ class Hub(BusListener):
         """Ingest over the socket (set by the app once its services exist)."""
         self.boards: LiveBoards | None = None
         """The leaderboards, when the hub runs on Redis (scoring in this process records in them)."""
+        self.challenges: ChallengeScoreboards | None = None
+        """The challenges' scoreboards (told by scoring and the lifecycle in this process what changed)."""
         self.sessions: set[Session] = set()
         self.watchers: dict[str, set[Session]] = {}
         self.stats = HubStats()
@@ -143,8 +146,6 @@ class Hub(BusListener):
             if parsed.parts[0] == "team":
                 await self.authorize(user_id, f"team:{parsed.parts[1]}")
             return
-        if kind == "challenge":
-            raise TopicRefused(ErrorCode.UNKNOWN_TOPIC, "challenges are not available yet")
         if kind == "user":
             await self.directory.authorize(user_id, topic)  # depends on who asks
             return

@@ -10,6 +10,8 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.config import ConfigError, Settings
+from server.hub.documents import DocumentStore
+from server.services.challenge_live import ChallengeScoreboards, MemoryDocuments
 from server.services.hub_access import HubAccess
 from server.services.leaderboard_live import open_live_boards
 from server.services.rules import RulesService
@@ -58,6 +60,9 @@ async def open_hub(
     access = HubAccess(sessions, settings, key)
     if settings.redis_url is None:
         streams = MemoryStreams(max_len=max_len, max_age_seconds=max_age, idle_ttl_seconds=idle_ttl)
+        directory.challenges = ChallengeScoreboards(
+            MemoryDocuments(streams), sessions, push_ms=settings.leaderboard_push_ms
+        )
         hub = Hub(
             settings=settings,
             streams=streams,
@@ -65,11 +70,13 @@ async def open_hub(
             directory=directory,
             access=access,
         )
+        hub.challenges = directory.challenges
         await hub.start(MemoryBus(streams, hub))
         try:
             yield hub
         finally:
             await hub.aclose()
+            await directory.challenges.aclose()
         return
     redis = redis_client(settings)
     try:
@@ -79,6 +86,9 @@ async def open_hub(
             raise ConfigError(f"GAMIF_REDIS_URL: cannot reach Redis ({error})") from None
         streams_on_redis = redis_streams(redis, settings)
         directory.boards = await open_live_boards(settings, streams_on_redis, sessions, rules)
+        directory.challenges = ChallengeScoreboards(
+            DocumentStore(streams_on_redis), sessions, push_ms=settings.leaderboard_push_ms
+        )
         hub = Hub(
             settings=settings,
             streams=streams_on_redis,
@@ -88,11 +98,13 @@ async def open_hub(
         )
         hub.redis = redis
         hub.boards = directory.boards
+        hub.challenges = directory.challenges
         await hub.start(RedisBus(redis, hub, prefix=settings.redis_prefix))
         try:
             yield hub
         finally:
             await hub.aclose()
             await directory.boards.aclose()
+            await directory.challenges.aclose()
     finally:
         await redis.aclose()

@@ -47,9 +47,11 @@ from persistence.scoring import load_state
 from protocol import ErrorCode, parse_topic
 from server.hub.streams import Position
 
+from .challenge_live import UnknownChallenge
 from .rules import RulesService
 
 if TYPE_CHECKING:
+    from .challenge_live import ChallengeScoreboards
     from .leaderboard_live import LiveBoards
 
 LEADERBOARD_SIZE = 100
@@ -302,6 +304,8 @@ class TopicDirectory:
         self.rules = rules
         self.clock = clock
         self.boards: LiveBoards | None = None
+        self.challenges: ChallengeScoreboards | None = None
+        """The challenges' scoreboards (``challenge:{id}`` topics), when the hub serves them."""
         """On Redis: where leaderboard snapshots come from (else they are computed from the database)."""
 
     async def authorize(self, user_id: str, topic: str) -> None:
@@ -311,7 +315,10 @@ class TopicDirectory:
         if kind == "presence":
             raise ValueError(f"presence topics are the hub's own, not the directory's: {topic}")
         if kind == "challenge":
-            raise _unknown("there are no challenges yet")
+            # Spectators too: anyone signed in may watch a challenge (only members' events count).
+            if self.challenges is None or not await self.challenges.exists(parts[0]):
+                raise _unknown(f"no challenge {parts[0]!r}")
+            return
         if kind == "leaderboard":
             await self._board(parts[0])
             return
@@ -335,7 +342,12 @@ class TopicDirectory:
         if kind == "presence":
             raise ValueError(f"presence topics are the hub's own, not the directory's: {topic}")
         if kind == "challenge":
-            raise _unknown("there are no challenges yet")
+            if self.challenges is None:
+                raise _unknown(f"no challenge {parts[0]!r}")
+            try:
+                return await self.challenges.snapshot(parts[0])
+            except UnknownChallenge:
+                raise _unknown(f"no challenge {parts[0]!r}") from None
         if kind == "leaderboard":
             board, period = parts
             if self.boards is not None:

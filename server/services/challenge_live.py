@@ -1,0 +1,311 @@
+"""The live scoreboard of a challenge: the ``challenge:{id}`` topic (PROTOCOL.md, topics).
+
+Its document (`game.challenges.document`, plus members' display names) is computed from the database:
+the definition and state, the members' totals (``challenge_scores``, written by the scoring
+transactions), the participating teams and their member counts, and when each reached the goal. Any
+signed-in user may watch it (spectators included); only members' events ever count.
+
+Like the leaderboards, the document is kept beside the topic's stream and each delta is published
+together with the document it leads to, by a compare-and-set on the topic's position
+(`server.hub.documents` on Redis; `MemoryDocuments` when embedded): a snapshot is the stored document at
+its position, consistent with the stream by construction, and several processes may publish one topic.
+
+Pushes are coalesced: `changed` (a committed scoring batch, a start, a finish) marks the challenge, and
+each topic is pushed at most once per ``push_ms``. A push whose state differs from the last one's also
+carries an event: ``challenge_started`` or ``challenge_finished`` (with the results and rewards).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from game.challenges import (
+    ChallengeDefinition,
+    ChallengeState,
+    Results,
+    TeamTally,
+    document,
+    standings,
+)
+from persistence.models import (
+    Challenge,
+    ChallengeGoalReached,
+    ChallengeScore,
+    Team,
+    TeamMembership,
+    User,
+    utcnow,
+)
+from protocol import challenge_topic, diff_ops
+from server.hub.documents import Conflict, Published, Stored, Wait
+from server.hub.memory import MemoryStreams
+from server.hub.publish import TopicChange, encode_change
+from server.hub.streams import Position
+
+log = logging.getLogger("gamif.challenges")
+
+_MAX_ATTEMPTS = 5
+
+
+class UnknownChallenge(LookupError):
+    pass
+
+
+class Documents(Protocol):
+    """Where a topic's document is kept beside its stream (`server.hub.documents.DocumentStore`)."""
+
+    async def read(self, topic: str) -> Stored: ...
+
+    async def publish_if(
+        self,
+        topic: str,
+        expected: Position,
+        payload: bytes,
+        document: dict[str, Any],
+        *,
+        min_interval_ms: int = 0,
+    ) -> Published | Conflict | Wait: ...
+
+
+class MemoryDocuments:
+    """`DocumentStore`'s compare-and-set in one process, on `MemoryStreams` (embedded mode)."""
+
+    def __init__(self, streams: MemoryStreams) -> None:
+        self.streams = streams
+        self._documents: dict[str, Stored] = {}
+        self._published_at: dict[str, float] = {}
+        self._lock = asyncio.Lock()
+
+    async def read(self, topic: str) -> Stored:
+        async with self._lock:
+            return await self._current(topic)
+
+    async def _current(self, topic: str) -> Stored:
+        position = await self.streams.head(topic)
+        stored = self._documents.get(topic)
+        return Stored(
+            position, stored.document if stored is not None and stored.position == position else None
+        )
+
+    async def publish_if(
+        self,
+        topic: str,
+        expected: Position,
+        payload: bytes,
+        document: dict[str, Any],
+        *,
+        min_interval_ms: int = 0,
+    ) -> Published | Conflict | Wait:
+        async with self._lock:
+            current = await self._current(topic)
+            if current.position != expected:
+                return Conflict(current)
+            wait = self._published_at.get(topic, -1e9) + min_interval_ms / 1000 - time.monotonic()
+            if wait > 0:
+                return Wait(max(1, int(wait * 1000)))
+            delta = await self.streams.publish(topic, payload)
+            position = Position(delta.epoch, delta.offset)
+            self._documents[topic] = Stored(position, document)
+            self._published_at[topic] = time.monotonic()
+            return Published(position)
+
+
+class ChallengeScoreboards:
+    """One per process: serves snapshots, and pushes coalesced deltas when told a challenge changed."""
+
+    def __init__(
+        self,
+        store: Documents,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        push_ms: int = 250,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.sessions = sessions
+        self.push_ms = push_ms
+        self.clock = clock
+        self._last: dict[str, Stored] = {}
+        self._dirty: set[str] = set()
+        self._pushers: dict[str, asyncio.Task[None]] = {}
+        self._pushed_at: dict[str, float] = {}
+
+    # -- what changed -------------------------------------------------------------------------------
+
+    def changed(self, challenge_ids: Iterable[str]) -> None:
+        """`ChallengeNotifier`: schedule a push of each challenge's topic (from a running event loop)."""
+        for challenge_id in challenge_ids:
+            topic = challenge_topic(challenge_id)
+            self._dirty.add(topic)
+            if topic not in self._pushers:
+                self._pushers[topic] = asyncio.get_running_loop().create_task(self._pusher(topic))
+
+    async def _pusher(self, topic: str) -> None:
+        # One task per dirty topic: changes that arrive while it waits join the same push.
+        try:
+            while topic in self._dirty:
+                wait = self._pushed_at.get(topic, 0.0) + self.push_ms / 1000 - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self._dirty.discard(topic)
+                self._pushed_at[topic] = time.monotonic()
+                try:
+                    await self.push(topic, min_interval_ms=self.push_ms)
+                except UnknownChallenge:
+                    return
+                except Exception as error:
+                    log.warning("challenges: could not push %s (%r); retrying", topic, error)
+                    self._dirty.add(topic)
+        finally:
+            self._pushers.pop(topic, None)
+
+    async def aclose(self) -> None:
+        """Push what is pending now (a process stopping), then stop."""
+        pending = list(self._pushers.values())
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        dirty, self._dirty = sorted(self._dirty), set()
+        for topic in dirty:
+            with contextlib.suppress(Exception):
+                await self.push(topic)
+
+    # -- documents ----------------------------------------------------------------------------------
+
+    async def exists(self, challenge_id: str) -> bool:
+        async with self.sessions() as session:
+            return await session.get(Challenge, challenge_id) is not None
+
+    async def document(self, challenge_id: str) -> dict[str, Any]:
+        """The scoreboard as the database has it now."""
+        now = self.clock()
+        async with self.sessions() as session:
+            row = await session.get(Challenge, challenge_id)
+            if row is None:
+                raise UnknownChallenge(challenge_id)
+            definition = ChallengeDefinition.model_validate(row.definition)
+            state = ChallengeState(row.state)
+            if state is ChallengeState.LIVE and now >= definition.ends_at:
+                state = ChallengeState.CLOSING
+            teams = await _teams(session, definition)
+            scores = await session.execute(
+                select(ChallengeScore.team_id, ChallengeScore.user_id, ChallengeScore.total).where(
+                    ChallengeScore.challenge_id == challenge_id
+                )
+            )
+            contributions: dict[uuid.UUID, dict[str, float]] = {}
+            members: set[uuid.UUID] = set()
+            for team_id, user_id, total in scores:
+                contributions.setdefault(team_id, {})[str(user_id)] = float(total)
+                members.add(user_id)
+            reached: dict[uuid.UUID, datetime] = {
+                row.team_id: row.reached_at
+                for row in await session.execute(
+                    select(ChallengeGoalReached.team_id, ChallengeGoalReached.reached_at).where(
+                        ChallengeGoalReached.challenge_id == challenge_id
+                    )
+                )
+            }
+            names: dict[uuid.UUID, str] = {}
+            if members:
+                rows = await session.execute(select(User.id, User.display_name).where(User.id.in_(members)))
+                names = {row.id: row.display_name for row in rows}
+        tallies = [
+            TeamTally(slug, name, count, contributions.get(team_id, {}), reached.get(team_id))
+            for team_id, (slug, name, count) in teams.items()
+        ]
+        table = standings(definition, tallies, now)
+        results = None
+        if state is ChallengeState.FINISHED and row.results is not None:
+            results = Results.from_dict(row.results)
+        shown = document(definition, table, state, results)
+        for team in shown["teams"].values():
+            for user_id, member in team["members"].items():
+                member["display_name"] = names.get(uuid.UUID(user_id), user_id)
+        return shown
+
+    async def push(self, topic: str, *, min_interval_ms: int = 0) -> Stored:
+        """Publish the delta from the topic's stored document to the scoreboard as it is now (nothing if
+        they are equal); returns the document and position after it."""
+        challenge_id = topic.split(":", 1)[1]
+        stored = self._last.get(topic) or await self.store.read(topic)
+        for _ in range(_MAX_ATTEMPTS):
+            # Read the scores after learning the position: a document published by anyone since makes
+            # the compare-and-set fail, so a document never replaces a newer one.
+            after = await self.document(challenge_id)
+            if after == stored.document:
+                self._last[topic] = stored
+                return stored
+            before = stored.document or {}
+            change = TopicChange(topic, diff_ops(before, after), _transition_events(before, after))
+            outcome = await self.store.publish_if(
+                topic, stored.position, encode_change(change), after, min_interval_ms=min_interval_ms
+            )
+            if isinstance(outcome, Published):
+                stored = self._last[topic] = Stored(outcome.position, after)
+                return stored
+            if isinstance(outcome, Conflict):
+                stored = outcome.current
+            elif isinstance(outcome, Wait):
+                await asyncio.sleep(outcome.ms / 1000)
+        self._last.pop(topic, None)
+        raise RuntimeError(f"{topic}: could not publish after {_MAX_ATTEMPTS} attempts")
+
+    async def snapshot(self, challenge_id: str) -> tuple[dict[str, Any], Position]:
+        """The document at the stream's head (see the module docstring); UnknownChallenge if none."""
+        topic = challenge_topic(challenge_id)
+        stored = await self.store.read(topic)
+        if stored.document is None:
+            stored = await self.push(topic)
+        assert stored.document is not None
+        return stored.document, stored.position
+
+
+def _transition_events(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """A start or a finish seen by this push (none for the first document of a topic)."""
+    was, now = before.get("state"), after.get("state")
+    if was is None or was == now:
+        return []
+    summary = {"challenge_id": after["id"], "name": after["name"], "state": now}
+    if now == ChallengeState.LIVE and was == ChallengeState.SCHEDULED:
+        return [("challenge_started", {**summary, "ends_at_ms": after["ends_at_ms"]})]
+    if now == ChallengeState.FINISHED:
+        return [("challenge_finished", {**summary, "results": after.get("results")})]
+    return []
+
+
+async def _teams(
+    session: AsyncSession, definition: ChallengeDefinition
+) -> dict[uuid.UUID, tuple[str, str, int]]:
+    """The participating teams: by id, slug, name and current member count (every active team when the
+    definition lists none)."""
+    members = (
+        select(TeamMembership.team_id, func.count().label("n"))
+        .where(TeamMembership.left_at.is_(None))
+        .group_by(TeamMembership.team_id)
+        .subquery()
+    )
+    query = select(Team.id, Team.slug, Team.name, func.coalesce(members.c.n, 0)).outerjoin(
+        members, members.c.team_id == Team.id
+    )
+    if definition.teams is not None:
+        query = query.where(Team.slug.in_(definition.teams))
+    else:
+        query = query.where(Team.archived_at.is_(None))
+    rows = await session.execute(query)
+    return {team_id: (slug, name, int(count)) for team_id, slug, name, count in rows}
+
+
+__all__ = ["ChallengeScoreboards", "MemoryDocuments", "UnknownChallenge"]
