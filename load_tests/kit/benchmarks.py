@@ -36,6 +36,7 @@ SCENARIO_ORDER: Final = (
     "fanout",
     "dashboard",
     "reconnect-storm",
+    "challenge",
     "pipeline",
     "hub-vs-baselines",
 )

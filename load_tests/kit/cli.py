@@ -31,6 +31,10 @@ SCENARIOS: dict[str, tuple[str, str]] = {
         "load_tests.scenarios.reconnect_storm",
         "drop X% of the sessions at once: time to resume, share recovered vs snapshot, nothing missed",
     ),
+    "challenge": (
+        "load_tests.scenarios.challenge",
+        "a live team challenge: members report events, spectators watch the scoreboard: its delta latency",
+    ),
     "pipeline": (
         "load_tests.pipeline.cli",
         "ingest -> queue -> worker -> hub -> screens: scored events/s, and event->screen latency at a "

@@ -74,8 +74,9 @@ class Target(ABC):
         """Make the hub ready; ``scoring``: events are ingested and must be scored (a worker runs)."""
 
     @abstractmethod
-    async def users(self, count: int, teams: int = 0) -> list[LoadUser]:
-        """``count`` load users, spread over ``teams`` teams when asked."""
+    async def users(self, count: int, teams: int = 0, members: int | None = None) -> list[LoadUser]:
+        """``count`` load users, the first ``members`` of them (all by default) spread over ``teams``
+        teams when asked."""
 
     @property
     @abstractmethod
@@ -98,17 +99,19 @@ class OwnStack(Target):
         self.name = name
         self.host = "127.0.0.1"
         self.port = stack.port
+        self.team_slugs: list[str] = []
 
     async def prepare(self, scoring: bool) -> None:
         await self.stack.prepare()
         if scoring:
             self.stack.start_worker(1, 40)
 
-    async def users(self, count: int, teams: int = 0) -> list[LoadUser]:
+    async def users(self, count: int, teams: int = 0, members: int | None = None) -> list[LoadUser]:
         stack = self.stack
+        in_teams = count if members is None else members
         headers = {"Authorization": f"Bearer {stack.admin_token}"}
         prefix = f"{self.name[:4]}{stack.run_id[:6]}"
-        slugs = [f"{prefix}-t{index}" for index in range(teams)]
+        slugs = self.team_slugs = [f"{prefix}-t{index}" for index in range(teams)]
         created: list[LoadUser] = []
         async with stack.http() as client:
             for slug in slugs:
@@ -126,7 +129,7 @@ class OwnStack(Target):
                 )
                 _check(answer, 201, "creating load users through the admin API")
                 for index, user in enumerate(answer.json()["users"], start):
-                    team = slugs[index % teams] if teams else None
+                    team = slugs[index % teams] if teams and index < in_teams else None
                     created.append(LoadUser(user["id"], user["handle"], user["access_token"], team))
             gate = asyncio.Semaphore(16)
 
@@ -158,7 +161,7 @@ class External(Target):
     async def prepare(self, scoring: bool) -> None:
         return None
 
-    async def users(self, count: int, teams: int = 0) -> list[LoadUser]:
+    async def users(self, count: int, teams: int = 0, members: int | None = None) -> list[LoadUser]:
         try:
             rows = json.loads(self.users_file.read_text())
             given = [

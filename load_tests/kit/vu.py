@@ -73,6 +73,9 @@ class VuSpec:
     """Mean think time between two ingests (exponential); 0: this user never ingests."""
     ping_every_s: float = 0.0
     """Ping at least this often; 0: only as the heartbeat needs (half of ``heartbeat_ms`` quiet)."""
+    backdate: bool = True
+    """Date the k-th event ``k // 10`` days back (so every one awards XP); False: now (a challenge's
+    window counts only events inside it)."""
 
 
 class Meter:
@@ -115,6 +118,8 @@ class Mirror:
     epoch: str = ""
     offset: int = -1
     """-1: not subscribed yet."""
+    scoreboard: bool = False
+    """A ``challenge:`` topic."""
 
 
 @dataclass(slots=True)
@@ -131,7 +136,7 @@ class VirtualUser(asyncio.Protocol):
         self.host, self.port = host, port
         self.meter = meter
         self.rng = rng
-        self.mirrors = {topic: Mirror() for topic in spec.topics}
+        self.mirrors = {topic: Mirror(scoreboard=topic.startswith("challenge:")) for topic in spec.topics}
         self.heartbeat_s = 25.0
         self.transport: asyncio.Transport | None = None
         self.connected = False
@@ -332,7 +337,9 @@ class VirtualUser(asyncio.Protocol):
             meter.missed += offset - mirror.offset - 1
         mirror.offset = offset
         meter.deliveries += 1
-        meter.record("delivery", now_ms - delta.get("at_ms", now_ms))
+        # A challenge's scoreboard deltas get a histogram of their own: they are what spectators watch.
+        name = "scoreboard" if mirror.scoreboard else "delivery"
+        meter.record(name, now_ms - delta.get("at_ms", now_ms))
 
     def _subscribed(self, message: dict[str, Any]) -> None:
         topic = message.get("topic", "")
@@ -405,12 +412,14 @@ class VirtualUser(asyncio.Protocol):
     def ingest(self) -> bool:
         """Report one event of this user's; False once it has sent all it may (they would stop
         awarding XP, leaving nothing to measure)."""
-        if not self.connected or self._sent_events >= INGEST_MAX_EVENTS:
+        limit = INGEST_MAX_EVENTS if self.spec.backdate else INGEST_PER_DAY  # today's: capped at ten
+        if not self.connected or self._sent_events >= limit:
             return False
         k = self._sent_events
         self._sent_events += 1
         now = time.time()
-        occurred_ms = int((now - 86_400 * (k // INGEST_PER_DAY)) * 1000) - 60_000
+        back = 86_400 * (k // INGEST_PER_DAY) if self.spec.backdate else 0
+        occurred_ms = int((now - back) * 1000) - (60_000 if self.spec.backdate else 1_000)
         ident = next(self._ids)
         event = {
             "id": f"{self.spec.name}-{k}",

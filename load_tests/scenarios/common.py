@@ -98,6 +98,7 @@ NOTES = {
     "ingest": "ingest sent -> ingested reply",
     "ping": "ping -> pong",
     "resume": "connection dropped -> reconnected, authenticated, every topic resumed",
+    "scoreboard": "challenge scoreboard delta published (at_ms) -> a screen holds it",
 }
 """What each histogram measures, for the table and the report."""
 
@@ -143,6 +144,8 @@ async def execute(
     users: int,
     teams: int,
     scoring: bool,
+    members: int | None = None,
+    prepare: Callable[[Target, list[LoadUser]], Awaitable[None]] | None = None,
     default_latency: str,
     latency_notes: dict[str, str],
     body: Body,
@@ -154,7 +157,9 @@ async def execute(
         say(f"{scenario}: preparing the target" + ("" if args.target else " (a stack of its own)"))
         await target.prepare(scoring)
         started = time.monotonic()
-        load_users = await target.users(users, teams)
+        load_users = await target.users(users, teams, members)
+        if prepare is not None:
+            await prepare(target, load_users)
         say(f"{scenario}: {len(load_users):,} load users ready in {time.monotonic() - started:.1f} s")
         swarm = Swarm(args.procs, target.port, target.host)
         run = Run(
@@ -184,6 +189,7 @@ def specs(
     ingest_every_s: Callable[[int, LoadUser], float],
     run_name: str,
     ping_every_s: float = 0.0,
+    backdate: bool = True,
 ) -> list[VuSpec]:
     """One spec per session; sessions beyond the users share them (several tabs); only a user's first
     session ingests (its screens match answers to its own events)."""
@@ -192,7 +198,7 @@ def specs(
         user = users[index % len(users)]
         every = ingest_every_s(index, user) if index < len(users) else 0.0
         name = f"{run_name}-{index}"
-        out.append(VuSpec(name, user.user_id, user.token, topics(index, user), every, ping_every_s))
+        out.append(VuSpec(name, user.user_id, user.token, topics(index, user), every, ping_every_s, backdate))
     return out
 
 
