@@ -66,7 +66,7 @@ class XpAwarded(Effect):
     kind: ClassVar[str] = "xp_awarded"
     amount: int
     source: str
-    """"metric", "mission" or "badge"."""
+    """"metric", "mission", "badge", or the source of a granted reward ("challenge")."""
     metric: str | None = None
     day: str | None = None
 

@@ -149,6 +149,27 @@ class Engine:
             fresh.append(event)
         return fresh, duplicates, rejected
 
+    def grant(
+        self,
+        state: UserState,
+        *,
+        xp: int,
+        badge: str | None,
+        source: str,
+        explanation: str,
+        rule_id: str | None = None,
+    ) -> Outcome:
+        """Grant a reward decided outside the events (a challenge's prize): ``xp`` (levelling up as any
+        XP does) and ``badge`` if the rules have it and the user does not. ``explanation`` says what the
+        reward is for ("rank 1 of 4 in ..."); ``rule_id`` (default: ``source``) names the decider in the
+        effects' explanations. Pure: the given state is not modified; granting twice grants twice, so
+        the caller keeps the record of what was paid."""
+        if xp < 0:
+            raise ValueError(f"a reward cannot take XP away (xp={xp})")
+        batch = _Batch(self, state.copy(), [])
+        batch.grant(xp, badge, source, explanation, rule_id or source)
+        return Outcome(batch.state, tuple(batch.effects), ())
+
     def check(self, event: MetricEvent) -> Rejection | None:
         """Would `apply` refuse this event (whatever the user's state)? For answering at ingest."""
         problem = self._problem(event.user_id, event)
@@ -219,6 +240,15 @@ class _Batch:
         self._award_metric_xp()
         self._update_streaks()
         self._update_missions()
+        self._settle_badges_and_level()
+
+    def grant(self, xp: int, badge_id: str | None, source: str, text: str, rule_id: str) -> None:
+        reason = f"reward for {text}"
+        if xp:
+            self._grant_xp(xp, source, self._explain(rule_id, reason, ()), reason)
+        # A badge the rules no longer have is skipped: the reward was defined under older rules.
+        if badge_id is not None and badge_id in self.rules.badges and not self.state.badges.get(badge_id):
+            self._earn(badge_id, 1, None, reason, ())
         self._settle_badges_and_level()
 
     def _explain(
@@ -422,8 +452,9 @@ class _Batch:
         scopes: dict[str, list[tuple[str, int]]] = {}
         # A badge's verdict can only change when one of its inputs did: judge only those.
         changed = self.changed
-        changed.update(f"metric:{metric}" for metric, _ in self.groups)
-        changed.add("metric:*")
+        if self.groups:  # a granted reward changes no metric
+            changed.update(f"metric:{metric}" for metric, _ in self.groups)
+            changed.add("metric:*")
         again = True
         while again:
             again = False

@@ -85,6 +85,8 @@ class ScoredUser:
     """What the engine decided: the state after (``outcome.state``), scored with ``engine.version``."""
     new_badges: frozenset[BadgeRowKey]
     """The ``badges_earned`` rows this transaction inserted (an award the table already had is not one)."""
+    events: tuple[MetricEvent, ...] = ()
+    """The user's events this batch scored (accepted: not seen before), in event-id order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,10 +262,21 @@ class Scorer:
             await writes.upsert_missions(session, list(missions.values()))
         return {
             user_key: ScoredUser(
-                user_key, timezone, before, version, outcome, frozenset(new_badges.get(user_key, ()))
+                user_key,
+                timezone,
+                before,
+                version,
+                outcome,
+                frozenset(new_badges.get(user_key, ())),
+                _accepted(by_user[user_key], outcome),
             )
             for user_key, (timezone, before, version, outcome) in befores.items()
         }
+
+
+def _accepted(events: list[MetricEvent], outcome: Outcome) -> tuple[MetricEvent, ...]:
+    accepted = set(outcome.accepted)
+    return tuple(event for event in events if event.id in accepted)
 
 
 def load_state(engine: Engine, user_id: str, timezone: str, stored: dict[str, Any]) -> UserState:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
@@ -29,6 +30,7 @@ from .hub.wiring import open_hub
 from .services.accounts import Accounts
 from .services.admin_users import AdminUsers
 from .services.announcements import AnnouncementsService
+from .services.challenge_lifecycle import ChallengeLifecycle, RedisWakePublisher, running_clock
 from .services.challenges import ChallengesService
 from .services.ingest import IngestService
 from .services.notifications import NotificationsService
@@ -69,7 +71,7 @@ def create_app(settings: Settings) -> Starlette:
         try:
             await state.rules.bootstrap()
             async with open_hub(settings, sessions, state.rules, state.accounts.key) as hub:
-                step = ScoringStep(state.scorer, state.rules, hub.publisher, hub.boards)
+                step = ScoringStep(state.scorer, state.rules, hub.publisher, hub.boards, hub.challenges)
                 async with open_queue(settings, step) as queue:
                     state.publisher = state.teams.publisher = hub.publisher
                     state.redis = hub.redis
@@ -78,10 +80,13 @@ def create_app(settings: Settings) -> Starlette:
                     state.announcements = AnnouncementsService(sessions, hub.publisher)
                     hub.notifications = state.notifications
                     state.hub = hub
-                    try:
-                        yield
-                    finally:
-                        state.hub = None
+                    async with _challenge_clock(settings, state) as wake:
+                        state.challenges.wake = wake
+                        try:
+                            yield
+                        finally:
+                            state.hub = None
+                            state.challenges.wake = None
         finally:
             await engine.dispose()
 
@@ -111,6 +116,22 @@ def create_app(settings: Settings) -> Starlette:
     app.state.authenticate = _authenticate
     app.state.openapi = document
     return app
+
+
+@contextlib.asynccontextmanager
+async def _challenge_clock(settings: Settings, state: State) -> AsyncIterator[Callable[[], None]]:
+    """The challenges' wake callback. Embedded, this process runs the lifecycle clock; on Redis the
+    workers run it, and a create or an edit wakes them through the wake channel."""
+    if state.redis is None:
+        lifecycle = ChallengeLifecycle(state.sessions, state.rules, state.hub.challenges)
+        async with running_clock(lifecycle) as clock:
+            yield clock.wake
+        return
+    publisher = RedisWakePublisher(state.redis, settings.redis_prefix)
+    try:
+        yield publisher
+    finally:
+        await publisher.aclose()
 
 
 async def prepare_schema(url: str) -> None:

@@ -1,4 +1,5 @@
-"""``gamif worker``: taskiq worker processes that score queued metric events.
+"""``gamif worker``: taskiq worker processes that score queued metric events (and move challenges
+through their lifecycle: `server.services.challenge_lifecycle`).
 
 taskiq's worker processes import this module (``server.worker:broker``), so it builds the broker from
 the settings in the environment; each process then sets up its own services at start (database,
@@ -10,6 +11,7 @@ API process that enqueues.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from taskiq import TaskiqEvents, TaskiqState
@@ -17,8 +19,11 @@ from taskiq import TaskiqEvents, TaskiqState
 from persistence.db import create_engine, session_factory
 from persistence.scoring import Scorer
 from server.config import load_settings
+from server.hub.documents import DocumentStore
 from server.hub.publish import Publisher
 from server.hub.wiring import redis_client, redis_streams
+from server.services.challenge_lifecycle import ChallengeLifecycle, running_clock
+from server.services.challenge_live import ChallengeScoreboards
 from server.services.leaderboard_live import open_live_boards
 from server.services.rules import RulesService
 from server.services.scoring_batcher import ScoringBatcher
@@ -44,9 +49,17 @@ if broker is not None:
         redis = redis_client(settings)
         streams = redis_streams(redis, settings)
         boards = await open_live_boards(settings, streams, sessions, rules)
-        step = ScoringStep(Scorer(sessions), rules, Publisher(streams), boards)
+        scoreboards = ChallengeScoreboards(
+            DocumentStore(streams), sessions, push_ms=settings.leaderboard_push_ms
+        )
+        step = ScoringStep(Scorer(sessions), rules, Publisher(streams), boards, scoreboards)
         state.score_payload = score_payload(ScoringBatcher(step, settings.worker_max_group_events))
-        state.closers = [boards.aclose, redis.aclose, engine.dispose]  # boards first: it pushes what is due
+        # Every worker process runs the challenges' clock: transitions happen once however many run.
+        clock = contextlib.AsyncExitStack()
+        lifecycle = ChallengeLifecycle(sessions, rules, scoreboards)
+        await clock.enter_async_context(running_clock(lifecycle, redis=redis, prefix=settings.redis_prefix))
+        # The clock first (it notifies the scoreboards), then those that push what is due.
+        state.closers = [clock.aclose, scoreboards.aclose, boards.aclose, redis.aclose, engine.dispose]
         log.info("worker ready: queue %s", queue_name(settings))
 
     @broker.on_event(TaskiqEvents.WORKER_SHUTDOWN)

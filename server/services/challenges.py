@@ -52,10 +52,14 @@ class ChallengesService:
         rules: RulesService,
         *,
         clock: Callable[[], datetime] = utcnow,
+        wake: Callable[[], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.rules = rules
         self.clock = clock
+        self.wake = wake
+        """Called after a create or an edit commits: the lifecycle clock may have a nearer boundary now
+        (`challenge_lifecycle`). Must not block or raise."""
 
     async def create(self, definition: ChallengeDefinition, created_by: uuid.UUID | None) -> ChallengeView:
         # The rules are read on a connection of their own, before the write transaction takes one.
@@ -84,6 +88,7 @@ class ChallengesService:
                 await session.flush()
             except IntegrityError:  # created meanwhile by another request
                 raise taken from None
+        self._wake_clock()
         return self._view(row)
 
     async def get(self, challenge_id: str) -> ChallengeView:
@@ -157,7 +162,12 @@ class ChallengesService:
             row.definition = after.model_dump(mode="json")
             row.starts_at, row.ends_at = after.starts_at, after.ends_at
             row.version += 1
+        self._wake_clock()
         return self._view(row)
+
+    def _wake_clock(self) -> None:
+        if self.wake is not None:
+            self.wake()
 
     # -- validation against the state and the world ------------------------------------------------
 

@@ -1,6 +1,7 @@
 """The scoring step, shared by the ingest request and the workers: score validated events in one
-transaction and push the results live (see `server.services.live`), taking the push back if the
-transaction fails. Also the queue's payload: validated events as plain JSON data."""
+transaction, recording their challenge scores (`server.services.challenge_scoring`) and pushing the results
+live (see `server.services.live`) inside it, taking the push back if the transaction fails, and telling the
+challenge scoreboard after the commit. Also the queue's payload: validated events as plain JSON data."""
 
 from __future__ import annotations
 
@@ -10,16 +11,19 @@ from typing import Any
 
 from game import MetricEvent
 from persistence.models import utcnow
-from persistence.scoring import Scorer, ScoreResult, Submission
+from persistence.scoring import ScoredBatch, Scorer, ScoreResult, Submission
 from server.hub.publish import Publisher
 
+from .challenge_notify import ChallengeNotifier, NoNotifier
+from .challenge_scoring import ChallengeScoring
 from .leaderboard_live import LiveBoards
 from .live import ScoringPush
 from .rules import RulesService
 
 
 class ScoringStep:
-    """``boards`` (on Redis only): the leaderboards each committed batch is recorded in."""
+    """``boards`` (on Redis only): the leaderboards each committed batch is recorded in; ``notifier``: told
+    which challenges' scores each committed batch changed."""
 
     def __init__(
         self,
@@ -27,22 +31,35 @@ class ScoringStep:
         rules: RulesService,
         publisher: Publisher | None,
         boards: LiveBoards | None = None,
+        notifier: ChallengeNotifier | None = None,
     ) -> None:
         self.scorer = scorer
         self.rules = rules
         self.publisher = publisher
         self.boards = boards
+        self.notifier: ChallengeNotifier = notifier or NoNotifier()
 
     async def run(self, submissions: Sequence[Submission], now: datetime | None = None) -> ScoreResult:
         engine = await self.rules.engine()
         received_at = now or utcnow()  # also the ledger lines' created_at
+        challenges = ChallengeScoring()
         push = None if self.publisher is None else ScoringPush(self.publisher)
+
+        async def before_commit(batch: ScoredBatch) -> None:
+            # Both inside the transaction; the challenge scores first, so the push is the last step
+            # before the commit (nothing published for a batch that fails recording them).
+            await challenges(batch)
+            if push is not None:
+                await push(batch)
+
         try:
-            result = await self.scorer.score(engine, submissions, received_at, before_commit=push)
+            result = await self.scorer.score(engine, submissions, received_at, before_commit=before_commit)
         except BaseException:
             if push is not None:
                 await push.undo()  # published, then not committed: screens must reload those topics
             raise
+        if challenges.changed:
+            self.notifier.changed(sorted(challenges.changed))  # committed: the scoreboard may read them
         if self.boards is not None:
             # After the commit, once: a rolled-back batch must not count, and a re-sent one is a duplicate.
             await self.boards.record(submissions, result, received_at)
