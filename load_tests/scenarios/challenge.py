@@ -98,6 +98,7 @@ async def go(args: Any, checks: list[slo.Check]) -> dict[str, Any]:
             "events_answered": totals.events_answered,
             "events_never_answered": unanswered,
             "deliveries": totals.deliveries,
+            "stream_resets": totals.resets,
         }
         return common.counters(run, unanswered), common.rates(run), extra
 

@@ -70,6 +70,12 @@ def add_common(parser: argparse.ArgumentParser, *, rate: float = 200.0) -> None:
         help="client processes (uvloop each); raise it when the generator warns it saturates",
     )
     group.add_argument("--interval", type=float, default=1.0, help="seconds between samples (1)")
+    group.add_argument(
+        "--drain",
+        type=duration,
+        default=60.0,
+        help="after the load: how long events sent may take to reach their screens (60s)",
+    )
     group.add_argument("--json", type=Path, default=None, help="write the result here")
     group.add_argument("--html", type=Path, default=None, help="write the HTML report here")
     group.add_argument(
@@ -246,9 +252,10 @@ async def hold(context: Context, seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
-async def drain(context: Context, timeout: float = 30.0) -> int:
+async def drain(context: Context, timeout: float | None = None) -> int:
     """Stop ingesting, then wait for every event sent to reach its screen; how many never did."""
     await context.swarm.stop_ingest()
+    timeout = context.args.drain if timeout is None else timeout
     deadline = time.monotonic() + timeout
     left = await context.swarm.unanswered()
     while left and time.monotonic() < deadline:

@@ -239,3 +239,29 @@ async def test_a_users_file_that_is_not_a_list_of_users_is_refused(tmp_path: Pat
     assert process.returncode == 2
     assert "not a JSON list of {user_id, access_token} objects" in output.decode()
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.postgresql
+async def test_a_challenge_scoreboard_moves_for_members_and_spectators(
+    postgres_server: str, redis_server: str, tmp_path: Path
+) -> None:
+    """A live challenge created through the admin API: members' events move its scoreboard, and every
+    member and spectator gets every one of its deltas."""
+    code, output, result = await load(
+        "challenge",
+        tmp_path,
+        "--teams=3",
+        "--members=30",
+        "--spectators=30",
+        "--think=1s",
+        "--duration=5s",
+        "--procs=1",
+        "--slo=errors=0,missed=0,duplicated=0",
+        stores=(postgres_server, redis_server),
+    )
+    assert code == 0, output
+    latency = result["summary"]["latency"]
+    assert latency["screen"]["count"] == result["extra"]["events_answered"] > 0
+    # More than one scoreboard delta, each to all 60 sessions watching it.
+    assert latency["scoreboard"]["count"] >= 2 * 60
+    assert latency["scoreboard"]["count"] % 60 == 0
