@@ -32,6 +32,7 @@ from .services.admin_users import AdminUsers
 from .services.announcements import AnnouncementsService
 from .services.challenge_lifecycle import ChallengeLifecycle, RedisWakePublisher, running_clock
 from .services.challenges import ChallengesService
+from .services.demo_pulse import running_pulse
 from .services.ingest import IngestService
 from .services.notifications import NotificationsService
 from .services.profiles import ProfilesService
@@ -47,7 +48,8 @@ class SchemaOutOfDate(RuntimeError):
     pass
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
+    """``demo``: `gamif run` / `gamif demo`, whose serving process also runs the demo pulse."""
     database_url = settings.effective_database_url
 
     @contextlib.asynccontextmanager
@@ -80,7 +82,11 @@ def create_app(settings: Settings) -> Starlette:
                     state.announcements = AnnouncementsService(sessions, hub.publisher)
                     hub.notifications = state.notifications
                     state.hub = hub
-                    async with _challenge_clock(settings, state) as wake:
+                    pulse_seconds = settings.demo_pulse_seconds if demo else 0
+                    async with (
+                        _challenge_clock(settings, state) as wake,
+                        running_pulse(state.ingest, sessions, pulse_seconds) as state.demo_pulse,
+                    ):
                         state.challenges.wake = wake
                         try:
                             yield

@@ -224,6 +224,16 @@ class Settings(BaseSettings):
             "(a larger batch alone): fewer, larger transactions under load; no wait when the queue is quiet."
         ),
     )
+    demo_pulse_seconds: float = Field(
+        default=5,
+        ge=0,
+        le=3_600,
+        allow_inf_nan=False,
+        description=(
+            "`gamif run` / `gamif demo` only: the server ingests one sample event for a random demo person "
+            "this often, so that the dashboards and the demo challenge's scoreboard move (0: off)."
+        ),
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level: debug, info, warning or error."
     )

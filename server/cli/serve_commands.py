@@ -8,15 +8,21 @@ import getpass
 import os
 import sys
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from server.config import Settings
 
 from .common import settings_or_report
 
+if TYPE_CHECKING:  # the CLI starts fast: the server's modules are imported where used
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from server.services.rules import RulesService
+
 DEMO_PASSWORD = "gamif-demo-password"
 DEMO_DOMAIN = "demo.gamif.dev"
-DEMO_INTEGRATION = "demo integration"
 DEMO_TEAMS = {"platform": "Platform", "web": "Web", "reliability": "Reliability"}
+DEMO_CHALLENGE = "demo-sprint"
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -26,13 +32,13 @@ def serve(args: argparse.Namespace) -> int:
     return _serve(settings)
 
 
-def _serve(settings: Settings) -> int:
+def _serve(settings: Settings, *, demo: bool = False) -> int:
     import uvicorn
 
     from server.app import create_app
 
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, demo=demo),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -95,11 +101,12 @@ def demo(args: argparse.Namespace) -> int:
         return 1
     summary = asyncio.run(seed_demo(settings))
     print(summary, flush=True)
-    return _serve(settings)
+    return _serve(settings, demo=True)
 
 
 async def seed_demo(settings: Settings, now: datetime | None = None) -> str:
-    """Seed the demo organisation once (teams, people, recent history) and describe how to log in."""
+    """Seed the demo organisation once (teams, people, recent history, a live challenge) and describe
+    how to log in."""
     from sqlalchemy import select, update
 
     from game import sample_events, sample_users
@@ -108,6 +115,8 @@ async def seed_demo(settings: Settings, now: datetime | None = None) -> str:
     from persistence.scoring import Scorer, Submission
     from server.app import prepare_schema
     from server.services.accounts import Accounts
+    from server.services.challenge_scoring import ChallengeScoring
+    from server.services.demo_pulse import DEMO_INTEGRATION
     from server.services.rules import RulesService
     from server.services.teams import TeamsService
 
@@ -143,15 +152,19 @@ async def seed_demo(settings: Settings, now: datetime | None = None) -> str:
                     timezone=tz,
                 )
                 ids[handle] = str(user.id)
-            teams = TeamsService(sessions)
+            # The sample covers four weeks: move it so that it ends an hour ago.
+            events = sample_events()
+            shift = (now - timedelta(hours=1)) - max(e.occurred_at for e in events)
+            # The teams existed throughout the history: challenges and team boards credit an event to
+            # the teams its author belonged to when it happened.
+            formed = min(e.occurred_at for e in events) + shift - timedelta(days=1)
+            teams = TeamsService(sessions, clock=lambda: formed)
             slugs = list(DEMO_TEAMS)
             for slug, name in DEMO_TEAMS.items():
                 await teams.create(slug, name, f"The {name} team (demo)")
             for index, handle in enumerate(zones):
                 await teams.add_member(slugs[index % len(slugs)], handle)
-            # The sample covers four weeks: move it so that it ends an hour ago.
-            events = sample_events()
-            shift = (now - timedelta(hours=1)) - max(e.occurred_at for e in events)
+            await _seed_challenge(sessions, rules, now)
             submissions = [
                 Submission(
                     type(e)(e.id, ids[e.user_id], e.metric, e.value, e.occurred_at + shift, e.source),
@@ -167,7 +180,9 @@ async def seed_demo(settings: Settings, now: datetime | None = None) -> str:
             for submission in sorted(submissions, key=lambda s: s.event.occurred_at):
                 by_day.setdefault(submission.event.occurred_at.astimezone(UTC).date(), []).append(submission)
             for batch in by_day.values():
-                await scorer.score(game_engine, batch, now)
+                # With the challenge hook in the same transaction, as the scoring step does: the
+                # scoreboard starts with the history's events inside the challenge's window.
+                await scorer.score(game_engine, batch, now, before_commit=ChallengeScoring())
         # One live demo key at a time: each start hands out a fresh one and retires the previous.
         async with sessions() as session, session.begin():
             await session.execute(
@@ -179,6 +194,8 @@ async def seed_demo(settings: Settings, now: datetime | None = None) -> str:
     finally:
         await engine.dispose()
     base = settings.effective_public_url
+    seconds = settings.demo_pulse_seconds
+    pulse = f" (moved by a sample event every {seconds:g} s)" if seconds > 0 else ""
     database = "SQLite, embedded" if settings.embedded else "PostgreSQL"
     return "\n".join(
         [
@@ -187,7 +204,35 @@ async def seed_demo(settings: Settings, now: datetime | None = None) -> str:
             f"  data: {settings.data_dir.resolve()} ({database})",
             f"  demo logins, password {DEMO_PASSWORD!r}: admin, {', '.join(zones)}",
             f"  an integration API key for this run: {key}",
+            f"  a live team challenge: {base}/api/v1/challenges/{DEMO_CHALLENGE}{pulse}",
             "  (the README's 'Try it' section has curl commands to log in, post metrics and read /me)",
             "",
         ]
     )
+
+
+async def _seed_challenge(
+    sessions: async_sessionmaker[AsyncSession], rules: RulesService, now: datetime
+) -> None:
+    """The demo's live challenge between its teams: defined through the service (so it is validated)
+    and started as the lifecycle clock would, before the history is scored into it."""
+    from game.challenges import ChallengeDefinition
+    from server.services.challenge_lifecycle import ChallengeLifecycle
+    from server.services.challenges import ChallengesService
+
+    definition = ChallengeDefinition.model_validate(
+        {
+            "id": DEMO_CHALLENGE,
+            "name": "Sprint of the week",
+            "description": "Code reviews done plus pull requests merged: the busiest team wins.",
+            "metrics": ["reviews_done", "prs_merged"],
+            # sum, not points: the board keeps moving once the rules' daily XP caps are reached.
+            "scoring": "sum",
+            "starts_at": now - timedelta(days=3),
+            "ends_at": now + timedelta(days=4),
+            "teams": list(DEMO_TEAMS),
+            "rewards": [{"rank": 1, "xp": 300}, {"rank": 2, "xp": 150}, {"rank": 3, "xp": 50}],
+        }
+    )
+    await ChallengesService(sessions, rules, clock=lambda: now).create(definition, None)
+    await ChallengeLifecycle(sessions, rules).start_due(now)

@@ -16,7 +16,8 @@ from tests.services import free_port
 
 async def test_the_embedded_demo_pushes_scored_metrics_to_a_live_client(tmp_path):
     port = free_port()
-    demo = GamifProcess({"GAMIF_DATA_DIR": str(tmp_path / "data")})
+    # No demo pulse: the test expects its own events next on the screen.
+    demo = GamifProcess({"GAMIF_DATA_DIR": str(tmp_path / "data"), "GAMIF_DEMO_PULSE_SECONDS": "0"})
     await demo.spawn(["run", "--port", str(port)], STARTED, "gamif run")
     try:
         key = re.search(r"gmf_[a-z0-9]{8}_[A-Za-z0-9]+", "".join(demo.output))

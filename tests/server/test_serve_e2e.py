@@ -69,7 +69,7 @@ def scored(http: httpx.Client, auth: dict[str, str], xp_before: int) -> dict:
 
 
 def test_gamif_run_serves_the_seeded_demo(tmp_path):
-    env = {"GAMIF_DATA_DIR": str(tmp_path / "data")}
+    env = {"GAMIF_DATA_DIR": str(tmp_path / "data"), "GAMIF_DEMO_PULSE_SECONDS": "0"}  # XP must not move
     with running(["run"], env) as (base, printed):
         assert f"gamif is starting at {base}" in printed
         key = re.search(r"gmf_[a-z0-9]{8}_[A-Za-z0-9]+", printed)
