@@ -132,7 +132,7 @@ async def finish(
         definition = ChallengeDefinition.model_validate(row.definition)
         if definition.closes_at > now:
             return None
-        teams = await _team_tallies(session, challenge_id, definition)
+        teams = await team_tallies(session, challenge_id, definition)
         table = standings(definition, [tally for _, tally in teams.values()], now)
         outcome = results(definition, table)
         row.results = outcome.as_dict()
@@ -153,10 +153,11 @@ def _grace(definition: dict[str, Any]) -> int:
     return int(grace)
 
 
-async def _team_tallies(
+async def team_tallies(
     session: AsyncSession, challenge_id: str, definition: ChallengeDefinition
 ) -> dict[str, tuple[uuid.UUID, TeamTally]]:
-    """By slug: each participating team's id and tally (every active team when none are listed)."""
+    """By slug: each participating team's id and tally (every active team when none are listed): what
+    the results are computed from, and the live scoreboard too."""
     members = (
         select(TeamMembership.team_id, func.count().label("n"))
         .where(TeamMembership.left_at.is_(None))

@@ -18,7 +18,6 @@ carries an event: ``challenge_started`` or ``challenge_finished`` (with the resu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -26,31 +25,25 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game.challenges import (
     ChallengeDefinition,
     ChallengeState,
     Results,
-    TeamTally,
     document,
     standings,
 )
-from persistence.models import (
-    Challenge,
-    ChallengeGoalReached,
-    ChallengeScore,
-    Team,
-    TeamMembership,
-    User,
-    utcnow,
-)
+from persistence.challenge_results import team_tallies
+from persistence.models import Challenge, User, utcnow
 from protocol import challenge_topic, diff_ops
 from server.hub.documents import Conflict, Published, Stored, Wait
 from server.hub.memory import MemoryStreams
 from server.hub.publish import TopicChange, encode_change
 from server.hub.streams import Position
+
+from .coalesce import Coalescer
 
 log = logging.getLogger("gamif.challenges")
 
@@ -136,51 +129,20 @@ class ChallengeScoreboards:
         self.push_ms = push_ms
         self.clock = clock
         self._last: dict[str, Stored] = {}
-        self._dirty: set[str] = set()
-        self._pushers: dict[str, asyncio.Task[None]] = {}
-        self._pushed_at: dict[str, float] = {}
+        self._pushes = Coalescer(
+            lambda topic: self.push(topic, min_interval_ms=push_ms), push_ms, log, gone=(UnknownChallenge,)
+        )
 
     # -- what changed -------------------------------------------------------------------------------
 
     def changed(self, challenge_ids: Iterable[str]) -> None:
         """`ChallengeNotifier`: schedule a push of each challenge's topic (from a running event loop)."""
         for challenge_id in challenge_ids:
-            topic = challenge_topic(challenge_id)
-            self._dirty.add(topic)
-            if topic not in self._pushers:
-                self._pushers[topic] = asyncio.get_running_loop().create_task(self._pusher(topic))
-
-    async def _pusher(self, topic: str) -> None:
-        # One task per dirty topic: changes that arrive while it waits join the same push.
-        try:
-            while topic in self._dirty:
-                wait = self._pushed_at.get(topic, 0.0) + self.push_ms / 1000 - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                self._dirty.discard(topic)
-                self._pushed_at[topic] = time.monotonic()
-                try:
-                    await self.push(topic, min_interval_ms=self.push_ms)
-                except UnknownChallenge:
-                    return
-                except Exception as error:
-                    log.warning("challenges: could not push %s (%r); retrying", topic, error)
-                    self._dirty.add(topic)
-        finally:
-            self._pushers.pop(topic, None)
+            self._pushes.touch(challenge_topic(challenge_id))
 
     async def aclose(self) -> None:
         """Push what is pending now (a process stopping), then stop."""
-        pending = list(self._pushers.values())
-        for task in pending:
-            task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        dirty, self._dirty = sorted(self._dirty), set()
-        for topic in dirty:
-            with contextlib.suppress(Exception):
-                await self.push(topic)
+        await self._pushes.aclose(self.push)
 
     # -- documents ----------------------------------------------------------------------------------
 
@@ -199,33 +161,13 @@ class ChallengeScoreboards:
             state = ChallengeState(row.state)
             if state is ChallengeState.LIVE and now >= definition.ends_at:
                 state = ChallengeState.CLOSING
-            teams = await _teams(session, definition)
-            scores = await session.execute(
-                select(ChallengeScore.team_id, ChallengeScore.user_id, ChallengeScore.total).where(
-                    ChallengeScore.challenge_id == challenge_id
-                )
-            )
-            contributions: dict[uuid.UUID, dict[str, float]] = {}
-            members: set[uuid.UUID] = set()
-            for team_id, user_id, total in scores:
-                contributions.setdefault(team_id, {})[str(user_id)] = float(total)
-                members.add(user_id)
-            reached: dict[uuid.UUID, datetime] = {
-                row.team_id: row.reached_at
-                for row in await session.execute(
-                    select(ChallengeGoalReached.team_id, ChallengeGoalReached.reached_at).where(
-                        ChallengeGoalReached.challenge_id == challenge_id
-                    )
-                )
-            }
+            teams = await team_tallies(session, challenge_id, definition)
+            members = {uuid.UUID(user_id) for _, tally in teams.values() for user_id in tally.contributions}
             names: dict[uuid.UUID, str] = {}
             if members:
                 rows = await session.execute(select(User.id, User.display_name).where(User.id.in_(members)))
                 names = {row.id: row.display_name for row in rows}
-        tallies = [
-            TeamTally(slug, name, count, contributions.get(team_id, {}), reached.get(team_id))
-            for team_id, (slug, name, count) in teams.items()
-        ]
+        tallies = [tally for _, tally in teams.values()]
         table = standings(definition, tallies, now)
         results = None
         if state is ChallengeState.FINISHED and row.results is not None:
@@ -284,28 +226,6 @@ def _transition_events(before: dict[str, Any], after: dict[str, Any]) -> list[tu
     if now == ChallengeState.FINISHED:
         return [("challenge_finished", {**summary, "results": after.get("results")})]
     return []
-
-
-async def _teams(
-    session: AsyncSession, definition: ChallengeDefinition
-) -> dict[uuid.UUID, tuple[str, str, int]]:
-    """The participating teams: by id, slug, name and current member count (every active team when the
-    definition lists none)."""
-    members = (
-        select(TeamMembership.team_id, func.count().label("n"))
-        .where(TeamMembership.left_at.is_(None))
-        .group_by(TeamMembership.team_id)
-        .subquery()
-    )
-    query = select(Team.id, Team.slug, Team.name, func.coalesce(members.c.n, 0)).outerjoin(
-        members, members.c.team_id == Team.id
-    )
-    if definition.teams is not None:
-        query = query.where(Team.slug.in_(definition.teams))
-    else:
-        query = query.where(Team.archived_at.is_(None))
-    rows = await session.execute(query)
-    return {team_id: (slug, name, int(count)) for team_id, slug, name, count in rows}
 
 
 __all__ = ["ChallengeScoreboards", "MemoryDocuments", "UnknownChallenge"]

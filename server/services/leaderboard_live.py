@@ -38,9 +38,7 @@ the score first (see `persistence.leaderboards`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -68,6 +66,7 @@ from server.hub.publish import Publisher, TopicChange, encode_change
 from server.hub.redis import RedisStreams
 from server.hub.streams import Position
 
+from .coalesce import Coalescer
 from .rank_notices import RankNotifier
 from .rules import RulesService
 from .topics import LEADERBOARD_SIZE, ms
@@ -149,9 +148,7 @@ class LiveBoards:
         self._names: dict[str, str] = {}
         self._last: dict[str, Stored] = {}
         """Per topic, the last document this process published or read, and its position."""
-        self._dirty: set[str] = set()
-        self._pushers: dict[str, asyncio.Task[None]] = {}
-        self._pushed_at: dict[str, float] = {}
+        self._pushes = Coalescer(lambda topic: self.push(topic, min_interval_ms=push_ms), push_ms, log)
 
     # -- recording ----------------------------------------------------------------------------------
 
@@ -184,41 +181,11 @@ class LiveBoards:
             self.touch(leaderboard_topic(change.board, change.span.period))
 
     def touch(self, topic: str) -> None:
-        self._dirty.add(topic)
-        if topic not in self._pushers:
-            self._pushers[topic] = asyncio.get_running_loop().create_task(self._pusher(topic))
-
-    async def _pusher(self, topic: str) -> None:
-        # One task per dirty topic: changes that arrive while it waits join the same push.
-        try:
-            while topic in self._dirty:
-                wait = self._pushed_at.get(topic, 0.0) + self.push_ms / 1000 - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                self._dirty.discard(topic)
-                self._pushed_at[topic] = time.monotonic()
-                try:
-                    await self.push(topic, min_interval_ms=self.push_ms)
-                except Exception as error:
-                    # Try again next interval: the board changed, and its screens have not seen it yet.
-                    log.warning("leaderboards: could not push %s (%r); retrying", topic, error)
-                    self._dirty.add(topic)
-        finally:
-            # In the same step as the last check of `_dirty`: a later `touch` starts a new task.
-            self._pushers.pop(topic, None)
+        self._pushes.touch(topic)
 
     async def aclose(self) -> None:
         """Push what is pending now (a worker stopping), then stop."""
-        pending = list(self._pushers.values())
-        for task in pending:
-            task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        dirty, self._dirty = sorted(self._dirty), set()
-        for topic in dirty:
-            with contextlib.suppress(Exception):
-                await self.push(topic)
+        await self._pushes.aclose(self.push)
 
     # -- documents ----------------------------------------------------------------------------------
 
