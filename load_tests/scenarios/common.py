@@ -209,13 +209,16 @@ def specs(
 
 
 async def open_all(context: Context, specs_: list[VuSpec], timeout: float | None = None) -> bool:
-    """Open the sessions at ``--rate`` and wait until each is open or has failed."""
+    """Open the sessions at ``--rate``, wait until each is open or has failed, then let the reporting
+    ones start (events sent while the hub is still opening sessions would measure the ramp)."""
     count = len(specs_)
     await context.swarm.open(specs_, context.args.rate)
     wait = timeout if timeout is not None else count / context.args.rate + 60
-    return await context.run.until(
+    opened = await context.run.until(
         lambda totals: totals.opened + totals.failed >= count, wait, f"opening {count:,} sessions"
     )
+    await context.swarm.start_ingest()  # those that report start once all are open
+    return opened
 
 
 def counters(run: Run, unanswered: int = 0) -> slo.CounterSummary:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from redis.exceptions import RedisError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from persistence.scoring import ScoreResult, Submission
 
@@ -31,6 +31,21 @@ from .scoring_step import ScoringStep
 
 # Failures that pass: connections refused, dropped or timed out (the stores restart, fail over, stall).
 TRANSIENT = (RedisError, OSError, TimeoutError, OperationalError, InterfaceError)
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+"""A deadlock or a serialization failure: the database rolled the transaction back; running it again
+succeeds (the batch must be retried, never dropped: its events were accepted)."""
+
+
+def transient(error: BaseException) -> bool:
+    """Whether scoring the group again later will do: a store was unavailable, or the database chose
+    this transaction to break a deadlock."""
+    if isinstance(error, TRANSIENT):
+        return True
+    if isinstance(error, DBAPIError):
+        return getattr(error.orig, "sqlstate", None) in RETRY_SQLSTATES
+    return False
+
+
 _RETRY_FIRST = 0.1
 _RETRY_MAX = 5.0
 
@@ -127,8 +142,10 @@ class ScoringBatcher:
         while True:
             try:
                 return await self.step.run(submissions, now)
-            except TRANSIENT as error:
-                log.warning("scoring: a store is unavailable (%r); retrying in %.1f s", error, delay)
+            except Exception as error:
+                if not transient(error):
+                    raise
+                log.warning("scoring: a store is unavailable or busy (%r); retrying in %.1f s", error, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_MAX)
 

@@ -510,7 +510,10 @@ async def lock_states(
 
 async def lock_teams(session: AsyncSession, team_ids: Iterable[uuid.UUID], *, read: bool) -> list[Team]:
     """The teams' rows, fresh from the database and locked in id order: ``FOR SHARE`` (``read``) or ``FOR
-    UPDATE`` on PostgreSQL (SQLite: the transaction's write lock). Writers lock users' rows before teams'."""
+    NO KEY UPDATE`` on PostgreSQL (SQLite: the transaction's write lock). Writers lock users' rows before
+    teams'. Not ``FOR UPDATE``: that also blocks the key-share lock a foreign key to the team takes (a
+    scoring transaction writing a challenge score for the team), and two scoring batches of one team's
+    members would deadlock; writers still exclude each other."""
     ids = sorted(set(team_ids))
     if not ids:
         return []
@@ -518,7 +521,7 @@ async def lock_teams(session: AsyncSession, team_ids: Iterable[uuid.UUID], *, re
         select(Team)
         .where(Team.id.in_(ids))
         .order_by(Team.id)
-        .with_for_update(read=read)
+        .with_for_update(read=read, key_share=not read)
         .execution_options(populate_existing=True)  # what was committed before the lock, not a cached row
     )
     return list(await session.scalars(locking))

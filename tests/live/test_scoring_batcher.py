@@ -99,3 +99,27 @@ async def test_a_store_that_is_down_is_waited_out(
     assert (result.accepted, step.attempts) == (1, 3)
     async with world.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(MetricEventRow)) == 1
+
+
+class _Orig(Exception):
+    def __init__(self, sqlstate: str | None) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+def test_a_deadlock_or_a_serialization_failure_is_retried_not_dropped() -> None:
+    """The database rolled the group back to break a deadlock: scoring it again succeeds, and its events
+    were accepted, so it must be retried rather than fail (an integrity error, say, is not retried)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from server.services.scoring_batcher import transient
+
+    def error(sqlstate: str | None) -> DBAPIError:
+        return DBAPIError("SELECT 1", None, _Orig(sqlstate))
+
+    assert transient(error("40P01"))
+    assert transient(error("40001"))
+    assert not transient(error("23505"))
+    assert not transient(error(None))
+    assert transient(ConnectionResetError())
+    assert not transient(ValueError("a bad batch"))
