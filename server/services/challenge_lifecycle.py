@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import datetime
+from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from persistence import challenge_results
 from persistence.models import utcnow
 
+from .background import Background
 from .challenge_notify import ChallengeNotifier, NoNotifier
 from .rules import RulesService
 
@@ -101,7 +103,7 @@ class ChallengeLifecycle:
         return min(boundaries, default=None)
 
 
-class ChallengeClock:
+class ChallengeClock(Background):
     """Runs the lifecycle at each boundary; `wake` makes it look again at once (see the module doc)."""
 
     def __init__(
@@ -119,22 +121,15 @@ class ChallengeClock:
         self.max_sleep_seconds = max_sleep_seconds
         self.retry_seconds = retry_seconds
         self._woken = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         """Look at the challenges again now (one was created or edited). Never blocks or raises."""
         self._woken.set()
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self.run(), name="challenge-clock")
+    task_name = "challenge-clock"
 
-    async def aclose(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    def _main(self) -> Coroutine[Any, Any, None]:
+        return self.run()
 
     async def run(self) -> None:
         while True:
@@ -172,7 +167,7 @@ class ChallengeClock:
             woken.cancel()
 
 
-class RedisWakeups:
+class RedisWakeups(Background):
     """Relays the Redis wake channel to a clock: subscribes (resubscribing after a lost connection, and
     waking the clock then, since a message may have been missed) and wakes it on each message."""
 
@@ -183,18 +178,11 @@ class RedisWakeups:
         self.channel = wake_channel(prefix)
         self.on_wake = on_wake
         self.retry_seconds = retry_seconds
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="challenge-wakeups")
+    task_name = "challenge-wakeups"
 
-    async def aclose(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    def _main(self) -> Coroutine[Any, Any, None]:
+        return self._run()
 
     async def _run(self) -> None:
         while True:

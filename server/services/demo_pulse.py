@@ -14,8 +14,9 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,6 +26,7 @@ from persistence.models import ServiceAccount, utcnow
 from server.api import schemas
 from server.api.endpoints import Principal
 
+from .background import Background
 from .ingest import IngestService
 
 log = logging.getLogger("gamif.demo")
@@ -35,7 +37,7 @@ PULSE_METRICS: tuple[tuple[str, int], ...] = (("reviews_done", 3), ("prs_merged"
 """(metric, largest value) of the pulse's events: what the demo challenge counts, at a plausible size."""
 
 
-class DemoPulse:
+class DemoPulse(Background):
     def __init__(
         self,
         ingest: IngestService,
@@ -54,19 +56,12 @@ class DemoPulse:
         self.random = random.Random(seed)  # reproducible demos; the event ids stay unique regardless
         self.sent = 0
         """Events the ingest accepted so far."""
-        self._task: asyncio.Task[None] | None = None
         self._warned = False
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self.run(), name="demo-pulse")
+    task_name = "demo-pulse"
 
-    async def aclose(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    def _main(self) -> Coroutine[Any, Any, None]:
+        return self.run()
 
     async def run(self) -> None:
         while True:
