@@ -24,7 +24,7 @@ from load_tests.fanout import procfs
 from . import slo
 from .histograms import new_histogram, summary
 from .result import SERIES_KEYS
-from .swarm import Swarm, Tick
+from .swarm import COUNTERS, Swarm, Tick
 
 GENERATOR_SATURATED = 85.0
 """% of one core above which a client process is the bottleneck, not the hub."""
@@ -54,22 +54,6 @@ class Totals:
     in_flight_at_drop: int = 0
     closed: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
-
-
-_SUMMED = (
-    "frames",
-    "payload_bytes",
-    "deliveries",
-    "events_answered",
-    "ingested",
-    "errors",
-    "missed",
-    "duplicated",
-    "resets",
-    "recovered",
-    "resnapshotted",
-    "in_flight_at_drop",
-)
 
 
 class Run:
@@ -194,7 +178,7 @@ class Run:
         totals = self.totals
         interval: dict[str, HdrHistogram] = {}
         for tick in ticks:
-            for name in _SUMMED:
+            for name in COUNTERS:
                 setattr(totals, name, getattr(totals, name) + getattr(tick, name))
             totals.closed.update(tick.closed)
             room = 20 - len(totals.problems)

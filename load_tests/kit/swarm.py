@@ -61,7 +61,7 @@ class Final:
     errors: list[str] = field(default_factory=list)
 
 
-_COUNTERS = (
+COUNTERS = (
     "frames",
     "payload_bytes",
     "deliveries",
@@ -93,7 +93,7 @@ class _Process:
         self.keep_alive_every = 1.0
         self.tasks: set[asyncio.Task[Any]] = set()
         self.cpu_last = time.process_time()
-        self.reported: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
+        self.reported: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self.closed_reported: Counter[str] = Counter()
         self.problems_reported = 0
 
@@ -186,7 +186,7 @@ class _Process:
             resume_failed=self.resume_failed,
         )
         self.cpu_last = now_cpu
-        for name in _COUNTERS:
+        for name in COUNTERS:
             value = getattr(meter, name)
             setattr(tick, name, value - self.reported[name])
             self.reported[name] = value

@@ -47,10 +47,6 @@ class ProcessReport:
     sessions: list[SessionReport] = field(default_factory=list)
     cpu_seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
-    connect_ms: list[float] = field(default_factory=list)
-    """Per session opened: TCP connect to subscribed (authenticated, snapshot held), in ms."""
-    failed: int = 0
-    """Sessions that could not be opened."""
 
 
 METRIC = "reviews_done"  # 10 XP a review, 80 XP a day: five reviews a day always award XP
@@ -109,7 +105,7 @@ async def _serve(pipe: Connection, port: int) -> None:
     async def handle(command: tuple[Any, ...]) -> Any:
         try:
             if command[0] == "connect":
-                return await _connect(connections, tally, port, command[1], *command[2:])
+                return await _connect(connections, tally, port, command[1])
             if command[0] == "collect":
                 return ProcessReport(
                     [
@@ -133,18 +129,13 @@ async def _serve(pipe: Connection, port: int) -> None:
 
 
 async def _connect(
-    connections: list[TimedSubscriber], tally: Tally, port: int, sessions: list[Session], rate: float = 0.0
+    connections: list[TimedSubscriber], tally: Tally, port: int, sessions: list[Session]
 ) -> ProcessReport:
-    """Open the sessions: 32 at a time, or (``rate`` > 0) each at its slot of a steady ramp of ``rate``
-    sessions/s, however long the others take (a storm does not wait for the server)."""
+    """Open the sessions, 32 at a time."""
     loop = asyncio.get_running_loop()
-    gate = asyncio.Semaphore(32 if rate <= 0 else max(1, len(sessions)))
-    started = time.monotonic()
-    timings: list[float] = []
+    gate = asyncio.Semaphore(32)
 
-    async def open_one(index: int, session: Session) -> None:
-        if rate > 0:
-            await asyncio.sleep(max(0.0, started + index / rate - time.monotonic()))
+    async def open_one(session: Session) -> None:
         spec = ConnectSpec(
             HOST,
             port,
@@ -155,7 +146,6 @@ async def _connect(
             topic=session.topic,
         )
         async with gate:
-            opened = time.monotonic()
             ready: asyncio.Future[None] = loop.create_future()
             _, subscriber = await loop.create_connection(
                 lambda: TimedSubscriber(spec, tally, ready), spec.host, spec.port
@@ -165,17 +155,12 @@ async def _connect(
             except BaseException:
                 subscriber.reset()
                 raise
-            timings.append((time.monotonic() - opened) * 1000)
             connections.append(subscriber)
 
-    results = await asyncio.gather(
-        *(open_one(index, session) for index, session in enumerate(sessions)), return_exceptions=True
-    )
+    results = await asyncio.gather(*(open_one(session) for session in sessions), return_exceptions=True)
     errors = [repr(result) for result in results if isinstance(result, BaseException)]
     return ProcessReport(
-        errors=list(dict.fromkeys(errors))[:5] + ([f"{len(errors)} failed"] if errors else []),
-        connect_ms=timings,
-        failed=len(errors),
+        errors=list(dict.fromkeys(errors))[:5] + ([f"{len(errors)} failed"] if errors else [])
     )
 
 
@@ -214,16 +199,12 @@ class ClientPool:
         return list(await asyncio.gather(*(asyncio.to_thread(pipe.recv) for pipe in self.pipes)))
 
     async def connect(self, sessions: list[Session]) -> list[str]:
-        return [error for report in await self.open(sessions) for error in report.errors]
-
-    async def open(self, sessions: list[Session], rate: float = 0.0) -> list[ProcessReport]:
-        """Open the sessions over the processes (``rate`` > 0: that many a second in all, steadily);
-        each process's report of what it opened."""
+        """Open the sessions over the processes; the errors of those that could not be opened."""
         shares: list[list[Session]] = [[] for _ in self.pipes]
         for index, session in enumerate(sessions):
             shares[index % len(shares)].append(session)
-        share_rate = rate / len(shares)
-        return await self._ask_all([("connect", share, share_rate) for share in shares])
+        reports = await self._ask_all([("connect", share) for share in shares])
+        return [error for report in reports for error in report.errors]
 
     async def collect(self) -> list[ProcessReport]:
         return await self._ask_all([("collect",) for _ in self.pipes])

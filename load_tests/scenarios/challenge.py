@@ -83,12 +83,7 @@ async def go(args: Any, checks: list[slo.Check]) -> dict[str, Any]:
             run_id,
             backdate=False,
         )
-        await common.open_all(context, specs)
-        run.status = lambda: "competing"
-        await common.hold(context, args.duration)
-        run.status = lambda: "draining"
-        unanswered = await common.drain(context)
-        await common.end(context)
+        unanswered = await common.run_then_drain(context, specs, args.duration, "competing")
         totals = run.totals
         extra = {
             "teams": args.teams,

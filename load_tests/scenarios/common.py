@@ -244,6 +244,18 @@ def rates(run: Run) -> slo.RateSummary:
     }
 
 
+async def run_then_drain(context: Context, specs_: list[VuSpec], seconds: float, phase: str) -> int:
+    """The usual run: open the sessions, keep the load on for ``seconds`` (``phase`` on the progress
+    line), drain, close; how many events never reached their screen."""
+    await open_all(context, specs_)
+    context.run.status = lambda: phase
+    await hold(context, seconds)
+    context.run.status = lambda: "draining"
+    unanswered = await drain(context)
+    await end(context)
+    return unanswered
+
+
 async def end(context: Context) -> None:
     """Close every session (close 1000) and take a last sample: the totals are then final."""
     await context.swarm.close_sessions()

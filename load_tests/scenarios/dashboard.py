@@ -51,12 +51,7 @@ async def go(args: Any, checks: list[slo.Check]) -> dict[str, Any]:
             lambda index, _: args.think if index < ingesters else 0.0,
             f"dash{run.started_at:%H%M%S}",
         )
-        await common.open_all(context, specs)
-        run.status = lambda: "holding"
-        await common.hold(context, args.duration)
-        run.status = lambda: "draining"
-        unanswered = await common.drain(context)
-        await common.end(context)
+        unanswered = await common.run_then_drain(context, specs, args.duration, "holding")
         totals = run.totals
         extra = {
             "users": args.users,

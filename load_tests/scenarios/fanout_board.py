@@ -53,12 +53,7 @@ async def go(args: Any, checks: list[slo.Check]) -> dict[str, Any]:
             lambda index, _: every if index < args.reporters else 0.0,
             f"fan{run.started_at:%H%M%S}",
         )
-        await common.open_all(context, specs)
-        run.status = lambda: "ingesting"
-        await common.hold(context, args.duration)
-        run.status = lambda: "draining"
-        unanswered = await common.drain(context)
-        await common.end(context)
+        unanswered = await common.run_then_drain(context, specs, args.duration, "ingesting")
         totals = run.totals
         extra = {
             "subscribers": args.subscribers,
