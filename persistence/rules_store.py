@@ -42,8 +42,9 @@ async def list_versions(session: AsyncSession) -> list[RuleSetVersion]:
     return list(await session.scalars(select(RuleSetVersion).order_by(RuleSetVersion.version.desc())))
 
 
-async def publish(session: AsyncSession, body: str, created_by: str | None) -> StoredRules:
-    """Validate a rules YAML (raises game.RulesInvalid) and store it as the new current version."""
+async def check(session: AsyncSession, body: str) -> RuleSet:
+    """What `publish` checks before it writes: the rules YAML is valid (raises game.RulesInvalid) and may
+    follow the current version (raises RuleVersionConflict). Writes nothing."""
     rules = parse_rules_yaml(body, source="submitted rules")
     current = await current_rules(session)
     if current is not None and rules.version <= current.rules.version:
@@ -53,6 +54,12 @@ async def publish(session: AsyncSession, body: str, created_by: str | None) -> S
     if current is not None and _content(current.rules) == _content(rules):
         same = current.rules.version
         raise RuleVersionConflict(f"this rule set is identical to version {same} except for the number")
+    return rules
+
+
+async def publish(session: AsyncSession, body: str, created_by: str | None) -> StoredRules:
+    """Validate a rules YAML (raises game.RulesInvalid) and store it as the new current version."""
+    rules = await check(session, body)
     row = RuleSetVersion(
         version=rules.version,
         ruleset=rules.ruleset,

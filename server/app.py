@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from starlette.applications import Starlette
 from starlette.datastructures import State
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -40,6 +41,7 @@ from .services.rules import RulesService
 from .services.scoring_queue import open_queue
 from .services.scoring_step import ScoringStep
 from .services.teams import TeamsService
+from .web_client import client_routes
 
 log = logging.getLogger("gamif")
 
@@ -111,12 +113,26 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         Route(f"{PREFIX}/openapi.json", openapi_json, methods=["GET"]),
         Route(f"{PREFIX}/docs", docs_page, methods=["GET"]),
         WebSocketRoute("/ws", hub_endpoint),
+        *client_routes(settings.effective_client_dir),
     ]
+    middleware = [Middleware(ExposeServerSend)]  # the hub's broadcast fast path (server/hub/link.py)
+    if settings.cors_origins:
+        # The web client's dev server (`npm run dev`) on another origin (tokens go in headers: no cookies).
+        middleware.insert(
+            0,
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                allow_headers=["authorization", "content-type", "x-api-key"],
+                max_age=600,
+            ),
+        )
     app = Starlette(
         routes=routes,
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
-        middleware=[Middleware(ExposeServerSend)],  # the hub's broadcast fast path (server/hub/link.py)
+        middleware=middleware,
     )
     app.state.settings = settings
     app.state.authenticate = _authenticate

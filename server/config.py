@@ -15,11 +15,11 @@ import contextlib
 import os
 import secrets
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "GAMIF_"
 MIN_JWT_SECRET_BYTES = 32
@@ -107,6 +107,22 @@ class Settings(BaseSettings):
             "Unset: `http://<host>:<port>` (a wildcard host shows as 127.0.0.1)."
         ),
         json_schema_extra=_shown_default("http://<host>:<port>"),
+    )
+    client_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Directory of the built web client (`client/out`, made by `make client`), served at `/`. "
+            "Unset: the source checkout's `client/out` when it has been built."
+        ),
+        json_schema_extra=_shown_default("client/out (when built)"),
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Browser origins, comma-separated, that may call the HTTP API from another origin: the web "
+            "client's `npm run dev` (e.g. `http://localhost:3000`). Unset: same origin only."
+        ),
+        json_schema_extra=_shown_default("(none)"),
     )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1_024, description="Largest accepted HTTP request body, in bytes."
@@ -283,6 +299,25 @@ class Settings(BaseSettings):
             raise ValueError("expected an http:// or https:// URL")
         return value.rstrip("/")
 
+    @field_validator("client_dir")
+    @classmethod
+    def _check_client_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not (value / "index.html").is_file():
+            raise ValueError(f"no built client there (no index.html in {value}): run `make client`")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for origin in value:
+                if not isinstance(origin, str) or not origin.lower().startswith(("http://", "https://")):
+                    raise ValueError(f"expected origins like http://localhost:3000, got {origin!r}")
+            return [origin.rstrip("/") for origin in value]
+        return value
+
     @field_validator("rules_file")
     @classmethod
     def _check_rules_file(cls, value: Path | None) -> Path | None:
@@ -303,6 +338,14 @@ class Settings(BaseSettings):
         if self.database_url is not None:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / SQLITE_FILE).as_posix()}"
+
+    @property
+    def effective_client_dir(self) -> Path | None:
+        """The built web client to serve at `/`: the configured one, else the checkout's if built."""
+        if self.client_dir is not None:
+            return self.client_dir
+        built = Path(__file__).resolve().parent.parent / "client" / "out"
+        return built if (built / "index.html").is_file() else None
 
     @property
     def embedded(self) -> bool:

@@ -197,14 +197,21 @@ async def seed_demo(settings: Settings, now: datetime | None = None) -> str:
     seconds = settings.demo_pulse_seconds
     pulse = f" (moved by a sample event every {seconds:g} s)" if seconds > 0 else ""
     database = "SQLite, embedded" if settings.embedded else "PostgreSQL"
+    if settings.effective_client_dir is not None:
+        dashboard = f"  open the live dashboard: {base}/   (log in as one of the demo people below)"
+        challenge = f"{base}/challenges/?id={DEMO_CHALLENGE}"
+    else:
+        dashboard = "  the web client is not built (`make client`): the API and /ws serve on their own"
+        challenge = f"{base}/api/v1/challenges/{DEMO_CHALLENGE}"
     return "\n".join(
         [
             "",
             f"gamif is starting at {base}   (API docs: {base}/api/v1/docs)",
+            dashboard,
             f"  data: {settings.data_dir.resolve()} ({database})",
             f"  demo logins, password {DEMO_PASSWORD!r}: admin, {', '.join(zones)}",
             f"  an integration API key for this run: {key}",
-            f"  a live team challenge: {base}/api/v1/challenges/{DEMO_CHALLENGE}{pulse}",
+            f"  a live team challenge: {challenge}{pulse}",
             "  (the README's 'Try it' section has curl commands to log in, post metrics and read /me)",
             "",
         ]

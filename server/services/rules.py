@@ -5,16 +5,26 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from game import Engine, RuleSet, RulesInvalid, default_rules_text
+from game import Engine, RuleError, RuleSet, RulesInvalid, default_rules_text
 from persistence import rules_store
 from persistence.db import begin_write
 from persistence.rules_store import StoredRules
 from server.api.problems import FieldError, Problem, conflict
+
+
+@dataclass(frozen=True, slots=True)
+class RulesCheck:
+    """The outcome of `RulesService.validate`: the rules when valid, else the problems."""
+
+    rules: RuleSet | None
+    problems: list[RuleError]
 
 
 class RulesService:
@@ -77,6 +87,19 @@ class RulesService:
     async def rules(self) -> RuleSet:
         return (await self.current()).rules
 
+    async def validate(self, body: str) -> RulesCheck:
+        """Exactly what `publish` checks (the engine's validation, then that the version may follow the
+        current one), each problem as a `game.RuleError`; writes nothing."""
+        try:
+            async with self.sessions() as session:
+                rules = await rules_store.check(session, body)
+        except RulesInvalid as invalid:
+            return RulesCheck(None, list(invalid.errors))
+        except rules_store.RuleVersionConflict as exc:
+            path = "version" if str(exc).startswith("version") else ""
+            return RulesCheck(None, [RuleError(path, str(exc), line=_top_level_line(body, path))])
+        return RulesCheck(rules, [])
+
     async def publish(self, body: str, created_by: str) -> StoredRules:
         try:
             async with self.sessions() as session, session.begin():
@@ -99,3 +122,19 @@ class RulesService:
             raise conflict(str(exc)) from None
         self._current = stored
         return stored
+
+
+def _top_level_line(body: str, key: str) -> int | None:
+    """The 1-based line of a top-level key of a YAML mapping (the body has parsed already)."""
+    if not key:
+        return None
+    try:
+        node = yaml.compose(body, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:  # pragma: no cover (the engine parsed it)
+        return None
+    if not isinstance(node, yaml.MappingNode):  # pragma: no cover (the engine demands a mapping)
+        return None
+    for name, _value in node.value:
+        if isinstance(name, yaml.ScalarNode) and name.value == key:
+            return int(name.start_mark.line) + 1
+    return None  # pragma: no cover (the version was read from it)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from sqlalchemy import BigInteger, func, select
+from sqlalchemy import BigInteger, Select, func, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -320,7 +320,7 @@ class TopicDirectory:
                 raise _unknown(f"no challenge {parts[0]!r}")
             return
         if kind == "leaderboard":
-            await self._board(parts[0])
+            await self.board_rules(parts[0])
             return
         if kind == "activity":
             return  # any authenticated user (§8)
@@ -351,7 +351,7 @@ class TopicDirectory:
         if kind == "leaderboard":
             board, period = parts
             if self.boards is not None:
-                await self._board(board)
+                await self.board_rules(board)
                 return await self.boards.snapshot(board, cast_period(period))
             return await self._leaderboard(board, cast_period(period), head)
         if kind == "activity":
@@ -405,35 +405,11 @@ class TopicDirectory:
             return await activity_document(session), position
 
     async def _leaderboard(self, board: str, period: Period, head: Head) -> tuple[dict[str, Any], Position]:
-        rules = await self._board(board)
-        now = self.clock()
-        bounds = period_bounds(period, now, rules.week_starts)
-        start, end = bounds
+        rules = await self.board_rules(board)
+        bounds = period_bounds(period, self.clock(), rules.week_starts)
         # Embedded mode publishes no board deltas: the head only names the state, whatever it holds.
         position = await head()
-        if board == "xp":
-            score: Any = func.sum(LedgerEntry.amount)
-            source: Any = LedgerEntry
-            when: Any = LedgerEntry.created_at  # XP counts when it was awarded (the ledger's time)
-            owner: Any = LedgerEntry.user_id
-            extra = []
-        else:
-            # Sums of whole thousandths are exact: 0.1 + 0.2 ties with 0.3.
-            score = func.sum(sql_cast(func.round(MetricEventRow.value * MILLI), BigInteger))
-            source = MetricEventRow
-            when = MetricEventRow.occurred_at  # metrics count when the work happened
-            owner = MetricEventRow.user_id
-            extra = [MetricEventRow.metric == board]
-        totals = (
-            select(owner.label("member"), score.label("score"))
-            .select_from(source)
-            .join(User, User.id == owner)
-            .where(User.disabled_at.is_(None), *extra)
-            .group_by(owner)
-        )
-        if start is not None and end is not None:
-            totals = totals.where(when >= start, when < end)
-        ranked_totals = totals.subquery()
+        ranked_totals = board_totals(board, bounds).subquery()
         async with self.sessions() as session:
             ranked = int(await session.scalar(select(func.count()).select_from(ranked_totals)) or 0)
             top = await session.execute(
@@ -443,20 +419,51 @@ class TopicDirectory:
                 .limit(LEADERBOARD_SIZE)
             )
             scores = [
-                Score(
-                    str(member),
-                    display_name,
-                    int(total or 0) if board == "xp" else _number(int(total or 0) / MILLI),
-                )
+                Score(str(member), display_name, board_score(board, total))
                 for member, display_name, total in top
             ]
         return leaderboard_document(board, period, bounds, ranked, scores), position
 
-    async def _board(self, board: str) -> RuleSet:
+    async def board_rules(self, board: str) -> RuleSet:
+        """The current rules, if ``board`` is one of their boards (``xp`` or a metric); else TopicRefused."""
         rules = await self.rules.rules()
         if board != "xp" and board not in rules.metrics:
             raise _unknown(f"no leaderboard {board!r}: boards are xp and the metrics of the rules")
         return rules
+
+
+def board_totals(board: str, bounds: tuple[datetime | None, datetime | None]) -> Select[Any]:
+    """Each enabled user's total on ``board`` within ``bounds`` (``member``, ``score``: XP, or whole
+    thousandths of the metric), as the embedded leaderboard snapshot counts them: one row per member."""
+    if board == "xp":
+        score: Any = func.sum(LedgerEntry.amount)
+        source: Any = LedgerEntry
+        when: Any = LedgerEntry.created_at  # XP counts when it was awarded (the ledger's time)
+        owner: Any = LedgerEntry.user_id
+        extra = []
+    else:
+        # Sums of whole thousandths are exact: 0.1 + 0.2 ties with 0.3.
+        score = func.sum(sql_cast(func.round(MetricEventRow.value * MILLI), BigInteger))
+        source = MetricEventRow
+        when = MetricEventRow.occurred_at  # metrics count when the work happened
+        owner = MetricEventRow.user_id
+        extra = [MetricEventRow.metric == board]
+    totals = (
+        select(owner.label("member"), score.label("score"))
+        .select_from(source)
+        .join(User, User.id == owner)
+        .where(User.disabled_at.is_(None), *extra)
+        .group_by(owner)
+    )
+    start, end = bounds
+    if start is not None and end is not None:
+        totals = totals.where(when >= start, when < end)
+    return totals
+
+
+def board_score(board: str, total: Any) -> int | float:
+    """A `board_totals` score in the board's unit (XP, or the metric's value)."""
+    return int(total or 0) if board == "xp" else _number(int(total or 0) / MILLI)
 
 
 async def _user(session: AsyncSession, user_id: str) -> User:
@@ -579,6 +586,8 @@ __all__ = [
     "TopicDirectory",
     "TopicRefused",
     "badge_key",
+    "board_score",
+    "board_totals",
     "leaderboard_document",
     "lock_states",
     "lock_teams",

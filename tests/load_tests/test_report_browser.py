@@ -3,31 +3,15 @@ must stand on its own (no network), and every plot must actually be laid out and
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import pytest
 from playwright.async_api import async_playwright
 
 from load_tests.kit import report_html
 from load_tests.kit.result import Result
+from tests.browser import CHROMIUM_ARGS, chromium
 
 INTERVALS = 30
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def chromium() -> str:
-    """The system's Chromium: this test checks the report in a browser, so a missing one is a failure."""
-    found = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else None)
-    if found is None:
-        pytest.fail("Chromium is needed to check the HTML report: install it (Debian: apt install chromium)")
-    return found
 
 
 def dashboard_run() -> Result:

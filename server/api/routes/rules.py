@@ -9,6 +9,7 @@ from persistence.rules_store import StoredRules, list_versions
 from server.api.endpoints import Call
 from server.api.registry import api
 from server.api.schemas import RulesIn, RulesOut, RuleVersionOut, RuleVersionsOut
+from server.api.schemas_boards import RuleProblemOut, RulesValidationOut
 
 
 def summary(rules: RuleSet) -> dict[str, Any]:
@@ -70,3 +71,30 @@ async def put_rules(call: Call) -> RulesOut:
     """The YAML is validated by the engine; errors name their path and line. The version must increase."""
     body: RulesIn = call.body
     return rules_out(await call.service("rules").publish(body.yaml, call.who.label))
+
+
+@api.route(
+    "POST",
+    "/rules/validate",
+    summary="Validate a rule set without publishing it",
+    tag="rules",
+    auth="admin",
+    body=RulesIn,
+    response=RulesValidationOut,
+)
+async def validate_rules(call: Call) -> RulesValidationOut:
+    """The checks `PUT /rules` makes (the engine's validation, each problem with its path and line; the
+    version must be greater than the current one), answered as 200 either way. Nothing is written."""
+    body: RulesIn = call.body
+    checked = await call.service("rules").validate(body.yaml)
+    if checked.rules is None:
+        problems = [
+            RuleProblemOut(
+                path=e.path,
+                line=e.line,
+                message=e.message + (f" [found: {e.value}]" if e.value is not None else ""),
+            )
+            for e in checked.problems
+        ]
+        return RulesValidationOut(valid=False, problems=problems)
+    return RulesValidationOut(valid=True, version=checked.rules.version, summary=summary(checked.rules))
