@@ -1,3 +1,11 @@
+# The web client: a static export (client/out), built with Node and served by the hub at `/`.
+FROM node:24-slim AS client
+WORKDIR /client
+COPY client/package.json client/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY client/ ./
+RUN npm run build
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -7,11 +15,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY . .
+COPY --from=client /client/out /app/client/out
 RUN pip install . \
     && useradd --create-home --uid 10001 gamif \
     && mkdir /data && chown gamif /data
 
-ENV GAMIF_DATA_DIR=/data GAMIF_HOST=0.0.0.0
+ENV GAMIF_DATA_DIR=/data GAMIF_HOST=0.0.0.0 GAMIF_CLIENT_DIR=/app/client/out
 VOLUME /data
 USER gamif
 EXPOSE 8000

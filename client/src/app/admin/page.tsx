@@ -1,0 +1,7 @@
+"use client";
+
+import { AdminView } from "@/components/admin/AdminView";
+
+export default function AdminPage() {
+  return <AdminView />;
+}

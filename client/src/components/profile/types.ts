@@ -1,0 +1,79 @@
+// HTTP shapes the profile reads (server/api/schemas.py, schemas_boards.py).
+export interface LevelOut {
+  level: number;
+  xp: number;
+  level_xp: number;
+  next_level_xp: number | null;
+  progress: number;
+}
+
+export interface BadgeOut {
+  badge_id: string;
+  name: string;
+  tier: string | null;
+  period: string | null;
+  secret: boolean;
+  earned_at: string;
+  explanation: string;
+}
+
+export interface StreakOut {
+  streak_id: string;
+  name: string;
+  current: number;
+  best: number;
+  freezes: number;
+}
+
+export interface LockedBadgeOut {
+  badge_id: string;
+  name: string;
+  description: string;
+  tiers: string[] | null;
+  earned_tiers: string[];
+}
+
+export interface MeOut {
+  user: { id: string; handle: string; display_name: string; avatar_url: string | null; role: string; timezone: string };
+  level: LevelOut;
+  badges: BadgeOut[];
+  locked_badges: LockedBadgeOut[];
+  streaks: StreakOut[];
+  teams: string[];
+}
+
+export interface ProfileOut {
+  handle: string;
+  display_name: string;
+  avatar_url: string | null;
+  level: LevelOut;
+  badges: BadgeOut[];
+  streaks: StreakOut[];
+  teams: string[];
+}
+
+export interface CatalogueBadge {
+  id: string;
+  hidden: boolean;
+  secret: boolean;
+  name: string | null;
+  description: string | null;
+  icon: string | null;
+  repeat: "daily" | "weekly" | "monthly" | null;
+  xp: number | null;
+  tiers: { name: string; threshold: number }[] | null;
+  earned: { key: string; tier: string | null; period: string | null; earned_at: string }[];
+}
+
+export interface LedgerItem {
+  id: number;
+  amount: number;
+  source: string;
+  metric: string | null;
+  day: string | null;
+  rule_id: string;
+  rule_version: number;
+  explanation: string;
+  event_ids: string[];
+  created_at: string;
+}

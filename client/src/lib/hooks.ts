@@ -1,0 +1,82 @@
+// Small React hooks shared by the leaderboard, challenge, profile and admin pages.
+"use client";
+
+import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from "react";
+import { api, type RequestOptions } from "./api";
+
+const noop = () => () => undefined;
+
+/** False on the prerender and the hydrating render, true after: render client-only state after it. */
+export function useHydrated(): boolean {
+  return useSyncExternalStore(
+    noop,
+    () => true,
+    () => false,
+  );
+}
+
+/** The client clock, ticking every `intervalMs`; null until mounted (so prerender and hydration agree). */
+export function useNow(intervalMs = 1000, enabled = true): number | null {
+  const [now, setNow] = useState<number | null>(null);
+  useEffect(() => {
+    if (!enabled) return undefined;
+    setNow(Date.now());
+    const timer = setInterval(() => setNow(Date.now()), intervalMs);
+    return () => clearInterval(timer);
+  }, [intervalMs, enabled]);
+  return now;
+}
+
+export interface Fetched<T> {
+  data: T | null;
+  error: unknown;
+  loading: boolean;
+  reload(): void;
+}
+
+/**
+ * A GET of the HTTP API, redone when `path`/`query` change or `reload()` is called; a null path fetches
+ * nothing. Keeps the previous data while a reload is in flight (no flash of skeleton).
+ */
+export function useApi<T>(path: string | null, query?: RequestOptions["query"]): Fetched<T> {
+  const [state, setState] = useState<{ data: T | null; error: unknown; loading: boolean }>({
+    data: null,
+    error: null,
+    loading: path !== null,
+  });
+  const [tick, setTick] = useState(0);
+  const queryKey = JSON.stringify(query ?? {});
+  const keyRef = useRef<string | null>(null);
+
+  useEffect(() => {
+    if (path === null) {
+      setState({ data: null, error: null, loading: false });
+      return undefined;
+    }
+    const key = `${path}?${queryKey}`;
+    const sameKey = keyRef.current === key;
+    keyRef.current = key;
+    const controller = new AbortController();
+    setState((s) => ({ data: sameKey ? s.data : null, error: null, loading: true }));
+    api<T>(path, { query: JSON.parse(queryKey) as RequestOptions["query"], signal: controller.signal })
+      .then((data) => setState({ data, error: null, loading: false }))
+      .catch((error: unknown) => {
+        if (controller.signal.aborted) return;
+        setState((s) => ({ data: s.data, error, loading: false }));
+      });
+    return () => controller.abort();
+  }, [path, queryKey, tick]);
+
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  return { ...state, reload };
+}
+
+/** `value` once it has stopped changing for `delayMs`. */
+export function useDebounced<T>(value: T, delayMs: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), delayMs);
+    return () => clearTimeout(timer);
+  }, [value, delayMs]);
+  return settled;
+}

@@ -1,0 +1,119 @@
+// Who is logged in: the token pair (kept in localStorage so a reload stays logged in) and the account.
+// Refresh tokens rotate and a reused one revokes its whole family, so refreshes are single-flight.
+import { create } from "zustand";
+import { persist } from "zustand/middleware";
+import { api, useTokenSource } from "@/lib/api";
+
+export interface Account {
+  id: string;
+  handle: string;
+  display_name: string;
+  role: string;
+  timezone: string;
+}
+
+interface TokenPair {
+  access_token: string;
+  expires_in: number;
+  refresh_token: string;
+  refresh_expires_in: number;
+}
+
+interface SessionState {
+  account: Account | null;
+  accessToken: string | null;
+  accessExpiresAtMs: number;
+  refreshToken: string | null;
+  login(login: string, password: string): Promise<void>;
+  logout(): Promise<void>;
+  /** A new access token (rotating the refresh token), or null when the session is over. */
+  refresh(): Promise<string | null>;
+}
+
+let inflight: Promise<string | null> | null = null;
+
+export const useSession = create<SessionState>()(
+  persist(
+    (set, get) => ({
+      account: null,
+      accessToken: null,
+      accessExpiresAtMs: 0,
+      refreshToken: null,
+
+      async login(login, password) {
+        const pair = await api<TokenPair>("/auth/login", { body: { login, password }, anonymous: true });
+        set(tokensOf(pair));
+        const me = await api<{ user: Account }>("/me");
+        set({ account: pick(me.user) });
+      },
+
+      async logout() {
+        const refreshToken = get().refreshToken;
+        set({ account: null, accessToken: null, accessExpiresAtMs: 0, refreshToken: null });
+        if (refreshToken) {
+          await api("/auth/logout", { body: { refresh_token: refreshToken }, anonymous: true }).catch(() => undefined);
+        }
+      },
+
+      refresh() {
+        inflight ??= (async () => {
+          const refreshToken = get().refreshToken;
+          if (!refreshToken) return null;
+          try {
+            const pair = await api<TokenPair>("/auth/refresh", {
+              body: { refresh_token: refreshToken },
+              anonymous: true,
+            });
+            set(tokensOf(pair));
+            return pair.access_token;
+          } catch (error) {
+            // A refused refresh token ends the session; a network failure keeps it for a later try.
+            if (error instanceof Error && "status" in error && (error as { status: number }).status !== 0) {
+              set({ account: null, accessToken: null, accessExpiresAtMs: 0, refreshToken: null });
+            }
+            return null;
+          } finally {
+            inflight = null;
+          }
+        })();
+        return inflight;
+      },
+    }),
+    {
+      name: "gamif.session",
+      partialize: (s) => ({
+        account: s.account,
+        accessToken: s.accessToken,
+        accessExpiresAtMs: s.accessExpiresAtMs,
+        refreshToken: s.refreshToken,
+      }),
+    },
+  ),
+);
+
+function tokensOf(pair: TokenPair) {
+  return {
+    accessToken: pair.access_token,
+    accessExpiresAtMs: Date.now() + pair.expires_in * 1000,
+    refreshToken: pair.refresh_token,
+  };
+}
+
+function pick(user: Account): Account {
+  return { id: user.id, handle: user.handle, display_name: user.display_name, role: user.role, timezone: user.timezone };
+}
+
+useTokenSource({
+  accessToken: () => useSession.getState().accessToken,
+  refresh: () => useSession.getState().refresh(),
+});
+
+/** For the protocol client: the current token, or a new one when `fresh` (refused, or close to expiry). */
+export async function accessToken(fresh: boolean): Promise<string> {
+  const state = useSession.getState();
+  const expiring = state.accessExpiresAtMs - Date.now() < 30_000;
+  if (!fresh && !expiring && state.accessToken) return state.accessToken;
+  const renewed = await state.refresh();
+  if (!renewed) throw new Error("logged out");
+  return renewed;
+}

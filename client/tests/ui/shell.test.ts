@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import { connectionLabel } from "@/components/shell/ConnectionIndicator";
+import { isActive, navItemsFor } from "@/components/shell/nav";
+import { normalizePath } from "@/components/shell/useHydrated";
+import { avatarColors, initialsOf } from "@/components/ui/Avatar";
+import { safeNext } from "@/app/login/LoginScreen";
+
+describe("connection label", () => {
+  const now = 10_000;
+  it("words every state", () => {
+    expect(connectionLabel({ state: "live", rttMs: 12 }, now)).toBe("Live");
+    expect(connectionLabel({ state: "connecting" }, now)).toBe("Connecting…");
+    expect(connectionLabel({ state: "reconnecting", retryAtMs: now + 2_400 }, now)).toBe("Reconnecting in 3s");
+    expect(connectionLabel({ state: "reconnecting", retryAtMs: now - 1 }, now)).toBe("Reconnecting…");
+    expect(connectionLabel({ state: "offline" }, now)).toBe("Offline");
+    expect(connectionLabel({ state: "closed" }, now)).toBe("Disconnected");
+  });
+  it("gives the reason of a final close", () => {
+    expect(connectionLabel({ state: "closed", lastClose: { code: 4003, reason: "forbidden" } }, now)).toBe("Disconnected: forbidden");
+    expect(connectionLabel({ state: "closed", fatal: "auth refused", lastClose: { code: 4001, reason: "auth_failed" } }, now)).toBe("Disconnected: auth refused");
+  });
+});
+
+describe("navigation", () => {
+  it("shows Admin to admins only", () => {
+    expect(navItemsFor("player").map((i) => i.href)).toEqual(["/", "/leaderboards/", "/challenges/", "/profile/"]);
+    expect(navItemsFor("admin").map((i) => i.href)).toContain("/admin/");
+    expect(navItemsFor(null).some((i) => i.href === "/admin/")).toBe(false);
+  });
+  it("marks the current section", () => {
+    expect(isActive("/", "/")).toBe(true);
+    expect(isActive("/", "/profile/")).toBe(false);
+    expect(isActive("/leaderboards/", "/leaderboards/")).toBe(true);
+    expect(normalizePath("/login")).toBe("/login/");
+    expect(normalizePath(null)).toBe("/");
+  });
+  it("only follows same-site ?next= targets", () => {
+    expect(safeNext("/profile/")).toBe("/profile/");
+    expect(safeNext("//evil.example")).toBe("/");
+    expect(safeNext("https://evil.example")).toBe("/");
+    expect(safeNext("/\\evil")).toBe("/");
+    expect(safeNext(null)).toBe("/");
+  });
+});
+
+describe("avatar", () => {
+  it("initials and a deterministic color", () => {
+    expect(initialsOf("Ana Lopez")).toBe("AL");
+    expect(initialsOf("ben")).toBe("B");
+    expect(initialsOf("  ")).toBe("?");
+    expect(avatarColors("u-1")).toEqual(avatarColors("u-1"));
+    expect(avatarColors("u-1").from).not.toBe(avatarColors("u-2").from);
+  });
+});
