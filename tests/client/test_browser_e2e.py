@@ -27,6 +27,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
 
+from load_tests.kit.result import empty_series
 from tests.browser import CHROMIUM_ARGS, chromium
 from tests.hub.cluster import Account, HubProcess, Worker, hub_env, register
 from tests.hub.conftest import _admin_token
@@ -347,22 +348,7 @@ def save_result(path: Path, loads: list[float]) -> None:
             )
         },
         "generator": {"procs": 1, "cpu_percent": None, "saturated": False},
-        "series": {
-            name: []
-            for name in (
-                "t_s",
-                "connections",
-                "deliveries_per_s",
-                "frames_per_s",
-                "bytes_per_s",
-                "events_per_s",
-                "latency_p50_ms",
-                "latency_p99_ms",
-                "latency_max_ms",
-                "errors",
-                "generator_cpu_percent",
-            )
-        },
+        "series": empty_series(),
         "extra": {"limit_ms": FIRST_LOAD_LIMIT_S * 1000},
         "slo": None,
         "warnings": [],

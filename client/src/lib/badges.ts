@@ -7,7 +7,9 @@ export interface CatalogueEntry {
   secret: boolean;
   name: string | null;
   description: string | null;
-  repeat: string | null;
+  icon?: string | null;
+  repeat: "daily" | "weekly" | "monthly" | null;
+  xp?: number | null;
   tiers: { name: string; threshold: number }[] | null;
   earned: { key: string; tier: string | null; period: string | null; earned_at: string }[];
 }

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { connectionLabel } from "@/components/shell/ConnectionIndicator";
-import { isActive, navItemsFor } from "@/components/shell/nav";
-import { normalizePath } from "@/components/shell/useHydrated";
+import { isActive, navItemsFor, normalizePath } from "@/components/shell/nav";
 import { avatarColors, initialsOf } from "@/components/ui/Avatar";
 import { safeNext } from "@/app/login/LoginScreen";
 

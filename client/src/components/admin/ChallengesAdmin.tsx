@@ -16,6 +16,7 @@ import { STATE_LABEL } from "@/lib/challenge";
 import { isoToZonedLocal, problemToFields, zonedToIso, type FieldErrors } from "@/lib/forms";
 import { useApi } from "@/lib/hooks";
 import { formatDateTime } from "@/lib/time";
+import type { ChallengeDoc } from "@/protocol";
 
 const FIELDS = ["id", "name", "description", "mode", "scoring", "metrics", "teams", "starts_at", "ends_at", "timezone", "goal", "rewards", "completion_reward", "version"];
 
@@ -29,8 +30,8 @@ interface FormState {
   id: string;
   name: string;
   description: string;
-  mode: "highest" | "first_to_goal" | "cooperative";
-  scoring: "sum" | "average_per_member" | "points";
+  mode: ChallengeDoc["mode"];
+  scoring: ChallengeDoc["scoring"];
   metrics: string[];
   teams: string[];
   startsAt: string;

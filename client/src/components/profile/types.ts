@@ -52,18 +52,7 @@ export interface ProfileOut {
   teams: string[];
 }
 
-export interface CatalogueBadge {
-  id: string;
-  hidden: boolean;
-  secret: boolean;
-  name: string | null;
-  description: string | null;
-  icon: string | null;
-  repeat: "daily" | "weekly" | "monthly" | null;
-  xp: number | null;
-  tiers: { name: string; threshold: number }[] | null;
-  earned: { key: string; tier: string | null; period: string | null; earned_at: string }[];
-}
+export type { CatalogueEntry as CatalogueBadge } from "@/lib/badges";
 
 export interface LedgerItem {
   id: number;

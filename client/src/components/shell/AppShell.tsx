@@ -12,8 +12,7 @@ import { useSession } from "@/stores/session";
 import { AccountMenu } from "./AccountMenu";
 import { AwardsListener } from "./AwardsListener";
 import { ConnectionIndicator } from "./ConnectionIndicator";
-import { isActive, navItemsFor } from "./nav";
-import { normalizePath } from "./useHydrated";
+import { isActive, navItemsFor, normalizePath } from "./nav";
 
 const PUBLIC_PATHS = new Set(["/login/"]);
 

@@ -22,3 +22,9 @@ export function navItemsFor(role: string | null | undefined): NavItem[] {
 export function isActive(href: string, pathname: string): boolean {
   return href === "/" ? pathname === "/" : pathname.startsWith(href);
 }
+
+/** "/login" and "/login/" alike: always with a trailing slash. */
+export function normalizePath(pathname: string | null | undefined): string {
+  if (!pathname) return "/";
+  return pathname.endsWith("/") ? pathname : `${pathname}/`;
+}
