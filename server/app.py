@@ -75,7 +75,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         try:
             await state.rules.bootstrap()
             async with open_hub(settings, sessions, state.rules, state.accounts.key) as hub:
-                step = ScoringStep(state.scorer, state.rules, hub.publisher, hub.boards, hub.challenges)
+                boards = hub.boards or hub.embedded_boards  # on Redis, or embedded
+                step = ScoringStep(state.scorer, state.rules, hub.publisher, boards, hub.challenges)
                 async with open_queue(settings, step) as queue:
                     state.publisher = state.teams.publisher = hub.publisher
                     state.redis = hub.redis

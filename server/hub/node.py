@@ -24,6 +24,7 @@ from server.config import Settings
 from server.services.challenge_live import ChallengeScoreboards
 from server.services.hub_access import HubAccess
 from server.services.ingest import IngestService
+from server.services.leaderboard_embedded import EmbeddedBoards
 from server.services.leaderboard_live import LiveBoards
 from server.services.notifications import NotificationsService
 from server.services.topics import TopicDirectory
@@ -84,6 +85,8 @@ class Hub(BusListener):
         """Ingest over the socket (set by the app once its services exist)."""
         self.boards: LiveBoards | None = None
         """The leaderboards, when the hub runs on Redis (scoring in this process records in them)."""
+        self.embedded_boards: EmbeddedBoards | None = None
+        """Embedded (no Redis): the live leaderboard topics (scoring in this process marks them changed)."""
         self.challenges: ChallengeScoreboards | None = None
         """The challenges' scoreboards (told by scoring and the lifecycle in this process what changed)."""
         self.sessions: set[Session] = set()

@@ -13,6 +13,7 @@ from server.config import ConfigError, Settings
 from server.hub.documents import DocumentStore
 from server.services.challenge_live import ChallengeScoreboards, MemoryDocuments
 from server.services.hub_access import HubAccess
+from server.services.leaderboard_embedded import EmbeddedBoards
 from server.services.leaderboard_live import open_live_boards
 from server.services.rules import RulesService
 from server.services.topics import TopicDirectory
@@ -60,9 +61,9 @@ async def open_hub(
     access = HubAccess(sessions, settings, key)
     if settings.redis_url is None:
         streams = MemoryStreams(max_len=max_len, max_age_seconds=max_age, idle_ttl_seconds=idle_ttl)
-        directory.challenges = ChallengeScoreboards(
-            MemoryDocuments(streams), sessions, push_ms=settings.leaderboard_push_ms
-        )
+        documents = MemoryDocuments(streams)
+        directory.challenges = ChallengeScoreboards(documents, sessions, push_ms=settings.leaderboard_push_ms)
+        directory.embedded_boards = EmbeddedBoards(directory, documents, push_ms=settings.leaderboard_push_ms)
         hub = Hub(
             settings=settings,
             streams=streams,
@@ -71,11 +72,13 @@ async def open_hub(
             access=access,
         )
         hub.challenges = directory.challenges
+        hub.embedded_boards = directory.embedded_boards
         await hub.start(MemoryBus(streams, hub))
         try:
             yield hub
         finally:
             await hub.aclose()
+            await directory.embedded_boards.aclose()
             await directory.challenges.aclose()
         return
     redis = redis_client(settings)

@@ -1,7 +1,7 @@
 """Leaderboards on Redis, live: recording each scored batch, and the ``leaderboard:{board}:{period}`` topics.
 
 Only with Redis (``GAMIF_REDIS_URL``). Embedded mode has no `LiveBoards`: nothing is recorded, and the
-topic's snapshot is computed from the database (`server.services.topics`).
+topic's documents are computed from the database, live too (`server.services.leaderboard_embedded`).
 
 Recording
     After a scoring transaction commits, `LiveBoards.record` turns it into `Award`s exactly as

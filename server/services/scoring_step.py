@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from game import MetricEvent
 from persistence.models import utcnow
@@ -16,13 +16,21 @@ from server.hub.publish import Publisher
 
 from .challenge_notify import ChallengeNotifier, NoNotifier
 from .challenge_scoring import ChallengeScoring
-from .leaderboard_live import LiveBoards
 from .live import ScoringPush
 from .rules import RulesService
 
 
+class BoardRecorder(Protocol):
+    """Told each committed batch once: `LiveBoards` (on Redis) records it in the Redis boards,
+    `EmbeddedBoards` marks the leaderboard topics it changed."""
+
+    async def record(
+        self, submissions: Sequence[Submission], result: ScoreResult, received_at: datetime
+    ) -> None: ...
+
+
 class ScoringStep:
-    """``boards`` (on Redis only): the leaderboards each committed batch is recorded in; ``notifier``: told
+    """``boards``: the leaderboards told of each committed batch (`BoardRecorder`); ``notifier``: told
     which challenges' scores each committed batch changed."""
 
     def __init__(
@@ -30,7 +38,7 @@ class ScoringStep:
         scorer: Scorer,
         rules: RulesService,
         publisher: Publisher | None,
-        boards: LiveBoards | None = None,
+        boards: BoardRecorder | None = None,
         notifier: ChallengeNotifier | None = None,
     ) -> None:
         self.scorer = scorer

@@ -4,8 +4,10 @@ The document builders (`user_document`, `team_document`, `leaderboard_document`)
 the services that publish deltas build their documents the same way, so that a delta computed from two
 of them (`protocol.diff_ops`) turns a snapshot into the next one exactly.
 
-Leaderboards: on Redis, the snapshot is the document kept beside the topic's stream, read together with
-its position (`server.services.leaderboard_live`); embedded, it is computed from the database as below.
+Leaderboards: the snapshot is the document kept beside the topic's stream, read together with its
+position: on Redis the Redis boards' top (`server.services.leaderboard_live`), embedded the document
+computed from the database as below (`TopicDirectory.compute_board`, kept and pushed live by
+`server.services.leaderboard_embedded`).
 
 Consistency of a snapshot with its position: a writer publishes a topic's delta while it still holds the
 row locks of what the delta describes, and commits after. `TopicDirectory.snapshot` takes those rows with
@@ -52,6 +54,7 @@ from .rules import RulesService
 
 if TYPE_CHECKING:
     from .challenge_live import ChallengeScoreboards
+    from .leaderboard_embedded import EmbeddedBoards
     from .leaderboard_live import LiveBoards
 
 LEADERBOARD_SIZE = 100
@@ -304,9 +307,12 @@ class TopicDirectory:
         self.rules = rules
         self.clock = clock
         self.boards: LiveBoards | None = None
+        """On Redis: where leaderboard snapshots come from (and the Redis boards the reads page through)."""
+        self.embedded_boards: EmbeddedBoards | None = None
+        """Embedded (no Redis): the live leaderboard topics, their documents computed from the database.
+        With neither, a leaderboard snapshot is computed from the database and no deltas follow."""
         self.challenges: ChallengeScoreboards | None = None
         """The challenges' scoreboards (``challenge:{id}`` topics), when the hub serves them."""
-        """On Redis: where leaderboard snapshots come from (else they are computed from the database)."""
 
     async def authorize(self, user_id: str, topic: str) -> None:
         """Whether ``user_id`` may subscribe to ``topic`` (which matches the grammar); raises TopicRefused."""
@@ -353,6 +359,8 @@ class TopicDirectory:
             if self.boards is not None:
                 await self.board_rules(board)
                 return await self.boards.snapshot(board, cast_period(period))
+            if self.embedded_boards is not None:
+                return await self.embedded_boards.snapshot(board, cast_period(period))
             return await self._leaderboard(board, cast_period(period), head)
         if kind == "activity":
             return await self._activity_snapshot(head)
@@ -405,10 +413,16 @@ class TopicDirectory:
             return await activity_document(session), position
 
     async def _leaderboard(self, board: str, period: Period, head: Head) -> tuple[dict[str, Any], Position]:
+        await self.board_rules(board)  # a refused topic's head is never read
+        # Without a live-boards service nothing publishes board deltas: the head only names the state.
+        position = await head()
+        return await self.compute_board(board, period), position
+
+    async def compute_board(self, board: str, period: Period) -> dict[str, Any]:
+        """The board's document as the database has it now (the current period by ``clock``): the
+        embedded snapshot, and what `EmbeddedBoards` diffs its deltas against."""
         rules = await self.board_rules(board)
         bounds = period_bounds(period, self.clock(), rules.week_starts)
-        # Embedded mode publishes no board deltas: the head only names the state, whatever it holds.
-        position = await head()
         ranked_totals = board_totals(board, bounds).subquery()
         async with self.sessions() as session:
             ranked = int(await session.scalar(select(func.count()).select_from(ranked_totals)) or 0)
@@ -422,7 +436,7 @@ class TopicDirectory:
                 Score(str(member), display_name, board_score(board, total))
                 for member, display_name, total in top
             ]
-        return leaderboard_document(board, period, bounds, ranked, scores), position
+        return leaderboard_document(board, period, bounds, ranked, scores)
 
     async def board_rules(self, board: str) -> RuleSet:
         """The current rules, if ``board`` is one of their boards (``xp`` or a metric); else TopicRefused."""
