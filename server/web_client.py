@@ -1,13 +1,15 @@
 """The web client (the Next.js static export in ``client/out``) served at ``/`` next to the API.
 
 Hashed build assets (``/_next/static/…``) never change under one name, so they are cached for a year;
-pages revalidate. Without a built client, ``/`` says how to build one instead of a bare 404.
+pages revalidate. Both go out gzipped to browsers that accept it. Without a built client, ``/`` says
+how to build one instead of a bare 404.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
@@ -57,4 +59,6 @@ def client_routes(directory: Path | None) -> list[BaseRoute]:
     """Last in the route list: everything the API and the hub do not answer."""
     if directory is None:
         return [Route("/", _not_built, methods=["GET", "HEAD"])]
-    return [ClientMount("/", app=ClientFiles(directory=directory, html=True), name="client")]
+    # Compressed on the way out (the scripts shrink about fourfold); hashed assets are fetched once anyway.
+    files = GZipMiddleware(ClientFiles(directory=directory, html=True), minimum_size=1024)
+    return [ClientMount("/", app=files, name="client")]

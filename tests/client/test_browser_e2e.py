@@ -41,7 +41,7 @@ PASSWORD = "a fine long password"  # tests.hub.cluster.register's
 ADMIN_PASSWORD = "an admin password"  # tests.hub.conftest._admin_token's
 LIVE = "[data-testid=connection][data-state=live]"
 SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
-FIRST_LOADS = 5
+FIRST_LOADS = 10
 FIRST_LOAD_LIMIT_S = 2.0
 SCREEN_LIMIT_S = 1.0
 
@@ -239,6 +239,7 @@ async def test_the_first_load_of_the_dashboard_takes_under_two_seconds(stack: St
     for _ in range(FIRST_LOADS):
         context = await stack.context(login=("ana", PASSWORD))
         page = await context.new_page()
+        started = time.perf_counter()  # the page's own clock starts with the blank tab, not the navigation
         await page.goto("/")
         await page.wait_for_function(
             "() => document.querySelector('[data-testid=connection][data-state=live]') && "
@@ -246,7 +247,7 @@ async def test_the_first_load_of_the_dashboard_takes_under_two_seconds(stack: St
             polling="raf",
             timeout=15_000,
         )
-        loads.append(await page.evaluate("performance.now()") / 1000)  # since the navigation started
+        loads.append(time.perf_counter() - started)
         await context.close()
     assert stack.errors == []
     assert max(loads) < FIRST_LOAD_LIMIT_S, f"first loads took {', '.join(f'{s:.2f}' for s in loads)} s"
@@ -317,7 +318,7 @@ def save_result(path: Path, loads: list[float]) -> None:
     result = {
         "kit": 1,
         "scenario": "web-client",
-        "title": f"Web client: first load of the dashboard, p50 {statistics.median(ms):,.0f} ms",
+        "title": "Web client: the first load of the dashboard, in Chromium",
         "command": command,
         "started_at": now_iso(),
         "duration_s": round(sum(loads), 2),

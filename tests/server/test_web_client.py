@@ -21,6 +21,7 @@ def built_client(root: Path) -> Path:
     (out / "login" / "index.html").write_text("<!doctype html><title>login</title>")
     (out / "404.html").write_text("<!doctype html><title>not here</title>")
     (out / "_next" / "static" / "chunks" / "app-1a2b.js").write_text("console.log(1)")
+    (out / "_next" / "static" / "chunks" / "big-3c4d.js").write_text("console.log('a long script');\n" * 500)
     return out
 
 
@@ -58,6 +59,17 @@ async def test_hashed_assets_are_cached_for_a_year(with_client: httpx.AsyncClien
     asset = await with_client.get("/_next/static/chunks/app-1a2b.js")
     assert asset.status_code == 200
     assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+async def test_scripts_go_out_compressed_to_browsers_that_accept_it(with_client: httpx.AsyncClient) -> None:
+    path = "/_next/static/chunks/big-3c4d.js"
+    plain = await with_client.get(path, headers={"accept-encoding": "identity"})
+    zipped = await with_client.get(path, headers={"accept-encoding": "gzip"})
+    assert "content-encoding" not in plain.headers
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert int(zipped.headers["content-length"]) < len(plain.content) / 4
+    assert zipped.text == plain.text  # httpx decodes it: the same script
+    assert zipped.headers["cache-control"] == "public, max-age=31536000, immutable"
 
 
 async def test_an_unknown_page_is_the_clients_404(with_client: httpx.AsyncClient) -> None:

@@ -130,3 +130,11 @@ export function useServerEvents(listener: (event: ServerEvent) => void): void {
     return live.onEvent(listener);
   }, [listener]);
 }
+
+// With a stored session, connect as soon as this module loads and ask for the player's own topic: the
+// handshake, `auth` and the first snapshot overlap React's hydration instead of following it. The early
+// watch is let go at once; it lingers until the components that show the topic take it over.
+if (typeof window !== "undefined") {
+  const account = useSession.getState().account;
+  if (account) attach(`user:${account.id}`, () => undefined)();
+}
