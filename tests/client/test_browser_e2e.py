@@ -13,6 +13,7 @@ No page may log a console error.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import statistics
@@ -36,11 +37,16 @@ pytestmark = pytest.mark.postgresql
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_OUT = ROOT / "client" / "out"
+AXE = ROOT / "client" / "node_modules" / "axe-core" / "axe.min.js"  # a dev dependency of the client
 ARTIFACTS = Path(os.environ.get("GAMIF_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 PASSWORD = "a fine long password"  # tests.hub.cluster.register's
 ADMIN_PASSWORD = "an admin password"  # tests.hub.conftest._admin_token's
 LIVE = "[data-testid=connection][data-state=live]"
-SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
+SIZES = {
+    "phone": {"width": 390, "height": 844},
+    "desktop": {"width": 1440, "height": 900},
+    "wall": {"width": 2560, "height": 1440},  # a TV on the office wall
+}
 FIRST_LOADS = 10
 FIRST_LOAD_LIMIT_S = 2.0
 SCREEN_LIMIT_S = 1.0
@@ -218,16 +224,63 @@ async def test_the_dashboard_follows_the_pipeline_live_and_survives_a_hub_restar
     assert await xp_shown(page) == shown, "the resumed dashboard lost or changed its state"
     assert await board.get_attribute("[data-testid=leaderboard-row]", "data-member") == stack.ana.user_id
 
-    # ...and still follows: a new award arrives over the resumed session.
-    await stack.report(
-        [{"id": "ana-2", "user": "ana", "metric": "reviews_done", "value": 2, "occurred_at": now_iso()}]
-    )
-    await page.wait_for_function(XP_AT_LEAST, arg=shown + 20, timeout=15_000)
+    # ...and still follows: an award over the resumed session takes Ana past the next level, celebrated.
+    next_level = await page.get_attribute("[data-testid=xp-bar]", "aria-valuemax")
+    assert next_level is not None
+    incidents = math.ceil((int(float(next_level)) - shown + 1) / 60)  # 60 XP each, up to 3 a day
+    assert 1 <= incidents <= 3, f"{shown} XP is too far from the next level ({next_level})"
+    event = {"id": "ana-2", "user": "ana", "metric": "incidents_resolved", "value": incidents}
+    await stack.report([event | {"occurred_at": now_iso()}])
+    await page.wait_for_function(XP_AT_LEAST, arg=shown + 60 * incidents, timeout=15_000)
+    celebration = page.locator("[data-testid=level-up]")
+    await celebration.wait_for(state="visible", timeout=10_000)
+    assert "Level" in await celebration.inner_text()
+    await page.keyboard.press("Escape")  # dismissed from the keyboard
+    await celebration.wait_for(state="hidden", timeout=10_000)
 
     # A browser logs a failed WebSocket handshake itself while the hub is down: that one is expected.
     unexpected = [e for e in stack.errors if "WebSocket connection to" not in e]
     assert unexpected == []
     await context.close()
+
+
+async def test_a_challenge_scoreboard_races_then_celebrates_the_finish(stack: Stack) -> None:
+    ends = datetime.now(UTC) + timedelta(seconds=8)
+    async with httpx.AsyncClient(base_url=stack.hub.http, timeout=30) as http:
+        created = await http.post(
+            "/api/v1/challenges",
+            headers={"Authorization": f"Bearer {stack.admin}"},
+            json={
+                "id": "dash",
+                "name": "Review dash",
+                "mode": "highest",
+                "scoring": "sum",
+                "metrics": ["reviews_done"],
+                "teams": ["core", "web"],
+                "starts_at": now_iso(-timedelta(hours=1)),
+                "ends_at": ends.isoformat(),
+                "grace_seconds": 0,
+                "rewards": [{"rank": 1, "xp": 50}],
+            },
+        )
+        assert created.status_code == 201, created.text
+    page = await (await stack.context(login=("ben", PASSWORD))).new_page()
+    await page.goto("/challenges/?id=dash")
+    await page.wait_for_selector(LIVE)
+    await page.wait_for_selector("[data-testid=challenge-time-left]")
+
+    await stack.report(
+        [{"id": "ana-r", "user": "ana", "metric": "reviews_done", "value": 3, "occurred_at": now_iso()}]
+    )
+    await page.wait_for_selector(
+        "[data-testid=challenge-team][data-team=core][data-rank='1']", timeout=10_000
+    )
+
+    results = page.locator("[data-testid=challenge-results]")  # the lifecycle clock finishes it at the end
+    await results.wait_for(state="visible", timeout=30_000)
+    assert "Core" in await results.inner_text()
+    assert datetime.now(UTC) >= ends
+    assert stack.errors == []
 
 
 async def test_the_first_load_of_the_dashboard_takes_under_two_seconds(stack: Stack) -> None:
@@ -285,6 +338,9 @@ async def test_every_page_renders_on_a_phone_and_a_desktop(stack: Stack) -> None
     }
     shots = ARTIFACTS / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
+    probe = await (await stack.context()).new_page()  # the check itself finds a nameless button
+    await probe.set_content('<html lang="en"><title>t</title><main><button></button></main></html>')
+    assert any("button-name" in line for line in await accessibility_violations(probe))
     for size in SIZES:
         anonymous = await (await stack.context(size)).new_page()
         await anonymous.goto("/login/")
@@ -305,8 +361,23 @@ async def test_every_page_renders_on_a_phone_and_a_desktop(stack: Stack) -> None
 async def check_and_shoot(page: Page, path: Path) -> None:
     overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1, f"{page.url} is {overflow}px wider than the screen"
+    assert await accessibility_violations(page) == []
     await page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 0
+
+
+async def accessibility_violations(page: Page) -> list[str]:
+    """axe-core's WCAG 2 A/AA rules (contrast, names, labels, landmarks...): the serious and critical ones."""
+    await page.add_script_tag(path=str(AXE))
+    found = await page.evaluate(
+        """async () => {
+            const result = await axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa"]}});
+            return result.violations
+                .filter(v => v.impact === "serious" || v.impact === "critical")
+                .map(v => `${v.id}: ${v.help} (${v.nodes.slice(0, 3).map(n => n.target.join(" "))})`);
+        }"""
+    )
+    return [f"{page.url} {line}" for line in found]
 
 
 def save_result(path: Path, loads: list[float]) -> None:
