@@ -32,6 +32,12 @@ interface SessionState {
 
 let inflight: Promise<string | null> | null = null;
 
+/** One refresh at a time across this browser's tabs (Web Locks), else within this tab. */
+async function acrossTabs<T>(work: () => Promise<T>): Promise<T> {
+  const locks = typeof navigator === "undefined" ? undefined : navigator.locks;
+  return locks ? await locks.request("gamif.session.refresh", work) : await work();
+}
+
 export const useSession = create<SessionState>()(
   persist(
     (set, get) => ({
@@ -56,12 +62,19 @@ export const useSession = create<SessionState>()(
       },
 
       refresh() {
-        inflight ??= (async () => {
-          const refreshToken = get().refreshToken;
-          if (!refreshToken) return null;
+        inflight ??= acrossTabs(async () => {
+          // Another tab may have rotated the refresh token (or logged out) since this one last read it:
+          // reusing a rotated token revokes the whole family, so read what is stored first.
+          const before = get().accessToken;
+          await useSession.persist.rehydrate();
+          const stored = get();
+          if (!stored.refreshToken) return null;
+          if (stored.accessToken && stored.accessToken !== before && stored.accessExpiresAtMs - Date.now() > 60_000) {
+            return stored.accessToken;
+          }
           try {
             const pair = await api<TokenPair>("/auth/refresh", {
-              body: { refresh_token: refreshToken },
+              body: { refresh_token: stored.refreshToken },
               anonymous: true,
             });
             set(tokensOf(pair));
@@ -72,10 +85,10 @@ export const useSession = create<SessionState>()(
               set({ account: null, accessToken: null, accessExpiresAtMs: 0, refreshToken: null });
             }
             return null;
-          } finally {
-            inflight = null;
           }
-        })();
+        }).finally(() => {
+          inflight = null;
+        });
         return inflight;
       },
     }),
@@ -101,6 +114,13 @@ function tokensOf(pair: TokenPair) {
 
 function pick(user: Account): Account {
   return { id: user.id, handle: user.handle, display_name: user.display_name, role: user.role, timezone: user.timezone };
+}
+
+// A login, refresh or logout in another tab applies here too.
+if (typeof window !== "undefined" && typeof window.addEventListener === "function") {
+  window.addEventListener("storage", (event) => {
+    if (event.key === "gamif.session") void useSession.persist.rehydrate();
+  });
 }
 
 useTokenSource({

@@ -104,6 +104,32 @@ describe("session", () => {
     expect(await useSession.getState().refresh()).toBe("access-3");
   });
 
+  it("takes the tokens another tab rotated meanwhile instead of reusing the spent refresh token", async () => {
+    reset({ account: ACCOUNT, accessToken: "access-1", accessExpiresAtMs: Date.now() + 1_000, refreshToken: "refresh-1" });
+    // Another tab refreshed: it stored the rotated pair (zustand persist's format) where this one reads.
+    const theirs = { account: ACCOUNT, accessToken: "access-2", accessExpiresAtMs: Date.now() + 900_000, refreshToken: "refresh-2" };
+    localStorage.setItem("gamif.session", JSON.stringify({ state: theirs, version: 0 }));
+    const fetchMock = stubFetch(() => json(pair(9)));
+    expect(await useSession.getState().refresh()).toBe("access-2");
+    expect(fetchMock).not.toHaveBeenCalled();
+    expect(useSession.getState().refreshToken).toBe("refresh-2");
+    // Once that token is ours too, the next refresh spends it (and only it).
+    stubFetch((_url, init) => {
+      expect(JSON.parse(String(init.body))).toEqual({ refresh_token: "refresh-2" });
+      return json(pair(3));
+    });
+    expect(await useSession.getState().refresh()).toBe("access-3");
+  });
+
+  it("a logout in another tab ends this one's session at its next refresh", async () => {
+    reset({ account: ACCOUNT, accessToken: "access-1", refreshToken: "refresh-1" });
+    localStorage.setItem("gamif.session", JSON.stringify({ state: { account: null, accessToken: null, accessExpiresAtMs: 0, refreshToken: null }, version: 0 }));
+    const fetchMock = stubFetch(() => json(pair(9)));
+    expect(await useSession.getState().refresh()).toBeNull();
+    expect(fetchMock).not.toHaveBeenCalled();
+    expect(useSession.getState().account).toBeNull();
+  });
+
   it("a refused refresh logs out", async () => {
     reset({ account: ACCOUNT, accessToken: "old", refreshToken: "revoked" });
     stubFetch(() => problem(401, "invalid_token", "Refresh token revoked"));
