@@ -3,6 +3,7 @@
 import { create } from "zustand";
 import { persist } from "zustand/middleware";
 import { api, useTokenSource } from "@/lib/api";
+import { TokenUnavailableError } from "@/protocol";
 
 export interface Account {
   id: string;
@@ -134,6 +135,9 @@ export async function accessToken(fresh: boolean): Promise<string> {
   const expiring = state.accessExpiresAtMs - Date.now() < 30_000;
   if (!fresh && !expiring && state.accessToken) return state.accessToken;
   const renewed = await state.refresh();
-  if (!renewed) throw new Error("logged out");
-  return renewed;
+  if (renewed) return renewed;
+  // Logged out (the refresh token was refused, or another tab logged out): the client stops. Otherwise the
+  // server could not be reached: the client tries again with backoff.
+  if (!useSession.getState().refreshToken) throw new TokenUnavailableError("logged out");
+  throw new Error("the session could not be refreshed (network)");
 }

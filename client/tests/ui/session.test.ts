@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { api } from "@/lib/api";
-import { useSession } from "@/stores/session";
+import { TokenUnavailableError } from "@/protocol";
+import { accessToken, useSession } from "@/stores/session";
 
 // An in-memory localStorage for zustand's persist (bound when the store module loads, hence hoisted).
 vi.hoisted(() => {
@@ -119,6 +120,21 @@ describe("session", () => {
       return json(pair(3));
     });
     expect(await useSession.getState().refresh()).toBe("access-3");
+  });
+
+  it("tells the live client to stop when logged out, and to retry when the network failed", async () => {
+    reset({ account: ACCOUNT, accessToken: "access-1", refreshToken: "refresh-1" });
+    stubFetch(() => {
+      throw new TypeError("fetch failed");
+    });
+    const offline = await accessToken(true).catch((error: unknown) => error);
+    expect(offline).toBeInstanceOf(Error);
+    expect(offline).not.toBeInstanceOf(TokenUnavailableError);
+    expect(useSession.getState().refreshToken).toBe("refresh-1");
+
+    stubFetch(() => problem(401, "invalid-refresh-token", "Refresh token revoked"));
+    await expect(accessToken(true)).rejects.toBeInstanceOf(TokenUnavailableError);
+    expect(useSession.getState().account).toBeNull();
   });
 
   it("a logout in another tab ends this one's session at its next refresh", async () => {
