@@ -33,6 +33,8 @@ async def test_the_current_rules(client, player):
     summary = rules["summary"]
     assert summary["metrics"] == sorted(summary["metrics"])
     assert {"commits", "reviews_done", "tickets_closed"} <= set(summary["metrics"])
+    assert summary["metric_names"]["prs_merged"] == "Pull requests merged"
+    assert set(summary["metric_names"]) == set(summary["metrics"])
     assert "night-shift" in summary["badges"]
     assert summary["streaks"] == ["reviewing", "shipping"]
     assert summary["levels"] == 100

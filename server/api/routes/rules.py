@@ -16,6 +16,8 @@ def summary(rules: RuleSet) -> dict[str, Any]:
     thresholds = rules.level_thresholds
     return {
         "metrics": sorted(rules.metrics),
+        # What screens call them ("Pull requests merged", not `prs_merged`).
+        "metric_names": {metric_id: rules.metrics[metric_id].name for metric_id in sorted(rules.metrics)},
         "badges": sorted(rules.badges),
         "missions": sorted(rules.missions),
         "streaks": sorted(rules.streaks),

@@ -168,7 +168,7 @@ function Checks({ label, options, value, onChange, error, hint }: { label: strin
 }
 
 function ChallengeForm({ editing, onDone, onCancel }: { editing: ChallengeOut | null; onDone(): void; onCancel(): void }) {
-  const rules = useApi<{ summary: { metrics?: string[]; badges?: string[] } }>("/rules");
+  const rules = useApi<{ summary: { metrics?: string[]; metric_names?: Record<string, string>; badges?: string[] } }>("/rules");
   const teams = useApi<{ items: { slug: string; name: string; archived_at: string | null }[] }>("/teams", { limit: 200 });
   const [form, setForm] = useState<FormState>(() => (editing ? fromChallenge(editing) : EMPTY));
   const [errors, setErrors] = useState<FieldErrors>({});
@@ -204,7 +204,7 @@ function ChallengeForm({ editing, onDone, onCancel }: { editing: ChallengeOut | 
     }
   }
 
-  const metricOptions = (rules.data?.summary.metrics ?? []).map((m) => ({ key: m, label: metricLabel(m) }));
+  const metricOptions = (rules.data?.summary.metrics ?? []).map((m) => ({ key: m, label: metricLabel(m, rules.data?.summary.metric_names) }));
   const teamOptions = (teams.data?.items ?? []).filter((t) => !t.archived_at).map((t) => ({ key: t.slug, label: t.name }));
 
   return (

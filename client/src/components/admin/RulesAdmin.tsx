@@ -26,7 +26,9 @@ interface Validation {
 }
 
 function summaryText(summary: Record<string, unknown>): string[] {
-  return Object.entries(summary).map(([key, value]) => `${key}: ${Array.isArray(value) ? `${value.length} (${value.join(", ")})` : String(value)}`);
+  return Object.entries(summary)
+    .filter(([, value]) => Array.isArray(value) || typeof value !== "object") // lists and numbers, not lookups
+    .map(([key, value]) => `${key}: ${Array.isArray(value) ? `${value.length} (${value.join(", ")})` : String(value)}`);
 }
 
 export function RulesAdmin() {

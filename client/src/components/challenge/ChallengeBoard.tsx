@@ -100,7 +100,7 @@ export function ChallengeBoard({ id }: { id: string }) {
       {back}
       <PageHeader
         title={<span id="challenge-title">{doc.name}</span>}
-        subtitle={doc.description || `${doc.metrics.map(metricLabel).join(" + ")} · ${doc.scoring.replace(/_/g, " ")}`}
+        subtitle={doc.description || `${doc.metrics.map((metric) => metricLabel(metric)).join(" + ")} · ${doc.scoring.replace(/_/g, " ")}`}
       >
         <div className="flex flex-col items-end gap-1">
           <Pill tone={STATE_TONE[doc.state]} size="md">

@@ -29,15 +29,17 @@ const SCOPES: readonly TabItem<Scope>[] = [
 ];
 
 interface RulesOut {
-  summary: { metrics?: string[] };
+  summary: { metrics?: string[]; metric_names?: Record<string, string> };
 }
 
 interface MeOut {
   teams: string[];
 }
 
-/** `reviews_done` -> "Reviews done". */
-export function metricLabel(metric: string): string {
+/** The rules' name for a metric when known ("Pull requests merged"), else `reviews_done` -> "Reviews done". */
+export function metricLabel(metric: string, names?: Record<string, string>): string {
+  const named = names?.[metric];
+  if (named) return named;
   const words = metric.replace(/[_-]+/g, " ").trim();
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
@@ -56,9 +58,9 @@ export function LeaderboardsView() {
 
   const boards: TabItem<string>[] = [
     { key: "xp", label: "XP" },
-    ...(rules.data?.summary.metrics ?? []).map((m) => ({ key: m, label: metricLabel(m) })),
+    ...(rules.data?.summary.metrics ?? []).map((m) => ({ key: m, label: metricLabel(m, rules.data?.summary.metric_names) })),
   ];
-  const unit = board === "xp" ? "XP" : metricLabel(board);
+  const unit = board === "xp" ? "XP" : metricLabel(board, rules.data?.summary.metric_names);
 
   return (
     <section className="mx-auto w-full max-w-5xl space-y-5 2xl:max-w-7xl" aria-labelledby="leaderboards-title">
