@@ -79,6 +79,16 @@ export function ConnectionIndicator({ className }: { className?: string }) {
         <span className={cn("relative inline-block size-2.5 rounded-full", style.dot)} />
       </span>
       <span className="truncate">{label}</span>
+      {status.state === "closed" ? (
+        // Closed for good (a close code that says not to retry on its own): retrying is the user's call.
+        <button
+          type="button"
+          onClick={() => window.location.reload()}
+          className="shrink-0 rounded-full border border-danger/40 px-2 py-0.5 text-[0.7rem] hover:bg-danger/20 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-danger"
+        >
+          Retry
+        </button>
+      ) : null}
     </div>
   );
 }
