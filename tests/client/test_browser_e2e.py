@@ -215,6 +215,18 @@ async def test_the_dashboard_follows_the_pipeline_live_and_survives_a_hub_restar
     assert shown >= before + 75
     assert await page.text_content("[data-testid=xp-total]") is not None
 
+    # The browser goes offline: the page says so and dims what it shows as last known; back online, it is
+    # live again and nothing is labelled stale.
+    await context.set_offline(True)
+    await page.wait_for_selector("[data-testid=connection][data-state=offline]", timeout=10_000)
+    await page.locator("[data-testid=stale-label]").first.wait_for(state="visible", timeout=10_000)
+    await context.set_offline(False)
+    await page.wait_for_selector(LIVE, timeout=30_000)
+    await page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=stale-label]').length === 0", timeout=10_000
+    )
+    assert await xp_shown(page) == shown
+
     # The hub restarts (SIGTERM: its sessions are closed with 1012): the page says so, then resumes.
     await stack.hub.stop()
     await page.wait_for_selector("[data-testid=connection]:not([data-state=live])", timeout=10_000)
