@@ -126,7 +126,7 @@ export function LoginScreen() {
             {demo ? (
               <p className="mt-5 rounded-xl border border-white/10 bg-white/5 px-3 py-2 text-xs text-fg-muted 2xl:text-sm">
                 <span className="font-semibold text-fg">Demo:</span> log in as <code className="text-accent-soft">ana</code>,{" "}
-                <code className="text-accent-soft">ben</code>, … with password <code className="text-accent-soft">gamif-demo-password</code>.
+                <code className="text-accent-soft">bo</code>, <code className="text-accent-soft">chen</code>… (or <code className="text-accent-soft">admin</code>) with password <code className="text-accent-soft">gamif-demo-password</code>.
               </p>
             ) : null}
           </Card>
