@@ -19,6 +19,12 @@ not paid. A user receives each kind of reward (rank, completion) at most once pe
 A reward goes through the engine (`Engine.grant`) like a mission's: XP with its level-ups, the badge if
 the user lacks it, and ledger lines whose rule is ``challenges.<id>`` and whose explanation reads
 "reward for rank 1 of 4 in November review sprint (score 412) → +200 XP".
+
+Live screens: like a scoring batch (`persistence.scoring`), a finish takes an optional ``before_commit``
+hook that runs last inside its transaction, the rewarded users' rows still locked, with a `ScoredBatch` of
+them (their states before and after the rewards, the badge rows inserted). The server passes the scoring
+path's push (`server.services.live.ScoringPush`): the members' ``user:`` deltas and events, and their
+notifications stored in this transaction, so exactly once.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from game import BadgeEarned, Effect, Engine, Outcome, XpAwarded
+from game import BadgeEarned, Effect, Engine, Outcome, UserState, XpAwarded
 from game.challenges import ChallengeDefinition, Results, TeamReward, TeamTally, results, standings
 
 from .db import begin_write
@@ -49,7 +55,7 @@ from .models import (
     User,
     table_of,
 )
-from .scoring import dump_state, load_state
+from .scoring import BadgeRowKey, BeforeCommit, ScoredBatch, ScoredUser, dump_state, load_state
 from .scoring_writes import writes_for
 
 SCHEDULED, LIVE, FINISHED = "scheduled", "live", "finished"
@@ -120,10 +126,17 @@ async def pending(sessions: async_sessionmaker[AsyncSession]) -> list[Pending]:
 
 
 async def finish(
-    sessions: async_sessionmaker[AsyncSession], engine: Engine, challenge_id: str, now: datetime
+    sessions: async_sessionmaker[AsyncSession],
+    engine: Engine,
+    challenge_id: str,
+    now: datetime,
+    *,
+    before_commit: BeforeCommit | None = None,
 ) -> Finished | None:
     """Finish the challenge if it is due (closed by ``now``) and not finished yet, in one transaction;
-    None when there was nothing to do (finished meanwhile, unknown, or its end was moved later)."""
+    None when there was nothing to do (finished meanwhile, unknown, or its end was moved later).
+    ``before_commit`` (if given) runs last inside the transaction when a user was rewarded, as the
+    scorer's (see the module doc); raising from it rolls the finish back."""
     async with sessions() as session, session.begin():
         await begin_write(session)
         row = await session.scalar(select(Challenge).where(Challenge.id == challenge_id).with_for_update())
@@ -142,7 +155,11 @@ async def finish(
             row.started_at = now
         await session.flush()
         payments = await _payments(session, definition, teams, outcome)
-        rewarded = await _pay(session, engine, challenge_id, payments, now)
+        scored = await _pay(session, engine, challenge_id, payments, now)
+        if before_commit is not None and scored:
+            await session.flush()
+            await before_commit(ScoredBatch(session, engine, now, scored))
+    rewarded = {user_id: user.outcome for user_id, user in scored.items()}
     return Finished(challenge_id, outcome, rewarded)
 
 
@@ -263,8 +280,9 @@ async def _pay(
     challenge_id: str,
     payments: Sequence[_Payment],
     now: datetime,
-) -> dict[str, Outcome]:
-    """Record the rewards, then apply those newly recorded to the users' states, ledgers and badges."""
+) -> dict[str, ScoredUser]:
+    """Record the rewards, then apply those newly recorded to the users' states, ledgers and badges; by
+    user id, each rewarded user's part (as a scored batch's, for the before-commit hook)."""
     if not payments:
         return {}
     recorded = await _insert_rewards(session, challenge_id, payments, now)
@@ -281,9 +299,9 @@ async def _pay(
     states: list[dict[str, Any]] = []
     ledger: list[dict[str, Any]] = []
     badges: list[dict[str, Any]] = []
-    rewarded: dict[str, Outcome] = {}
-    for user_id, _version, stored, timezone in locked:
-        state = load_state(engine, str(user_id), timezone, stored)
+    befores: dict[str, tuple[str, UserState, int, Outcome]] = {}
+    for user_id, version, stored, timezone in locked:
+        state = before = load_state(engine, str(user_id), timezone, stored)
         effects: list[Effect] = []
         for reward in by_user[user_id]:
             outcome = engine.grant(
@@ -296,7 +314,7 @@ async def _pay(
             )
             state = outcome.state
             effects.extend(outcome.effects)
-        rewarded[str(user_id)] = Outcome(state, tuple(effects), ())
+        befores[str(user_id)] = (timezone, before, version, Outcome(state, tuple(effects), ()))
         states.append(
             {
                 "user_id": user_id,
@@ -340,9 +358,14 @@ async def _pay(
     await writes.update_states(session, states)
     if ledger:
         await writes.insert_ledger(session, ledger)
+    new_badges: dict[str, set[BadgeRowKey]] = defaultdict(set)
     if badges:
-        await writes.insert_badges(session, badges)
-    return rewarded
+        for user_id, badge_id, tier, period in await writes.insert_badges(session, badges):
+            new_badges[str(user_id)].add((badge_id, tier, period))
+    return {
+        key: ScoredUser(key, timezone, before, version, outcome, frozenset(new_badges.get(key, ())))
+        for key, (timezone, before, version, outcome) in befores.items()
+    }
 
 
 __all__ = ["FINISHED", "LIVE", "SCHEDULED", "Finished", "Pending", "finish", "pending", "start_due"]

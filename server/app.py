@@ -146,7 +146,9 @@ async def _challenge_clock(settings: Settings, state: State) -> AsyncIterator[Ca
     """The challenges' wake callback. Embedded, this process runs the lifecycle clock; on Redis the
     workers run it, and a create or an edit wakes them through the wake channel."""
     if state.redis is None:
-        lifecycle = ChallengeLifecycle(state.sessions, state.rules, state.hub.challenges)
+        lifecycle = ChallengeLifecycle(
+            state.sessions, state.rules, state.hub.challenges, publisher=state.hub.publisher
+        )
         async with running_clock(lifecycle) as clock:
             yield clock.wake
         return

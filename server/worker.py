@@ -52,11 +52,12 @@ if broker is not None:
         scoreboards = ChallengeScoreboards(
             DocumentStore(streams), sessions, push_ms=settings.leaderboard_push_ms
         )
-        step = ScoringStep(Scorer(sessions), rules, Publisher(streams), boards, scoreboards)
+        publisher = Publisher(streams)
+        step = ScoringStep(Scorer(sessions), rules, publisher, boards, scoreboards)
         state.score_payload = score_payload(ScoringBatcher(step, settings.worker_max_group_events))
         # Every worker process runs the challenges' clock: transitions happen once however many run.
         clock = contextlib.AsyncExitStack()
-        lifecycle = ChallengeLifecycle(sessions, rules, scoreboards)
+        lifecycle = ChallengeLifecycle(sessions, rules, scoreboards, publisher=publisher)
         await clock.enter_async_context(running_clock(lifecycle, redis=redis, prefix=settings.redis_prefix))
         # The clock first (it notifies the scoreboards), then those that push what is due.
         state.closers = [clock.aclose, scoreboards.aclose, boards.aclose, redis.aclose, engine.dispose]

@@ -1,7 +1,13 @@
 """Challenges move scheduled -> live -> finished on their own, without a tick loop.
 
 `ChallengeLifecycle` performs the transitions (`persistence.challenge_results`: each exactly once,
-whatever number of processes attempt it) and tells the live scoreboard after each commit.
+whatever number of processes attempt it) and tells the live scoreboard after each commit. With a
+publisher, a finish also pushes the rewarded members' own state live as a scoring batch does, with the
+scoring path's push (`server.services.live.ScoringPush`) as its before-commit hook: each member's
+``user:{id}`` delta and events (``xp_awarded``, ``level_up``, ``badge_earned``), their teams' deltas, and
+the notifications (with the activity feed's delta) written in the finishing transaction, so exactly once.
+Published under the users' row locks, last before the commit; if the finish then fails, the topics are
+reset (screens reload a snapshot: the database is the truth), and the finish is retried later.
 
 `ChallengeClock` decides when: it sleeps exactly until the next boundary (the earliest ``starts_at`` of a
 scheduled challenge or ``closes_at`` of an unfinished one, read from the database), runs the due
@@ -29,9 +35,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from persistence import challenge_results
 from persistence.models import utcnow
+from server.hub.publish import Publisher
 
 from .background import Background
 from .challenge_notify import ChallengeNotifier, NoNotifier
+from .live import ScoringPush
 from .rules import RulesService
 
 log = logging.getLogger("gamif.challenges")
@@ -56,11 +64,14 @@ class ChallengeLifecycle:
         rules: RulesService,
         notifier: ChallengeNotifier | None = None,
         *,
+        publisher: Publisher | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """``publisher``: where the rewarded members' live changes go (none: not pushed)."""
         self.sessions = sessions
         self.rules = rules
         self.notifier = notifier or NoNotifier()
+        self.publisher = publisher
         self.clock = clock
 
     async def start_due(self, now: datetime | None = None) -> list[str]:
@@ -82,9 +93,14 @@ class ChallengeLifecycle:
         finished: list[str] = []
         failure: Exception | None = None
         for challenge_id in due:
+            push = None if self.publisher is None else ScoringPush(self.publisher)
             try:
-                done = await challenge_results.finish(self.sessions, engine, challenge_id, now)
+                done = await challenge_results.finish(
+                    self.sessions, engine, challenge_id, now, before_commit=push
+                )
             except Exception as error:
+                if push is not None:
+                    await push.undo()  # published, then not committed: screens reload those topics
                 log.exception("challenge %s: could not finish (it stays live; retried later)", challenge_id)
                 failure = failure or error
                 continue

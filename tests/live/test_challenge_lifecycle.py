@@ -26,11 +26,18 @@ from persistence.models import (
     ChallengeReward,
     ChallengeScore,
     LedgerEntry,
+    Notification,
     Team,
     TeamMembership,
     UserStateRow,
     utcnow,
 )
+from protocol import EVENT_DATA, TopicMirror
+from protocol import Delta as WireDelta
+from protocol import Outcome as MirrorOutcome
+from server.hub.publish import decode_change
+from server.hub.streams import Delta as StreamDelta
+from server.hub.streams import Position
 from server.services.challenge_lifecycle import (
     ChallengeClock,
     ChallengeLifecycle,
@@ -38,8 +45,9 @@ from server.services.challenge_lifecycle import (
     RedisWakeups,
 )
 from server.services.challenges import ChallengesService
+from server.services.live import NOTIFIED
 from server.services.rules import RulesService
-from tests.live.conftest import NOW, Clock, World
+from tests.live.conftest import NOW, Clock, RecordingPublisher, World, snapshot
 
 JOINED = NOW - timedelta(days=30)
 ENDS = NOW - timedelta(hours=2)
@@ -395,10 +403,10 @@ async def test_one_failing_challenge_does_not_hold_up_the_others(sessions, world
     await add_challenge(sessions, id="second")
     real = challenge_results.finish
 
-    async def finish(sessions: Sessions, engine: Any, challenge_id: str, now: datetime) -> Any:
+    async def finish(sessions: Sessions, engine: Any, challenge_id: str, now: datetime, **kw: Any) -> Any:
         if challenge_id == "first":
             raise RuntimeError("broken")
-        return await real(sessions, engine, challenge_id, now)
+        return await real(sessions, engine, challenge_id, now, **kw)
 
     monkeypatch.setattr(challenge_results, "finish", finish)
     with pytest.raises(RuntimeError, match="broken"):
@@ -425,6 +433,154 @@ async def test_an_end_moved_later_is_not_finished(sessions, world, rules):
     assert await challenge_results.finish(sessions, engine, "sprint", ENDS + timedelta(minutes=59)) is None
     assert await challenge_results.finish(sessions, engine, "unknown", NOW) is None
     assert (await challenge_row(sessions)).state == "live"
+
+
+# ------------------------------------------------------------------------------------------ live rewards
+
+
+async def notifications_of(sessions: Sessions, user_id: str) -> list[tuple[str, dict[str, Any]]]:
+    async with sessions() as session:
+        rows = await session.execute(
+            select(Notification.kind, Notification.data)
+            .where(Notification.user_id == uuid.UUID(user_id))
+            .order_by(Notification.id)
+        )
+        return [(kind, data) for kind, data in rows]
+
+
+def mirror_of(topic: str, document: dict[str, Any], position: Position) -> TopicMirror:
+    """A screen's mirror of ``topic``, subscribed at ``position``."""
+    mirror = TopicMirror(topic)
+    mirror.apply_snapshot(position.epoch, position.offset, document)
+    return mirror
+
+
+def delivered(delta: StreamDelta) -> tuple[WireDelta, list[dict[str, Any]]]:
+    """A stream delta as the hub sends it (§11), and its events."""
+    ops, events = decode_change(delta.payload)
+    return WireDelta(
+        topic=delta.topic, epoch=delta.epoch, offset=delta.offset, ops=ops, at_ms=delta.at_ms
+    ), events
+
+
+async def test_a_rewarded_member_sees_the_reward_land_live(
+    sessions, world, rules, clock, directory, streams, publisher
+):
+    ana, bob, cid = await two_teams(world)
+    await add_challenge(sessions, rewards=[{"rank": 1, "xp": 100, "badge": BADGE}, {"rank": 2, "xp": 40}])
+    await add_scores(sessions, "sprint", {("alpha", ana): 5, ("alpha", bob): 3, ("beta", cid): 4})
+    topics = {user: f"user:{user}" for user in (ana, bob, cid)}
+    mirrors = {
+        user: mirror_of(topic, *await snapshot(directory, streams, topic)) for user, topic in topics.items()
+    }
+    lifecycle = ChallengeLifecycle(sessions, rules, publisher=publisher, clock=clock)
+
+    assert await lifecycle.finish_due() == ["sprint"]
+    # One publish, under the finish's locks: the members, their teams, then the feed (the badges).
+    [published] = publisher.published
+    assert published[:3] == sorted(topics.values())
+    assert sorted(published[3:5]) == ["team:alpha", "team:beta"]  # in team-id order
+    assert published[5:] == ["activity:global"]
+    events: dict[str, list[dict[str, Any]]] = {}
+    for user, topic in topics.items():
+        mirror = mirrors[user]
+        assert mirror.offset is not None
+        assert mirror.epoch is not None
+        deltas = await streams.since(topic, mirror.epoch, mirror.offset)
+        assert deltas is not None
+        (delta,) = deltas
+        wire, events[user] = delivered(delta)
+        assert mirror.apply_delta(wire) is MirrorOutcome.APPLIED
+        fresh, position = await snapshot(directory, streams, topic)
+        assert position == delta.position
+        assert mirror.document == fresh
+        for item in events[user]:
+            EVENT_DATA[item["name"]].model_validate(item["data"])
+    assert [mirrors[user].document["xp"] for user in (ana, bob, cid)] == [100, 100, 40]  # type: ignore[index]
+    assert BADGE in mirrors[ana].document["badges"]  # type: ignore[index]
+    assert [item["data"] for item in events[ana] if item["name"] == "xp_awarded"] == [
+        {
+            "amount": 100,
+            "xp": 100,
+            "rule_id": "challenges.sprint",
+            "rule_version": 1,
+            "explanation": "reward for rank 1 of 2 in Review sprint (score 8) → +100 XP",
+        }
+    ]
+    [badge] = [item["data"] for item in events[ana] if item["name"] == "badge_earned"]
+    assert (badge["badge_id"], badge["explanation"]) == (
+        BADGE,
+        "Mission accomplished: reward for rank 1 of 2 in Review sprint (score 8)",
+    )
+    assert [item["name"] for item in events[cid]] == ["xp_awarded", *(["level_up"] * (len(events[cid]) - 1))]
+    # Kept for the player, as a scoring batch keeps them: what the events were.
+    stored = await notifications_of(sessions, ana)
+    assert dict(stored)["badge_earned"] == badge
+    assert [name for name, _ in stored] == [item["name"] for item in events[ana] if item["name"] in NOTIFIED]
+
+    # Again (another process, a restart): nothing more published, nothing more kept.
+    assert await lifecycle.finish_due() == []
+    assert len(publisher.published) == 1
+    assert await notifications_of(sessions, ana) == stored
+
+
+async def test_a_finish_whose_push_fails_is_rolled_back_and_reset(
+    sessions, world, rules, clock, directory, streams, publisher
+):
+    ana, _bob, cid = await two_teams(world)
+    await add_challenge(sessions, rewards=[{"rank": 1, "xp": 100, "badge": BADGE}])
+    await add_scores(sessions, "sprint", {("alpha", ana): 5, ("beta", cid): 4})
+    topic = f"user:{ana}"
+    mirror = mirror_of(topic, *await snapshot(directory, streams, topic))
+    lifecycle = ChallengeLifecycle(sessions, rules, publisher=publisher, clock=clock)
+    publisher.fail_next_publish = True
+
+    with pytest.raises(ConnectionError):
+        await lifecycle.finish_due()
+    assert publisher.resets == publisher.published  # what may have gone out is taken back
+    assert (await challenge_row(sessions)).state == "live"
+    assert await rewards(sessions) == {}
+    assert await notifications_of(sessions, ana) == []
+    assert mirror.epoch is not None
+    assert mirror.offset is not None
+    assert await streams.since(topic, mirror.epoch, mirror.offset) is None  # the screen reloads
+
+    assert await lifecycle.finish_due() == ["sprint"]
+    document, position = await snapshot(directory, streams, topic)
+    mirror = mirror_of(topic, document, position)
+    assert document["xp"] == 100
+    assert [name for name, _ in await notifications_of(sessions, ana)].count("badge_earned") == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_two_processes_finishing_at_once_push_and_keep_the_reward_once(
+    sessions, world, rules, directory, streams
+):
+    ana, bob, cid = await two_teams(world)
+    await add_challenge(sessions, rewards=[{"rank": 1, "xp": 100, "badge": BADGE}, {"rank": 2, "xp": 40}])
+    await add_scores(sessions, "sprint", {("alpha", ana): 5, ("beta", cid): 4})
+    topics = {user: f"user:{user}" for user in (ana, bob, cid)}
+    before = {user: await snapshot(directory, streams, topic) for user, topic in topics.items()}
+    publishers = [RecordingPublisher(streams) for _ in range(4)]  # one per process, on shared streams
+    lifecycles = [ChallengeLifecycle(sessions, rules, publisher=p) for p in publishers]
+
+    finished = await asyncio.gather(*(lc.finish_due(NOW) for lc in lifecycles))
+    assert sorted(i for ids in finished for i in ids) == ["sprint"]
+    assert sum(len(p.published) for p in publishers) == 1
+    for user, topic in topics.items():
+        mirror = mirror_of(topic, *before[user])
+        assert mirror.epoch is not None
+        assert mirror.offset is not None
+        deltas = await streams.since(topic, mirror.epoch, mirror.offset)
+        assert deltas is not None
+        (delta,) = deltas
+        assert mirror.apply_delta(delivered(delta)[0]) is MirrorOutcome.APPLIED
+        assert mirror.document == (await snapshot(directory, streams, topic))[0]
+    for user in (ana, bob):
+        kinds = [name for name, _ in await notifications_of(sessions, user)]
+        assert kinds.count("badge_earned") == 1
+        assert len(kinds) == len(set(kinds))
+    assert [len(await ledger_of(sessions, u)) for u in (ana, bob, cid)] == [1, 1, 1]
 
 
 # ------------------------------------------------------------------------------------------ the clock

@@ -195,11 +195,12 @@ class Spectator:
         else:
             raise AssertionError(f"unexpected {message!r}")
 
-    async def event(self, name: str, timeout: float = 20) -> Seen:
+    async def event(self, name: str, timeout: float = 20, **data: Any) -> Seen:
+        """The first event ``name`` seen (whose data has the items ``data``, if given)."""
         async with asyncio.timeout(timeout):
             while True:
                 for seen in self.events:
-                    if seen.event.name == name:
+                    if seen.event.name == name and data.items() <= seen.event.data.items():
                         return seen
                 await self._next()
 
@@ -293,7 +294,10 @@ async def test_a_challenge_runs_its_whole_life_with_real_workers(setup: Setup) -
     created = await setup.challenge(definition("sprint", starts, ends, 1, ["red", "blue"]))
     assert created["state"] == "scheduled"
 
-    async with Raw.open(setup.hub.ws) as raw:
+    async with Raw.open(setup.hub.ws) as raw, Raw.open(setup.hub.ws) as ana_raw:
+        await ana_raw.login(ana.access_token)  # a winner, watching her own dashboard
+        dashboard = Spectator(ana_raw, f"user:{ana.user_id}")
+        await dashboard.subscribe()
         await raw.login(sam.access_token)  # a spectator: in neither team
         watcher = Spectator(raw, "challenge:sprint")
         await watcher.subscribe()
@@ -342,6 +346,25 @@ async def test_a_challenge_runs_its_whole_life_with_real_workers(setup: Setup) -
             "blue": 1.0,
         }
         assert [seen.event.name for seen in watcher.events] == ["challenge_started", "challenge_finished"]
+        # The reward lands on the winner's dashboard live (a worker published it through Redis).
+        rule = "challenges.sprint"
+        reward = await dashboard.event("xp_awarded", rule_id=rule)
+        assert reward.event.data["amount"] == 100
+        assert reward.event.data["xp"] == dashboard.document["xp"]  # the event follows its delta
+        async with setup.sessions() as session:
+            explained = await session.scalar(
+                select(LedgerEntry.explanation).where(
+                    LedgerEntry.user_id == uuid.UUID(ana.user_id), LedgerEntry.rule_id == rule
+                )
+            )
+        assert explained is not None
+        assert explained.startswith("reward for rank 1 of 2 in Ticket sprint")
+        assert reward.event.data["explanation"] == explained
+        async with Raw.open(setup.hub.ws) as fresh:
+            await fresh.login(ana.access_token)
+            snapshot = TopicMirror(dashboard.mirror.topic)
+            assert snapshot.apply_subscribed(await fresh.subscribe(snapshot.topic)) is Outcome.APPLIED
+        assert dashboard.document == snapshot.document
         # Both workers' clocks ran; one of them made each transition.
         for line in ("challenges started: sprint", "challenges finished: sprint"):
             assert await logged_once(setup.workers, line), line
