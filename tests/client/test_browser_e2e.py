@@ -30,8 +30,7 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 
 from load_tests.kit.result import empty_series
 from tests.browser import CHROMIUM_ARGS, chromium
-from tests.hub.cluster import Account, HubProcess, Worker, hub_env, register
-from tests.hub.conftest import _admin_token
+from tests.hub.cluster import ADMIN_PASSWORD, Account, HubProcess, Worker, admin_token, hub_env, register
 
 pytestmark = pytest.mark.postgresql
 
@@ -40,7 +39,6 @@ CLIENT_OUT = ROOT / "client" / "out"
 AXE = ROOT / "client" / "node_modules" / "axe-core" / "axe.min.js"  # a dev dependency of the client
 ARTIFACTS = Path(os.environ.get("GAMIF_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 PASSWORD = "a fine long password"  # tests.hub.cluster.register's
-ADMIN_PASSWORD = "an admin password"  # tests.hub.conftest._admin_token's
 LIVE = "[data-testid=connection][data-state=live]"
 SIZES = {
     "phone": {"width": 390, "height": 844},
@@ -131,7 +129,7 @@ async def stack(
         try:
             await hub.start()
             await worker.start()
-            admin = await _admin_token(hub.http, env)
+            admin = await admin_token(hub.http, env)
             ana, ben = await register(hub.http, "ana"), await register(hub.http, "ben")
             headers = {"Authorization": f"Bearer {admin}"}
             async with httpx.AsyncClient(base_url=hub.http, headers=headers, timeout=30) as http:

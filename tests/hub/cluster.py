@@ -8,8 +8,9 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,24 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from protocol import SERVER_FRAME_LIMITS, Encoding, Message, decode, encode_value
+from protocol import (
+    SERVER_FRAME_LIMITS,
+    Batch,
+    Delta,
+    Encoding,
+    Message,
+    Outcome,
+    TopicMirror,
+    decode,
+    encode_value,
+)
 from tests.services import free_port
 
 GAMIF = str(Path(sys.executable).parent / "gamif")
 STARTED = "Application startup complete"
 JWT_SECRET = "test-secret-for-the-hub-tests-0123456789abcdef"
+ADMIN_PASSWORD = "an admin password"
+"""The password of the admin `admin_token` creates (handle ``root``)."""
 
 
 class GamifProcess:
@@ -130,6 +143,24 @@ def hub_env(database_url: str, redis_url: str | None, prefix: str, data_dir: Pat
     return env
 
 
+async def admin_token(base: str, env: dict[str, str]) -> str:
+    """Create the admin ``root`` with `gamif create-admin` on the hub's database, log in: its access token."""
+    created = await asyncio.to_thread(
+        subprocess.run,
+        [GAMIF, "create-admin", "--email", "root@example.com", "--handle", "root"],
+        env={**os.environ, **env, "GAMIF_ADMIN_PASSWORD": ADMIN_PASSWORD},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert created.returncode == 0, created.stdout + created.stderr
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        login = await http.post("/api/v1/auth/login", json={"login": "root", "password": ADMIN_PASSWORD})
+        assert login.status_code == 200, login.text
+        return str(login.json()["access_token"])
+
+
 @dataclass
 class Account:
     user_id: str
@@ -221,3 +252,26 @@ class Raw:
                     await self.ws.recv()
         received = self.ws.protocol.close_rcvd
         return (received.code, received.reason) if received is not None else (None, "")
+
+
+async def watch(
+    raw: Raw, mirror: TopicMirror, until: Callable[[TopicMirror], bool], timeout: float = 20
+) -> list[Delta]:
+    """Apply the topic's deltas (alone or in batches) to ``mirror`` until ``until(mirror)``; the deltas
+    applied. Every one must apply: a gap or a divergence fails the test."""
+    applied: list[Delta] = []
+    async with asyncio.timeout(timeout):
+        while not until(mirror):
+            message = await raw.recv()
+            deltas = (
+                message.deltas
+                if isinstance(message, Batch)
+                else [message]
+                if isinstance(message, Delta)
+                else []
+            )
+            for delta in deltas:
+                if delta.topic == mirror.topic:
+                    assert mirror.apply_delta(delta) is Outcome.APPLIED
+                    applied.append(delta)
+    return applied

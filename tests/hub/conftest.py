@@ -2,9 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,7 +15,7 @@ from redis.asyncio import Redis
 from server.hub.publish import Publisher
 from server.hub.redis import RedisStreams
 from tests import services
-from tests.hub.cluster import GAMIF, Account, HubProcess, Worker, hub_env, register
+from tests.hub.cluster import Account, HubProcess, Worker, admin_token, hub_env, register
 
 
 @dataclass
@@ -44,23 +42,6 @@ class Cluster:
                 assert added.status_code == 204, added.text
 
 
-async def _admin_token(base: str, env: dict[str, str]) -> str:
-    created = await asyncio.to_thread(
-        subprocess.run,
-        [GAMIF, "create-admin", "--email", "root@example.com", "--handle", "root"],
-        env={**os.environ, **env, "GAMIF_ADMIN_PASSWORD": "an admin password"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert created.returncode == 0, created.stdout + created.stderr
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-        login = await http.post("/api/v1/auth/login", json={"login": "root", "password": "an admin password"})
-        assert login.status_code == 200, login.text
-        return str(login.json()["access_token"])
-
-
 @contextlib.asynccontextmanager
 async def _cluster(database_url: str, redis_url: str, prefix: str, data_dir: Path) -> AsyncIterator[Cluster]:
     env = hub_env(database_url, redis_url, prefix, data_dir)
@@ -70,7 +51,7 @@ async def _cluster(database_url: str, redis_url: str, prefix: str, data_dir: Pat
     redis = Redis.from_url(redis_url, decode_responses=False)
     try:
         await asyncio.gather(a.start(), b.start(), worker.start())
-        admin = await _admin_token(a.http, env)
+        admin = await admin_token(a.http, env)
         streams = RedisStreams(redis, prefix=prefix, max_len=50)
         yield Cluster(a, b, admin, redis, Publisher(streams), env)
     finally:

@@ -5,7 +5,6 @@ offset."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -15,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from protocol import Batch, Delta, MoveOp, Outcome, SetOp, TopicMirror
-from tests.hub.cluster import Account, HubProcess, Raw, hub_env, register
+from protocol import MoveOp, Outcome, SetOp, TopicMirror
+from tests.hub.cluster import Account, HubProcess, Raw, hub_env, register, watch
 
 TOPIC = "leaderboard:xp:weekly"
 
@@ -52,26 +51,6 @@ async def post(hub: HubProcess, account: Account, tickets: int) -> None:
 
 def members(document: dict[str, Any]) -> list[str]:
     return [row["member"] for row in document["rows"]]
-
-
-async def watch(raw: Raw, mirror: TopicMirror, until: Any, timeout: float = 20) -> list[Delta]:
-    """Apply the topic's deltas (alone or in batches) until ``until(mirror)``; the deltas applied."""
-    applied: list[Delta] = []
-    async with asyncio.timeout(timeout):
-        while not until(mirror):
-            message = await raw.recv()
-            deltas = (
-                message.deltas
-                if isinstance(message, Batch)
-                else [message]
-                if isinstance(message, Delta)
-                else []
-            )
-            for delta in deltas:
-                if delta.topic == mirror.topic:
-                    assert mirror.apply_delta(delta) is Outcome.APPLIED
-                    applied.append(delta)
-    return applied
 
 
 async def test_an_embedded_board_moves_live_and_matches_a_fresh_snapshot(hub: HubProcess) -> None:

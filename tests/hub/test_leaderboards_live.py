@@ -17,7 +17,7 @@ import pytest
 
 from persistence.leaderboards import PERIODS, Leaderboards
 from protocol import Batch, Delta, MoveOp, Outcome, SetOp, TopicMirror
-from tests.hub.cluster import GAMIF, Account, Raw
+from tests.hub.cluster import GAMIF, Account, Raw, watch
 from tests.hub.conftest import Cluster
 
 pytestmark = pytest.mark.postgresql
@@ -54,26 +54,6 @@ def ahead(document: dict[str, Any], first: str, second: str) -> bool:
     return one is not None and two is not None and one < two
 
 
-async def watch(raw: Raw, mirror: TopicMirror, until: Any, timeout: float = 20) -> list[Delta]:
-    """Apply the topic's deltas (alone or in batches) until ``until(document)``; the deltas applied."""
-    applied: list[Delta] = []
-    async with asyncio.timeout(timeout):
-        while not (mirror.document is not None and until(mirror.document)):
-            message = await raw.recv()
-            deltas = (
-                message.deltas
-                if isinstance(message, Batch)
-                else [message]
-                if isinstance(message, Delta)
-                else []
-            )
-            for delta in deltas:
-                if delta.topic == mirror.topic:
-                    assert mirror.apply_delta(delta) is Outcome.APPLIED
-                    applied.append(delta)
-    return applied
-
-
 async def test_scores_reorder_a_watched_board_and_the_mirror_matches_a_fresh_snapshot(
     shared_cluster: Cluster,
 ):
@@ -84,9 +64,9 @@ async def test_scores_reorder_a_watched_board_and_the_mirror_matches_a_fresh_sna
         await raw.login(ana.access_token)
         assert mirror.apply_subscribed(await raw.subscribe(TOPIC)) is Outcome.APPLIED
         await post(cluster, ana, 2)
-        await watch(raw, mirror, lambda doc: position_of(doc, ana.user_id) is not None)
+        await watch(raw, mirror, lambda m: position_of(m.document, ana.user_id) is not None)
         await post(cluster, ben, 6, node="b")
-        deltas = await watch(raw, mirror, lambda doc: ahead(doc, ben.user_id, ana.user_id))
+        deltas = await watch(raw, mirror, lambda m: ahead(m.document, ben.user_id, ana.user_id))
         # Ben overtook Ana: row ops (§11.6), never the whole list or document replaced.
         ops = [op for delta in deltas for op in delta.ops]
         assert any(isinstance(op, MoveOp) for op in ops)  # appended, then moved to the top
@@ -136,7 +116,7 @@ async def test_many_events_within_the_push_interval_make_few_deltas(shared_clust
                 len(scores) == len(everyone) and len(set(scores.values())) == 1 and min(scores.values()) >= 40
             )
 
-        deltas = await watch(raw, mirror, all_scored, timeout=30)
+        deltas = await watch(raw, mirror, lambda m: all_scored(m.document), timeout=30)
         elapsed = time.monotonic() - started
     # At most one delta per 250 ms interval (plus the first), far fewer than the 40 changes.
     assert 1 <= len(deltas) <= elapsed / 0.25 + 2, (len(deltas), elapsed)

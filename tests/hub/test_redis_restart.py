@@ -20,8 +20,7 @@ from sqlalchemy import select
 
 from persistence.db import create_engine, session_factory
 from persistence.models import MetricEventRow
-from tests.hub.cluster import HubProcess, Worker, hub_env
-from tests.hub.conftest import _admin_token
+from tests.hub.cluster import HubProcess, Worker, admin_token, hub_env
 from tests.services import free_port
 
 pytestmark = pytest.mark.postgresql
@@ -99,7 +98,7 @@ async def test_no_accepted_event_is_lost_when_redis_restarts(
     await asyncio.gather(hub.start(), worker.start())
     engine = create_engine(postgres_database)
     try:
-        admin = await _admin_token(hub.http, env)
+        admin = await admin_token(hub.http, env)
         async with httpx.AsyncClient(base_url=hub.http, timeout=30) as http:
             created = await http.post(
                 "/api/v1/service-accounts",

@@ -3,9 +3,6 @@ access tokens (load tests, and apps that authenticate their users themselves).""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -13,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from persistence.models import RefreshToken, User
 from server.auth import UNUSABLE_PASSWORD
-from tests.hub.cluster import GAMIF, HubProcess, Raw, hub_env
+from tests.hub.cluster import HubProcess, Raw, admin_token, hub_env
 
 USERS = "/api/v1/admin/users"
 TOKENS = "/api/v1/admin/tokens"
@@ -259,22 +256,8 @@ async def test_a_minted_token_authenticates_on_the_hub(tmp_path):
     hub = HubProcess("admin-users", env)
     await hub.start()
     try:
-        created = await asyncio.to_thread(
-            subprocess.run,
-            [GAMIF, "create-admin", "--email", "root@example.com", "--handle", "root"],
-            env={**os.environ, **env, "GAMIF_ADMIN_PASSWORD": "an admin password"},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert created.returncode == 0, created.stdout + created.stderr
+        admin = bearer(await admin_token(hub.http, env))
         async with httpx.AsyncClient(base_url=hub.http, timeout=30) as http:
-            login = await http.post(
-                "/api/v1/auth/login", json={"login": "root", "password": "an admin password"}
-            )
-            assert login.status_code == 200, login.text
-            admin = bearer(login.json()["access_token"])
             body = {"users": players("ws-player"), "issue_tokens": True}
             response = await http.post(USERS, json=body, headers=admin)
             assert response.status_code == 201, response.text

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -28,11 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from persistence.db import create_engine, session_factory
 from persistence.models import Challenge, ChallengeReward, ChallengeScore, LedgerEntry, MetricEventRow
 from protocol import Batch, Delta, Event, Outcome, Subscribed, TopicMirror
-from tests.hub.cluster import GAMIF, Account, HubProcess, Raw, Worker, hub_env, register
+from tests.hub.cluster import Account, HubProcess, Raw, Worker, admin_token, hub_env, register
 
 pytestmark = pytest.mark.postgresql
-
-ADMIN_PASSWORD = "an admin password"
 
 
 @dataclass
@@ -88,23 +84,6 @@ class Setup:
         assert statuses == ["accepted"] * len(events), posted.text
 
 
-async def _admin_token(base: str, env: dict[str, str]) -> str:
-    created = await asyncio.to_thread(
-        subprocess.run,
-        [GAMIF, "create-admin", "--email", "root@example.com", "--handle", "root"],
-        env={**os.environ, **env, "GAMIF_ADMIN_PASSWORD": ADMIN_PASSWORD},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert created.returncode == 0, created.stdout + created.stderr
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-        login = await http.post("/api/v1/auth/login", json={"login": "root", "password": ADMIN_PASSWORD})
-        assert login.status_code == 200, login.text
-        return str(login.json()["access_token"])
-
-
 @pytest.fixture
 async def setup(
     _postgresql_database_url: str, redis_server: str, redis_prefix: str, tmp_path: Path
@@ -115,7 +94,7 @@ async def setup(
     made = Setup(hub, env, "", engine, session_factory(engine))
     try:
         await hub.start()
-        made.admin = await _admin_token(hub.http, env)
+        made.admin = await admin_token(hub.http, env)
         yield made
     finally:
         for worker in made.workers:
