@@ -74,6 +74,24 @@ class Stack:
         assert posted.status_code == 202, posted.text
         assert [e["status"] for e in posted.json()["events"]] == ["accepted"] * len(events), posted.text
 
+    async def review_challenge(self, id: str, name: str, ends: datetime, **fields: Any) -> None:
+        """Core against Web on code reviews, from an hour ago until ``ends``."""
+        body = {
+            "id": id,
+            "name": name,
+            "mode": "highest",
+            "scoring": "sum",
+            "metrics": ["reviews_done"],
+            "teams": ["core", "web"],
+            "starts_at": now_iso(-timedelta(hours=1)),
+            "ends_at": ends.isoformat(),
+            **fields,
+        }
+        headers = {"Authorization": f"Bearer {self.admin}"}
+        async with httpx.AsyncClient(base_url=self.hub.http, headers=headers, timeout=30) as http:
+            created = await http.post("/api/v1/challenges", json=body)
+        assert created.status_code == 201, created.text
+
     async def context(self, size: str = "desktop", login: tuple[str, str] | None = None) -> BrowserContext:
         """A fresh browser profile (empty cache), logged in as ``login`` (handle, password) through the
         session the client stores after a login."""
@@ -256,24 +274,9 @@ async def test_the_dashboard_follows_the_pipeline_live_and_survives_a_hub_restar
 
 async def test_a_challenge_scoreboard_races_then_celebrates_the_finish(stack: Stack) -> None:
     ends = datetime.now(UTC) + timedelta(seconds=8)
-    async with httpx.AsyncClient(base_url=stack.hub.http, timeout=30) as http:
-        created = await http.post(
-            "/api/v1/challenges",
-            headers={"Authorization": f"Bearer {stack.admin}"},
-            json={
-                "id": "dash",
-                "name": "Review dash",
-                "mode": "highest",
-                "scoring": "sum",
-                "metrics": ["reviews_done"],
-                "teams": ["core", "web"],
-                "starts_at": now_iso(-timedelta(hours=1)),
-                "ends_at": ends.isoformat(),
-                "grace_seconds": 0,
-                "rewards": [{"rank": 1, "xp": 50}],
-            },
-        )
-        assert created.status_code == 201, created.text
+    await stack.review_challenge(
+        "dash", "Review dash", ends, grace_seconds=0, rewards=[{"rank": 1, "xp": 50}]
+    )
     page = await (await stack.context(login=("ben", PASSWORD))).new_page()
     await page.goto("/challenges/?id=dash")
     await page.wait_for_selector(LIVE)
@@ -320,22 +323,7 @@ async def test_the_first_load_of_the_dashboard_takes_under_two_seconds(stack: St
 
 async def test_every_page_renders_on_a_phone_and_a_desktop(stack: Stack) -> None:
     """Screenshots as artifacts; no page overflows sideways or logs an error."""
-    async with httpx.AsyncClient(base_url=stack.hub.http, timeout=30) as http:
-        created = await http.post(
-            "/api/v1/challenges",
-            headers={"Authorization": f"Bearer {stack.admin}"},
-            json={
-                "id": "sprint",
-                "name": "Review sprint",
-                "mode": "highest",
-                "scoring": "sum",
-                "metrics": ["reviews_done"],
-                "teams": ["core", "web"],
-                "starts_at": now_iso(-timedelta(hours=1)),
-                "ends_at": now_iso(timedelta(days=2)),
-            },
-        )
-        assert created.status_code == 201, created.text
+    await stack.review_challenge("sprint", "Review sprint", datetime.now(UTC) + timedelta(days=2))
     await stack.report(
         [{"id": "ana-1", "user": "ana", "metric": "reviews_done", "value": 3, "occurred_at": now_iso()}]
     )
