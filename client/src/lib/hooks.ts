@@ -3,6 +3,7 @@
 
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from "react";
 import { api, type RequestOptions } from "./api";
+import { problemToFields, type FieldErrors } from "./forms";
 
 const noop = () => () => undefined;
 
@@ -79,4 +80,23 @@ export function useDebounced<T>(value: T, delayMs: number): T {
     return () => clearTimeout(timer);
   }, [value, delayMs]);
   return settled;
+}
+
+/** A form's submission: `run(action)` marks it busy and clears its errors, and a refused request's problem
+ * becomes messages on the named fields (the rest on `_form`). */
+export function useFormAction(fields: readonly string[]) {
+  const [errors, setErrors] = useState<FieldErrors>({});
+  const [busy, setBusy] = useState(false);
+  const run = async (action: () => Promise<void>): Promise<void> => {
+    setBusy(true);
+    setErrors({});
+    try {
+      await action();
+    } catch (error) {
+      setErrors(problemToFields(error, fields));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { errors, setErrors, busy, run };
 }

@@ -7,8 +7,7 @@ import { Card, CardHeader } from "@/components/ui/Card";
 import { Field, Input, Select, Textarea } from "@/components/ui/Field";
 import { toast } from "@/stores/toasts";
 import { api } from "@/lib/api";
-import { problemToFields, type FieldErrors } from "@/lib/forms";
-import { useApi } from "@/lib/hooks";
+import { useApi, useFormAction } from "@/lib/hooks";
 
 export function AnnouncementsAdmin() {
   const teams = useApi<{ items: { slug: string; name: string; archived_at: string | null }[] }>("/teams", { limit: 200 });
@@ -17,14 +16,11 @@ export function AnnouncementsAdmin() {
   const [severity, setSeverity] = useState<"info" | "warning" | "critical">("info");
   const [url, setUrl] = useState("");
   const [team, setTeam] = useState("");
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [busy, setBusy] = useState(false);
+  const { errors, busy, run } = useFormAction(["title", "text", "severity", "url", "team"]);
 
   async function submit(event: FormEvent) {
     event.preventDefault();
-    setBusy(true);
-    setErrors({});
-    try {
+    await run(async () => {
       const out = await api<{ audience: string; topics: number }>("/announcements", {
         body: { title, text, severity, ...(url ? { url } : {}), ...(team ? { team } : {}) },
       });
@@ -32,11 +28,7 @@ export function AnnouncementsAdmin() {
       setTitle("");
       setText("");
       setUrl("");
-    } catch (error) {
-      setErrors(problemToFields(error, ["title", "text", "severity", "url", "team"]));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (

@@ -13,8 +13,8 @@ import { EmptyState, ErrorState, SkeletonRows } from "@/components/leaderboard/c
 import { metricLabel } from "@/components/leaderboard/LeaderboardsView";
 import { api } from "@/lib/api";
 import { STATE_LABEL } from "@/lib/challenge";
-import { isoToZonedLocal, problemToFields, zonedToIso, type FieldErrors } from "@/lib/forms";
-import { useApi } from "@/lib/hooks";
+import { isoToZonedLocal, zonedToIso, type FieldErrors } from "@/lib/forms";
+import { useApi, useFormAction } from "@/lib/hooks";
 import { formatDateTime } from "@/lib/time";
 import type { ChallengeDoc } from "@/protocol";
 
@@ -171,8 +171,7 @@ function ChallengeForm({ editing, onDone, onCancel }: { editing: ChallengeOut | 
   const rules = useApi<{ summary: { metrics?: string[]; metric_names?: Record<string, string>; badges?: string[] } }>("/rules");
   const teams = useApi<{ items: { slug: string; name: string; archived_at: string | null }[] }>("/teams", { limit: 200 });
   const [form, setForm] = useState<FormState>(() => (editing ? fromChallenge(editing) : EMPTY));
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [busy, setBusy] = useState(false);
+  const { errors, setErrors, busy, run } = useFormAction(FIELDS);
   const set = <K extends keyof FormState>(key: K, value: FormState[K]) => setForm((f) => ({ ...f, [key]: value }));
 
   async function submit(event: FormEvent) {
@@ -181,8 +180,7 @@ function ChallengeForm({ editing, onDone, onCancel }: { editing: ChallengeOut | 
     const payload = body(form, local);
     setErrors(local);
     if (!payload) return;
-    setBusy(true);
-    try {
+    await run(async () => {
       if (editing) {
         const original = body(fromChallenge(editing), {}) ?? {};
         const changes: Record<string, unknown> = { version: editing.version };
@@ -197,11 +195,7 @@ function ChallengeForm({ editing, onDone, onCancel }: { editing: ChallengeOut | 
         setForm(EMPTY);
       }
       onDone();
-    } catch (error) {
-      setErrors(problemToFields(error, FIELDS));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   const metricOptions = (rules.data?.summary.metrics ?? []).map((m) => ({ key: m, label: metricLabel(m, rules.data?.summary.metric_names) }));

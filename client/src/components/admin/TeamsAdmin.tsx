@@ -9,8 +9,8 @@ import { Pill } from "@/components/ui/Pill";
 import { toast } from "@/stores/toasts";
 import { EmptyState, ErrorState, SkeletonRows } from "@/components/leaderboard/common";
 import { api } from "@/lib/api";
-import { problemMessage, problemToFields, type FieldErrors } from "@/lib/forms";
-import { useApi } from "@/lib/hooks";
+import { problemMessage, problemToFields } from "@/lib/forms";
+import { useApi, useFormAction } from "@/lib/hooks";
 
 interface TeamOut {
   slug: string;
@@ -53,24 +53,17 @@ function CreateTeam({ onCreated }: { onCreated(): void }) {
   const [slug, setSlug] = useState("");
   const [name, setName] = useState("");
   const [description, setDescription] = useState("");
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [busy, setBusy] = useState(false);
+  const { errors, busy, run } = useFormAction(["slug", "name", "description"]);
   async function submit(event: FormEvent) {
     event.preventDefault();
-    setBusy(true);
-    setErrors({});
-    try {
+    await run(async () => {
       await api("/teams", { body: { slug, name, description } });
       toast({ title: `Team ${name} created`, tone: "success" });
       setSlug("");
       setName("");
       setDescription("");
       onCreated();
-    } catch (error) {
-      setErrors(problemToFields(error, ["slug", "name", "description"]));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
   return (
     <Card as="section">
