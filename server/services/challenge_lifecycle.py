@@ -218,7 +218,7 @@ class RedisWakeups(Background):
                 await asyncio.sleep(self.retry_seconds)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
 
 
 class RedisWakePublisher:
