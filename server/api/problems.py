@@ -6,12 +6,14 @@ import logging
 from typing import Any
 
 from pydantic import BaseModel, Field
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+
+from server.services.store_outage import describe, store_unavailable
 
 log = logging.getLogger("gamif.api")
 
@@ -116,30 +118,54 @@ STORE_RETRY_AFTER_SECONDS = 5
 
 def store_down(error: BaseException) -> bool:
     """Whether ``error`` says a store (PostgreSQL, Redis) cannot be reached right now: a refused, cut or
-    timed-out connection, or a database restarting. Not a bug: the request may simply be sent again."""
-    if isinstance(error, OperationalError | InterfaceError):
-        return True
-    if isinstance(error, DBAPIError):
-        return error.connection_invalidated
-    return isinstance(error, RedisConnectionError | RedisTimeoutError | ConnectionError | TimeoutError)
+    timed-out connection, or a database starting or stopping. Not a bug: the request may simply be sent
+    again (`server.services.store_outage`)."""
+    return store_unavailable(error)
+
+
+def unavailable() -> Problem:
+    return Problem(
+        503,
+        "unavailable",
+        "Service unavailable",
+        "a data store cannot be reached right now; nothing was changed: send the request again",
+        headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)},
+    )
+
+
+async def handle_store_error(request: Request, exc: Exception) -> Response:
+    """The errors a store that is down raises, answered 503 here rather than in Starlette's last-resort
+    handler, which logs a full traceback for every one (an outage would flood the log): one line each,
+    a warning. Anything else of those types is a bug, left to `handle_unexpected`; a WebSocket session
+    has its own close codes (`server.hub`)."""
+    if request.scope["type"] != "http" or not store_down(exc):
+        raise exc
+    return _unavailable(request, exc)
+
+
+def _unavailable(request: Request, exc: Exception) -> Response:
+    # The request's transaction was rolled back with its connection: nothing was written.
+    log.warning("503 on %s %s: a store is unavailable (%s)", request.method, request.url.path, describe(exc))
+    return problem_response(unavailable(), request.url.path)
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
-    if store_down(exc):
-        # The request's transaction was rolled back with its connection: nothing was written.
-        log.warning("a store is unavailable on %s %s: %r", request.method, request.url.path, exc)
-        problem = Problem(
-            503,
-            "unavailable",
-            "Service unavailable",
-            "a data store cannot be reached right now; nothing was changed: send the request again",
-            headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)},
-        )
-        return problem_response(problem, request.url.path)
+    if store_down(exc):  # raised where the handlers above do not reach (a middleware, say)
+        return _unavailable(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     problem = Problem(500, "internal", "Internal error", "something went wrong on our side; it was logged")
     return problem_response(problem, request.url.path)
 
 
+STORE_ERRORS = (DBAPIError, PoolTimeoutError, RedisError, OSError)
+"""The exception types a store that is down raises (`ConnectionError` and `TimeoutError` are `OSError`s)."""
+
+
 def exception_handlers() -> dict[Any, Any]:
-    return {Problem: handle_problem, HTTPException: handle_http_exception, Exception: handle_unexpected}
+    store = dict.fromkeys(STORE_ERRORS, handle_store_error)
+    return {
+        Problem: handle_problem,
+        HTTPException: handle_http_exception,
+        **store,
+        Exception: handle_unexpected,
+    }
