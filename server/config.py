@@ -231,6 +231,15 @@ class Settings(BaseSettings):
             "is taken over by another worker. Longer than the slowest batch, or it may run twice (safely)."
         ),
     )
+    worker_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description=(
+            "A queued batch that fails this many times for another reason than a store being down goes to "
+            "the dead-letter stream (`gamif queue`). Store outages are retried without limit."
+        ),
+    )
     worker_max_group_events: int = Field(
         default=20_000,
         ge=1,

@@ -54,7 +54,10 @@ if broker is not None:
         )
         publisher = Publisher(streams)
         step = ScoringStep(Scorer(sessions), rules, publisher, boards, scoreboards)
-        state.score_payload = score_payload(ScoringBatcher(step, settings.worker_max_group_events))
+        batcher = ScoringBatcher(
+            step, settings.worker_max_group_events, max_attempts=settings.worker_max_attempts
+        )
+        state.score_payload = score_payload(batcher)
         # Every worker process runs the challenges' clock: transitions happen once however many run.
         clock = contextlib.AsyncExitStack()
         lifecycle = ChallengeLifecycle(sessions, rules, scoreboards, publisher=publisher)

@@ -12,8 +12,17 @@ subclass closes:
   backlog: here the readers trim only what the group has acknowledged (below the oldest pending
   message and the last delivered one).
 
+A message is acknowledged only when its task says so (`tasks.scoring` acknowledges after the commit),
+and the acknowledgement is retried while Redis is down. While a worker holds a message (running it,
+or waiting for a store to come back) it renews its claim every third of ``claim_idle_ms`` (XCLAIM
+JUSTID: the delivery count stays), so only the messages of a worker that died or hangs are taken over,
+not those of a live worker waiting out an outage.
+
+What cannot be run goes to the dead-letter stream ``<queue>:dead`` (`dead_letter`), kept until an admin
+replays or drops it (`gamif queue`, `server.cli.queue_commands`).
+
 A message may therefore run twice (a worker that dies after its work but before its ack, or one
-slower than ``claim_idle_ms``): tasks must be idempotent, as scoring is (per event id).
+that stalls longer than ``claim_idle_ms``): tasks must be idempotent, as scoring is (per event id).
 """
 
 from __future__ import annotations
@@ -22,13 +31,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 from taskiq import AckableMessage
 from taskiq_redis import RedisStreamBroker
+
+from .dead_letters import dead_letter_fields
 
 _CLAIM_BATCH = 100
 _RETRY_FIRST = 0.1
@@ -60,6 +71,10 @@ class ReliableStreamBroker(RedisStreamBroker):
             **connection_kwargs,
         )
         self.claim_every = claim_every
+        self.dead_letter_name = f"{queue_name}:dead"
+        self._held: set[bytes] = set()
+        """Entries this process took and has not acknowledged: their claim is renewed (`_renew`)."""
+        self._renew_every = max(claim_every, claim_idle_ms / 3000)
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         # A Redis restart or a network cut must not end the worker: wait, reconnect, read on. What was
@@ -80,7 +95,7 @@ class ReliableStreamBroker(RedisStreamBroker):
     async def _listen_once(self) -> AsyncGenerator[AckableMessage, None]:
         queue, group = self.queue_name, self.consumer_group_name
         async with Redis(connection_pool=self.connection_pool) as redis:
-            next_claim = 0.0
+            next_claim = next_renewal = 0.0
             while True:
                 # redis-py types stream replies loosely: [(stream, [(id, {field: value})])].
                 fetched: list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] = await redis.xreadgroup(
@@ -89,6 +104,9 @@ class ReliableStreamBroker(RedisStreamBroker):
                 for _stream, entries in fetched or ():
                     for entry_id, fields in entries:
                         yield self._message(entry_id, fields)
+                if time.monotonic() >= next_renewal:
+                    next_renewal = time.monotonic() + self._renew_every
+                    await self._renew(redis)
                 if time.monotonic() < next_claim:
                     continue
                 next_claim = time.monotonic() + self.claim_every
@@ -97,10 +115,58 @@ class ReliableStreamBroker(RedisStreamBroker):
                 await self._trim(redis)
 
     def _message(self, entry_id: bytes, fields: dict[bytes, bytes]) -> AckableMessage:
-        return AckableMessage(
-            data=fields[b"data"],
-            ack=self._ack_generator(id=entry_id, queue_name=self.queue_name),  # type: ignore[arg-type]
+        self._held.add(entry_id)
+        return AckableMessage(data=fields[b"data"], ack=self._acknowledger(entry_id))
+
+    def _acknowledger(self, entry_id: bytes) -> Callable[[], Awaitable[None]]:
+        async def ack() -> None:
+            # The work is done (committed): losing the ack to a Redis restart would only make it run
+            # again, but waiting for Redis here spares that.
+            await self._until_done(
+                "acknowledge a message",
+                lambda redis: redis.xack(self.queue_name, self.consumer_group_name, entry_id),
+            )
+            self._held.discard(entry_id)
+
+        return ack
+
+    async def _renew(self, redis: Redis) -> None:
+        """Reset the idle time of the entries this process holds, so that no other worker claims them
+        while this one works on them (JUSTID: their delivery count is left alone)."""
+        if not self._held:
+            return
+        held: list[bytes | str | int | memoryview[int]] = list(self._held)
+        kept: list[bytes] = await redis.xclaim(  # type: ignore[assignment]  # JUSTID: ids only
+            self.queue_name, self.consumer_group_name, self.consumer_name, 0, held, justid=True
         )
+        # One acknowledged meanwhile (by another worker that took it over) is no longer pending.
+        self._held.difference_update(set(held) - set(kept))
+
+    async def dead_letter(self, data: bytes, *, reason: str, attempts: int, events: int) -> str:
+        """Keep a message that cannot be run in the dead-letter stream (before its ack: a crash in
+        between leaves it in both, never in neither); the new entry's id."""
+        fields = dead_letter_fields(
+            data, reason=reason, attempts=attempts, events=events, worker=self.consumer_name
+        )
+        entry = await self._until_done(
+            "write to the dead-letter stream", lambda redis: redis.xadd(self.dead_letter_name, fields)
+        )
+        return _text(entry)
+
+    async def _until_done(self, what: str, command: Callable[[Redis], Awaitable[Any]]) -> Any:
+        """Run ``command`` until Redis answers it (it restarts, fails over): what depends on it was
+        already done and must not be lost."""
+        delay = _RETRY_FIRST
+        while True:
+            try:
+                async with Redis(connection_pool=self.connection_pool) as redis:
+                    return await command(redis)
+            except (RedisError, OSError) as error:
+                log.warning(
+                    "task queue: cannot %s, Redis unavailable (%r); retrying in %.1f s", what, error, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
 
     async def _claim(self, redis: Redis) -> list[tuple[bytes, dict[bytes, bytes]]]:
         """Messages another consumer took and has not acknowledged for ``claim_idle_ms`` (it died, or

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import bench, engine_commands, leaderboard_commands, serve_commands, worker_commands
+from . import bench, engine_commands, leaderboard_commands, queue_commands, serve_commands, worker_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="queued batches one process holds at once, scored together in groups (default: 40)",
     )
     work.set_defaults(handler=worker_commands.worker)
+    queue_commands.add_parser(commands)
 
     admin = commands.add_parser(
         "create-admin", help="create an admin account (password from GAMIF_ADMIN_PASSWORD)"

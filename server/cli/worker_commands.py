@@ -48,6 +48,7 @@ def worker(args: argparse.Namespace) -> int:
     except (SQLAlchemyError, RedisError, OSError) as error:
         print(f"gamif worker: cannot start: {type(error).__name__}: {error}".splitlines()[0], file=sys.stderr)
         return 1
+    from taskiq.acks import AcknowledgeType
     from taskiq.cli.worker.args import WorkerArgs
     from taskiq.cli.worker.run import run_worker
 
@@ -59,6 +60,9 @@ def worker(args: argparse.Namespace) -> int:
             log_level=settings.log_level.upper(),  # type: ignore[arg-type]
             shutdown_timeout=10,
             max_async_tasks=args.concurrency,
+            # The tasks acknowledge their messages themselves, after the commit (`tasks.scoring`):
+            # taskiq's default would acknowledge a task that failed, and lose its batch.
+            ack_type=AcknowledgeType.MANUAL,
         )
     )
     return code or 0

@@ -9,45 +9,38 @@ player (locking and rewriting the state row, the live document diff, the leaderb
 once per group instead of once per queued batch.
 
 Each task returns only once its group has committed, so its queue message is acknowledged after the
-commit (at-least-once; scoring is idempotent per event id). A store that is down (a restart, a
-failover) makes the group wait and retry, rolled back each time, until it goes through. A group that
-fails for another reason is split: each batch is scored on its own, so a bad batch fails alone.
+commit (at-least-once; scoring is idempotent per event id). The retry policy:
+
+- a store that is down (a restart, a failover) or a deadlock: the group waits and retries with backoff,
+  rolled back each time, without limit (its events were accepted: giving up would lose them); every
+  attempt logs a warning with its count, and an error once the outage lasts ``ALERT_AFTER_S``;
+- any other failure: a group of several batches is split, and each batch is scored on its own, so a
+  bad batch fails alone; a batch that still fails after ``max_attempts`` attempts raises `Unscorable`,
+  for the task to put it in the dead-letter stream (`tasks.scoring`) instead of retrying it forever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from redis.exceptions import RedisError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
 from persistence.scoring import ScoreResult, Submission
+from tasks.scoring import Unscorable
 
 from .scoring_step import ScoringStep
+from .store_outage import describe, worth_retrying
 
-# Failures that pass: connections refused, dropped or timed out (the stores restart, fail over, stall).
-TRANSIENT = (RedisError, OSError, TimeoutError, OperationalError, InterfaceError)
-RETRY_SQLSTATES = frozenset({"40P01", "40001"})
-"""A deadlock or a serialization failure: the database rolled the transaction back; running it again
-succeeds (the batch must be retried, never dropped: its events were accepted)."""
-
-
-def transient(error: BaseException) -> bool:
-    """Whether scoring the group again later will do: a store was unavailable, or the database chose
-    this transaction to break a deadlock."""
-    if isinstance(error, TRANSIENT):
-        return True
-    if isinstance(error, DBAPIError):
-        return getattr(error.orig, "sqlstate", None) in RETRY_SQLSTATES
-    return False
-
+transient = worth_retrying
+"""Whether scoring the group again later will do (`server.services.store_outage.worth_retrying`)."""
 
 _RETRY_FIRST = 0.1
 _RETRY_MAX = 5.0
+ALERT_AFTER_S = 60.0
+"""A batch held up by a store outage this long logs errors rather than warnings: alert on them."""
 
 log = logging.getLogger("gamif.scoring")
 
@@ -66,9 +59,14 @@ class _Waiting:
 class ScoringBatcher:
     """Scores batches in groups of up to ``max_events`` events (a larger batch is a group of its own)."""
 
-    def __init__(self, step: ScoringStep, max_events: int = 20_000, in_flight: int = 2) -> None:
+    def __init__(
+        self, step: ScoringStep, max_events: int = 20_000, in_flight: int = 2, max_attempts: int = 5
+    ) -> None:
         self.step = step
         self.max_events = max_events
+        self.max_attempts = max_attempts
+        """Attempts at a batch that fails for another reason than a store outage before it is given up
+        (`Unscorable`)."""
         self.in_flight = in_flight
         """Groups scored at once: while one waits on the database or Redis, the next computes (two
         groups with players in common still apply one after the other, on the players' row locks)."""
@@ -119,33 +117,76 @@ class ScoringBatcher:
         # The group's time: its ledger lines' and badges' (each event keeps its own received_at).
         now = max(item.received_at for item in group)
         try:
-            result = await self._with_retries(submissions, now)
+            # A group of several batches is split at its first failure that is not an outage.
+            result = await self._with_retries(submissions, now, self.max_attempts if len(group) == 1 else 1)
         except Exception as error:
             if len(group) == 1:
                 return [error]
-            log.exception("scoring: a group of %d batches failed; scoring them one by one", len(group))
+            log.warning(
+                "scoring: a group of %d batches failed (%s); scoring them one by one",
+                len(group),
+                describe(error),
+            )
             return [await self._alone(item) for item in group]
         self.groups += 1
         return _split(result, [len(item.submissions) for item in group])
 
     async def _alone(self, item: _Waiting) -> ScoreResult | Exception:
         try:
-            result = await self._with_retries(item.submissions, item.received_at)
+            result = await self._with_retries(item.submissions, item.received_at, self.max_attempts)
         except Exception as error:  # this batch's own failure, for its own task
             return error
         self.groups += 1
         return result
 
-    async def _with_retries(self, submissions: Sequence[Submission], now: datetime) -> ScoreResult:
-        """Score, retrying with backoff while a store is unreachable (rolled back each time)."""
+    async def _with_retries(
+        self, submissions: Sequence[Submission], now: datetime, attempts: int
+    ) -> ScoreResult:
+        """Score, retrying with backoff (rolled back each time): while a store is unavailable without
+        limit; after another failure up to ``attempts`` attempts in all, then `Unscorable` (the last
+        failure of a group that will be split is raised as it is)."""
         delay = _RETRY_FIRST
+        started = time.monotonic()
+        attempt = failures = 0
         while True:
+            attempt += 1
             try:
                 return await self.step.run(submissions, now)
             except Exception as error:
-                if not transient(error):
-                    raise
-                log.warning("scoring: a store is unavailable or busy (%r); retrying in %.1f s", error, delay)
+                waited = time.monotonic() - started
+                if transient(error):
+                    level = logging.ERROR if waited >= ALERT_AFTER_S else logging.WARNING
+                    log.log(
+                        level,
+                        "scoring: a store is unavailable or busy (%s); %d events waiting for %.0f s, "
+                        "attempt %d, retrying in %.1f s",
+                        describe(error),
+                        len(submissions),
+                        waited,
+                        attempt,
+                        delay,
+                    )
+                else:
+                    failures += 1
+                    if failures >= attempts:
+                        if attempts == 1:
+                            raise
+                        log.error(
+                            "scoring: a batch of %d events failed %d times (%s): giving it up",
+                            len(submissions),
+                            failures,
+                            describe(error),
+                            exc_info=error,
+                        )
+                        raise Unscorable(describe(error), failures) from error
+                    log.warning(
+                        "scoring: a batch of %d events failed (%s); attempt %d of %d, retrying in %.1f s",
+                        len(submissions),
+                        describe(error),
+                        failures,
+                        attempts,
+                        delay,
+                    )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_MAX)
 

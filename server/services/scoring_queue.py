@@ -29,6 +29,11 @@ def queue_name(settings: Settings) -> str:
     return f"{settings.redis_prefix}tasks:score"
 
 
+def dead_letter_name(settings: Settings) -> str:
+    """Where batches that cannot be scored are kept (`tasks.broker.ReliableStreamBroker.dead_letter`)."""
+    return f"{queue_name(settings)}:dead"
+
+
 def stream_broker(settings: Settings) -> ReliableStreamBroker:
     assert settings.redis_url is not None
     broker = ReliableStreamBroker(
@@ -44,7 +49,7 @@ def stream_broker(settings: Settings) -> ReliableStreamBroker:
 def score_payload(batcher: ScoringBatcher) -> ScorePayload:
     """The scoring task's implementation: a payload in, counts out, through the process's batcher
     (`server.services.scoring_batcher`: groups what is waiting into one transaction; retries while a
-    store is down, since taskiq acknowledges a task even when it fails)."""
+    store is down; raises `tasks.scoring.Unscorable` for a batch to dead-letter)."""
 
     async def score(payload: dict[str, Any]) -> dict[str, int]:
         result = await batcher.score(from_payload(payload), received_at_of(payload))
@@ -77,7 +82,10 @@ async def open_queue(settings: Settings, step: ScoringStep) -> AsyncIterator[Sco
     broker: AsyncBroker
     if settings.redis_url is None:
         broker = InMemoryBroker()
-        broker.state.score_payload = score_payload(ScoringBatcher(step, settings.worker_max_group_events))
+        batcher = ScoringBatcher(
+            step, settings.worker_max_group_events, max_attempts=settings.worker_max_attempts
+        )
+        broker.state.score_payload = score_payload(batcher)
     else:
         broker = stream_broker(settings)  # this process only enqueues: `gamif worker` scores
     task = register_scoring(broker)

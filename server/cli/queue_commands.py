@@ -1,0 +1,276 @@
+"""`gamif queue`: the scoring queue's dead letters (batches the workers could not score), for an admin
+to see, replay once the cause is fixed, or drop (`tasks.dead_letters`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import sys
+from typing import TYPE_CHECKING, Any
+
+from server.config import Settings
+
+from .common import redis_settings_or_report
+
+if TYPE_CHECKING:
+    from tasks.dead_letters import DeadLetter
+
+log = logging.getLogger("gamif.queue")
+
+_WHY = (
+    "the scoring queue and its dead letters are Redis streams "
+    "(without Redis, gamif scores in the serving process)"
+)
+_SHOWN_IDS = 20
+
+
+def add_parser(commands: Any) -> None:
+    """``gamif queue list|inspect|replay|drop`` (``commands``: the top level's subparsers)."""
+    queue = commands.add_parser("queue", help="the scoring queue's dead letters: list, inspect, replay, drop")
+    actions = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="the queue's state and its dead letters, oldest first")
+    listing.add_argument("--limit", type=int, default=None, help="at most this many dead letters")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(handler=list_command)
+    inspect = actions.add_parser("inspect", help="one dead letter in full: why it failed, and its events")
+    inspect.add_argument("id", help="a dead letter's id (from `gamif queue list`)")
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
+    inspect.set_defaults(handler=inspect_command)
+    for name, text, handler in (
+        ("replay", "put dead letters back on the queue, to be scored again", replay_command),
+        ("drop", "delete dead letters for good (each logged)", drop_command),
+    ):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("ids", nargs="*", metavar="ID", help="dead letter ids (from `gamif queue list`)")
+        action.add_argument("--all", action="store_true", help="every dead letter")
+        action.set_defaults(handler=handler)
+
+
+def list_command(args: argparse.Namespace) -> int:
+    return _run("list", args, _list)
+
+
+def inspect_command(args: argparse.Namespace) -> int:
+    return _run("inspect", args, _inspect)
+
+
+def replay_command(args: argparse.Namespace) -> int:
+    return _run("replay", args, _replay)
+
+
+def drop_command(args: argparse.Namespace) -> int:
+    return _run("drop", args, _drop)
+
+
+def _run(action: str, args: argparse.Namespace, command: Any) -> int:
+    settings = redis_settings_or_report(f"queue {action}", _WHY)
+    if settings is None:
+        return 1
+    if action in ("replay", "drop") and bool(args.ids) == bool(args.all):
+        print(f"gamif queue {action}: name the dead letters (IDs) or pass --all, not both", file=sys.stderr)
+        return 2
+    if getattr(args, "limit", None) is not None and args.limit < 1:
+        print(f"gamif queue {action}: --limit must be at least 1", file=sys.stderr)
+        return 2
+    _log_to_stderr()
+    from redis.exceptions import RedisError
+
+    try:
+        code: int = asyncio.run(command(settings, args))
+    except (RedisError, OSError) as error:
+        print(f"gamif queue {action}: Redis failed: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    return code
+
+
+def _log_to_stderr() -> None:
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def _described(letter: DeadLetter) -> dict[str, Any]:
+    fields = dataclasses.asdict(letter)
+    del fields["data"]
+    return fields
+
+
+class _Queue:
+    """The dead letters and what it takes to read their messages (the queue's own serializer)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from server.hub.wiring import redis_client
+        from server.services.scoring_queue import queue_name, stream_broker
+        from tasks.dead_letters import DeadLetters
+
+        self.redis = redis_client(settings)
+        self.name = queue_name(settings)
+        self.dead = DeadLetters(self.redis, self.name)
+        self.formatter = stream_broker(settings).formatter  # nothing connects: only its decoder is used
+
+    async def __aenter__(self) -> _Queue:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.redis.aclose()
+
+    def payload(self, data: bytes) -> dict[str, Any] | None:
+        """The scoring task's argument in a queued message, or None if it does not decode."""
+        try:
+            message = self.formatter.loads(data)
+            payload = message.args[0]
+        except Exception:  # a message that does not decode is why it is here: show it as such
+            return None
+        return payload if isinstance(payload, dict) else None
+
+    def event_ids(self, data: bytes) -> list[str]:
+        payload = self.payload(data) or {}
+        return [str(event.get("id")) for event in payload.get("events") or () if isinstance(event, dict)]
+
+    async def state(self) -> dict[str, Any]:
+        """The queue's length, and how many of its batches wait for a worker and are held by one."""
+        from redis.exceptions import ResponseError
+
+        state: dict[str, Any] = {"queue": self.name, "length": int(await self.redis.xlen(self.name))}
+        try:
+            groups = await self.redis.xinfo_groups(self.name)
+        except ResponseError:  # no stream yet: nothing was ever queued
+            groups = []
+        for group in groups:
+            state["waiting"] = group.get("lag")
+            state["being_scored"] = group.get("pending")
+        state["dead_letters"] = await self.dead.count()
+        return state
+
+
+async def _list(settings: Settings, args: argparse.Namespace) -> int:
+    async with _Queue(settings) as queue:
+        state = await queue.state()
+        letters = await queue.dead.entries(args.limit)
+    if args.json:
+        rows = [_described(letter) | {"event_ids": queue.event_ids(letter.data)} for letter in letters]
+        print(json.dumps({**state, "dead_letter_stream": queue.dead.name, "entries": rows}, indent=2))
+        return 0
+    if state.get("waiting") is None:
+        where = f"{state['length']} batch(es), not read by any worker yet"
+    else:
+        where = f"{state['waiting']} batch(es) waiting, {state['being_scored']} being scored"
+    print(f"queue {state['queue']}: {where}; dead letters in {queue.dead.name}: {state['dead_letters']}")
+    if letters:
+        print(f"{'ID':<20} {'FAILED AT':<26} {'EVENTS':>6} {'TRIES':>5}  REASON")
+        for letter in letters:
+            counts = f"{letter.events:>6} {letter.attempts:>5}"
+            print(f"{letter.id:<20} {letter.failed_at:<26} {counts}  {letter.reason}")
+    return 0
+
+
+async def _inspect(settings: Settings, args: argparse.Namespace) -> int:
+    from tasks.dead_letters import valid_id
+
+    if not valid_id(args.id):
+        print(
+            f"gamif queue inspect: {args.id!r} is not a stream entry id (like 1733561234567-0)",
+            file=sys.stderr,
+        )
+        return 1
+    async with _Queue(settings) as queue:
+        letter = await queue.dead.get(args.id)
+    if letter is None:
+        print(f"gamif queue inspect: no dead letter {args.id} in {queue.dead.name}", file=sys.stderr)
+        return 1
+    payload = queue.payload(letter.data)
+    if args.json:
+        fields = _described(letter)
+        print(json.dumps({**fields, "payload": payload}, indent=2, default=str))
+        return 0
+    print(f"dead letter {letter.id} in {queue.dead.name}")
+    print(f"  failed at   {letter.failed_at} (worker {letter.worker})")
+    print(f"  attempts    {letter.attempts}")
+    print(f"  reason      {letter.reason}")
+    if payload is None:
+        print(f"  message     {len(letter.data)} bytes that do not decode as a scoring batch")
+        return 0
+    events = payload.get("events") or []
+    print(f"  received    {payload.get('received_at')}")
+    print(f"  events      {len(events)}")
+    for event in events:
+        what = f"{event.get('metric')} = {event.get('value')}"
+        print(
+            f"    {event.get('id')}  user {event.get('user_id')}  {what}"
+            f"  at {event.get('occurred_at')}  reported by {event.get('reported_by')}"
+        )
+    return 0
+
+
+async def _ids(queue: _Queue, args: argparse.Namespace, action: str) -> list[str] | None:
+    from tasks.dead_letters import valid_id
+
+    if args.all:
+        return [letter.id for letter in await queue.dead.entries()]
+    wrong = [entry for entry in args.ids if not valid_id(entry)]
+    if wrong:
+        print(
+            f"gamif queue {action}: not stream entry ids (like 1733561234567-0): {', '.join(wrong)}",
+            file=sys.stderr,
+        )
+        return None
+    return list(args.ids)
+
+
+async def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    async with _Queue(settings) as queue:
+        ids = await _ids(queue, args, "replay")
+        if ids is None:
+            return 1
+        missing = []
+        for entry in ids:
+            letter = await queue.dead.get(entry)
+            new_id = await queue.dead.replay(entry)
+            if new_id is None or letter is None:
+                missing.append(entry)
+                continue
+            log.info(
+                "replayed dead letter %s (%d events, failed: %s) as queue entry %s",
+                entry,
+                letter.events,
+                letter.reason,
+                new_id,
+            )
+            print(f"{entry} -> {queue.name} {new_id}")
+    return _missing("replay", missing, queue.dead.name)
+
+
+async def _drop(settings: Settings, args: argparse.Namespace) -> int:
+    async with _Queue(settings) as queue:
+        ids = await _ids(queue, args, "drop")
+        if ids is None:
+            return 1
+        missing = []
+        for entry in ids:
+            letter = await queue.dead.get(entry)
+            if letter is None or not await queue.dead.drop(entry):
+                missing.append(entry)
+                continue
+            event_ids = queue.event_ids(letter.data)
+            shown = ", ".join(event_ids[:_SHOWN_IDS]) + (", ..." if len(event_ids) > _SHOWN_IDS else "")
+            log.warning(
+                "dropped dead letter %s for good: %d events never scored (failed: %s); event ids: %s",
+                entry,
+                letter.events,
+                letter.reason,
+                shown or "(none readable)",
+            )
+    return _missing("drop", missing, queue.dead.name)
+
+
+def _missing(action: str, missing: list[str], stream: str) -> int:
+    if missing:
+        print(f"gamif queue {action}: no such dead letter in {stream}: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    return 0
