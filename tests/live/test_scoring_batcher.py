@@ -1,23 +1,29 @@
 """The worker's batcher: batches waiting at once are scored in one transaction, each gets its own
-statuses back, a bad batch fails alone, and a store that is down is waited out."""
+statuses back, a bad batch fails alone and is given up after a bounded number of attempts (for the dead
+letter), and a store that is down is waited out, however the driver says so."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from game import MetricEvent
+from persistence.db import create_engine, session_factory
 from persistence.models import MetricEventRow, UserStateRow
 from persistence.scoring import Scorer, ScoreResult, Submission
 from server.services.rules import RulesService
 from server.services.scoring_batcher import ScoringBatcher
 from server.services.scoring_step import ScoringStep
+from tasks.scoring import Unscorable
 from tests.live.conftest import NOW, World
+from tests.relay import Relay
 
 
 def batch(user_id: str, *ids: str) -> list[Submission]:
@@ -56,10 +62,13 @@ async def test_batches_waiting_together_are_one_transaction(world: World, rules:
     assert xp[ana] > xp[bo] > 0
 
 
-async def test_a_bad_batch_fails_alone(world: World, rules: RulesService) -> None:
+async def test_a_bad_batch_fails_alone(
+    world: World, rules: RulesService, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("server.services.scoring_batcher._RETRY_FIRST", 0.01)
     ana = await world.add_user("ana")
     gone = str(uuid.uuid4())  # a user deleted after ingest: its events break a foreign key
-    batcher = ScoringBatcher(ScoringStep(Scorer(world.sessions), rules, None), in_flight=1)
+    batcher = ScoringBatcher(ScoringStep(Scorer(world.sessions), rules, None), in_flight=1, max_attempts=3)
     results = await asyncio.gather(
         batcher.score(batch(ana, "a1"), NOW),
         batcher.score(batch(gone, "g1"), NOW),
@@ -68,10 +77,17 @@ async def test_a_bad_batch_fails_alone(world: World, rules: RulesService) -> Non
     )
     assert isinstance(results[0], ScoreResult)
     assert results[0].accepted == 1
-    assert isinstance(results[1], Exception)
+    # Given up after its attempts, for the task to put it in the dead-letter stream (not retried forever).
+    assert isinstance(results[1], Unscorable)
+    assert results[1].attempts == 3
+    assert "IntegrityError" in results[1].reason
     assert isinstance(results[2], ScoreResult)
     assert results[2].accepted == 1
     assert await stored_ids(world) == {"a1", "a2"}
+    lines = [r.getMessage() for r in caplog.records if r.name == "gamif.scoring"]
+    assert any("attempt 1 of 3" in line for line in lines)
+    assert any("attempt 2 of 3" in line for line in lines)
+    assert any("failed 3 times" in line and "giving it up" in line for line in lines)
 
 
 class FlakyStep(ScoringStep):
@@ -90,13 +106,17 @@ class FlakyStep(ScoringStep):
 
 
 async def test_a_store_that_is_down_is_waited_out(
-    world: World, rules: RulesService, monkeypatch: pytest.MonkeyPatch
+    world: World, rules: RulesService, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr("server.services.scoring_batcher._RETRY_FIRST", 0.01)
     ana = await world.add_user("ana")
-    step = FlakyStep(ScoringStep(Scorer(world.sessions), rules, None), failures=2)
-    result = await ScoringBatcher(step).score(batch(ana, "a1"), NOW)
-    assert (result.accepted, step.attempts) == (1, 3)
+    # More failures than max_attempts: an outage is not counted against the batch.
+    step = FlakyStep(ScoringStep(Scorer(world.sessions), rules, None), failures=4)
+    result = await ScoringBatcher(step, max_attempts=2).score(batch(ana, "a1"), NOW)
+    assert (result.accepted, step.attempts) == (1, 5)
+    lines = [r.getMessage() for r in caplog.records if r.name == "gamif.scoring"]
+    assert [f"attempt {n}," in line for n, line in enumerate(lines, 1)] == [True] * 4
+    assert all("a store is unavailable" in line for line in lines)
     async with world.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(MetricEventRow)) == 1
 
@@ -123,3 +143,79 @@ def test_a_deadlock_or_a_serialization_failure_is_retried_not_dropped() -> None:
     assert not transient(error(None))
     assert transient(ConnectionResetError())
     assert not transient(ValueError("a bad batch"))
+
+
+def test_a_database_that_stops_or_starts_is_an_outage_whatever_the_driver_calls_it() -> None:
+    """asyncpg's errors for a PostgreSQL stopped mid-transaction or starting up reach SQLAlchemy as a plain
+    DBAPIError (neither OperationalError nor invalidated): their SQLSTATE says what they are."""
+    from asyncpg.exceptions import (
+        AdminShutdownError,
+        CannotConnectNowError,
+        ConnectionDoesNotExistError,
+        UniqueViolationError,
+    )
+    from sqlalchemy.exc import DBAPIError
+
+    from server.services.scoring_batcher import transient
+    from server.services.store_outage import store_unavailable
+
+    def wrapped(error: Exception) -> DBAPIError:
+        # As SQLAlchemy's asyncpg dialect raises it: its own DBAPI error, caused by asyncpg's.
+        adapted = Exception(str(error))
+        adapted.__cause__ = error
+        adapted.sqlstate = getattr(error, "sqlstate", None)  # type: ignore[attr-defined]
+        return DBAPIError("COMMIT", None, adapted)
+
+    for outage in (
+        ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        CannotConnectNowError("the database system is starting up"),
+        AdminShutdownError("terminating connection due to administrator command"),
+    ):
+        assert store_unavailable(wrapped(outage)), outage
+        assert transient(wrapped(outage)), outage
+    assert not store_unavailable(wrapped(UniqueViolationError("duplicate key")))
+    assert not transient(wrapped(UniqueViolationError("duplicate key")))
+
+
+class RecordingStep(ScoringStep):
+    """The real step, remembering what each failed attempt raised."""
+
+    failures: list[BaseException]
+
+    async def run(self, submissions: Sequence[Submission], now: datetime | None = None) -> ScoreResult:
+        try:
+            return await super().run(submissions, now)
+        except Exception as error:
+            self.failures.append(error)
+            raise
+
+
+@pytest.mark.postgresql
+async def test_a_connection_closed_mid_transaction_is_retried(
+    _postgresql_database_url: str,  # noqa: PT019 (its value is used)
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("server.services.scoring_batcher._RETRY_FIRST", 0.01)
+    url = make_url(_postgresql_database_url)
+    relay = Relay(url.host or "127.0.0.1", url.port or 5432)
+    await relay.restore()
+    engine = create_engine(url.set(port=relay.port).render_as_string(hide_password=False))
+    try:
+        sessions = session_factory(engine)
+        rules = RulesService(sessions)
+        await rules.bootstrap()
+        world = World(sessions, await rules.engine())
+        ana = await world.add_user("ana")
+        step = RecordingStep(Scorer(sessions), rules, None)
+        step.failures = []
+        relay.trip = b"COMMIT"  # the scoring transaction's commit: its connection closes under it
+        result = await ScoringBatcher(step, max_attempts=1).score(batch(ana, "a1", "a2"), NOW)
+        assert result.accepted == 2
+        [failure] = step.failures  # the commit on the cut connection: not given up, though max_attempts=1
+        assert "ConnectionDoesNotExistError" in repr(failure.__cause__) or "closed in the middle" in str(
+            failure
+        )
+        assert await stored_ids(world) == {"a1", "a2"}
+    finally:
+        await engine.dispose()
+        await relay.cut()

@@ -4,8 +4,8 @@ back, the same request goes through. The database is the real one, behind a TCP 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -15,53 +15,9 @@ from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
 from server.services.scoring_queue import ScoringQueue
+from tests.relay import Relay
 
 pytestmark = pytest.mark.postgresql
-
-
-class Relay:
-    """Forwards TCP connections from a local port to ``target``; ``cut`` drops them all and refuses new
-    ones until ``restore``."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.server: asyncio.Server | None = None
-        self.port = 0
-        self.pipes: set[asyncio.Task[None]] = set()
-
-    async def restore(self) -> None:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def cut(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
-        for pipe in list(self.pipes):
-            pipe.cancel()
-        await asyncio.gather(*self.pipes, return_exceptions=True)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
-        pipes = [
-            asyncio.create_task(self._pipe(reader, upstream_writer)),
-            asyncio.create_task(self._pipe(upstream_reader, writer)),
-        ]
-        self.pipes.update(pipes)
-        try:
-            await asyncio.gather(*pipes, return_exceptions=True)
-        finally:
-            self.pipes.difference_update(pipes)
-            for end in (writer, upstream_writer):
-                end.close()
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.close()
 
 
 @pytest.fixture
@@ -107,3 +63,51 @@ async def test_ingest_answers_503_while_the_database_is_down_and_goes_through_af
     await queue.drain()
     mine = await client.get("/api/v1/me", headers=(await register("bo")).headers)
     assert mine.status_code == 200  # the pool works again
+
+
+async def test_a_database_starting_up_answers_503_everywhere_with_one_log_line_each(
+    app: Starlette,
+    client: httpx.AsyncClient,
+    relay: Relay,
+    service_account: Callable[..., Awaitable[Any]],
+    register: Callable[..., Awaitable[Any]],
+    ago: Callable[..., str],
+    problem: Callable[..., dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """PostgreSQL starting or stopping refuses connections with 57P03 (asyncpg's CannotConnectNowError,
+    a plain DBAPIError to SQLAlchemy): a 503 with Retry-After like any outage, not a 500, and one
+    warning line each, not a traceback."""
+    ana = await register("ana")
+    key = await service_account(["metrics:write"])
+    events = [{"id": "starting-1", "user": "ana", "metric": "reviews_done", "value": 1, "occurred_at": ago()}]
+    requests: list[tuple[str, str, dict[str, Any]]] = [
+        ("POST", "/api/v1/metrics", {"json": {"events": events}, "headers": key.headers}),
+        ("GET", "/api/v1/me", {"headers": ana.headers}),
+        ("GET", "/api/v1/me/ledger", {"headers": ana.headers}),
+        ("GET", "/api/v1/teams", {"headers": ana.headers}),
+        ("POST", "/api/v1/auth/login", {"json": {"login": "ana", "password": "whatever-it-is"}}),
+    ]
+
+    await relay.starting_up()
+    caplog.set_level(logging.INFO)
+    for method, path, options in requests:
+        caplog.clear()
+        response = await client.request(method, path, **options)
+        body = problem(response, 503)
+        assert body["type"].endswith("/unavailable"), (path, body)
+        assert response.headers["Retry-After"] == "5"
+        logged = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(logged) == 1, (path, [r.getMessage() for r in logged])
+        assert logged[0].exc_info is None
+        assert "CannotConnectNowError" in logged[0].getMessage() or "starting up" in logged[0].getMessage()
+        assert "\n" not in logged[0].getMessage()
+    # Answered, not re-raised to the server (which would log the traceback too, as uvicorn does).
+    strict = httpx.ASGITransport(app=app, raise_app_exceptions=True)
+    async with httpx.AsyncClient(transport=strict, base_url="http://test") as http:
+        assert (await http.get("/api/v1/me", headers=ana.headers)).status_code == 503
+
+    await relay.restore()
+    accepted = await client.post("/api/v1/metrics", json={"events": events}, headers=key.headers)
+    assert accepted.status_code == 202, accepted.text
+    assert (await client.get("/api/v1/me", headers=ana.headers)).status_code == 200
