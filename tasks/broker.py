@@ -74,28 +74,44 @@ class ReliableStreamBroker(RedisStreamBroker):
         self.dead_letter_name = f"{queue_name}:dead"
         self._held: set[bytes] = set()
         """Entries this process took and has not acknowledged: their claim is renewed (`_renew`)."""
-        self._renew_every = max(claim_every, claim_idle_ms / 3000)
+        self.renew_every = claim_idle_ms / 3000
+        """Seconds between two renewals of the claims on the held entries: a third of the claim timeout."""
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         # A Redis restart or a network cut must not end the worker: wait, reconnect, read on. What was
         # taken and not acknowledged is pending in the group (kept by Redis's persistence) and claimed.
+        # The claims are renewed beside the reading: taskiq stops reading while every task slot is busy
+        # (all of them waiting out an outage, say), and that is when they matter.
+        renewing = asyncio.create_task(self._keep_claims())
         delay = _RETRY_FIRST
+        try:
+            while True:
+                try:
+                    async for message in self._listen_once():
+                        delay = _RETRY_FIRST
+                        yield message
+                except (RedisError, OSError) as error:
+                    log.warning("task queue: Redis unavailable (%r); retrying in %.1f s", error, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, _RETRY_MAX)
+                    with contextlib.suppress(RedisError, OSError):
+                        await self._declare_consumer_group()  # a Redis that restarted empty has no group
+        finally:
+            renewing.cancel()
+
+    async def _keep_claims(self) -> None:
         while True:
+            await asyncio.sleep(self.renew_every)
             try:
-                async for message in self._listen_once():
-                    delay = _RETRY_FIRST
-                    yield message
-            except (RedisError, OSError) as error:
-                log.warning("task queue: Redis unavailable (%r); retrying in %.1f s", error, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _RETRY_MAX)
-                with contextlib.suppress(RedisError, OSError):
-                    await self._declare_consumer_group()  # a Redis that restarted empty has no group
+                async with Redis(connection_pool=self.connection_pool) as redis:
+                    await self._renew(redis)
+            except (RedisError, OSError):
+                pass  # Redis is down: no other worker can claim them either; the reader says so
 
     async def _listen_once(self) -> AsyncGenerator[AckableMessage, None]:
         queue, group = self.queue_name, self.consumer_group_name
         async with Redis(connection_pool=self.connection_pool) as redis:
-            next_claim = next_renewal = 0.0
+            next_claim = 0.0
             while True:
                 # redis-py types stream replies loosely: [(stream, [(id, {field: value})])].
                 fetched: list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] = await redis.xreadgroup(
@@ -104,9 +120,6 @@ class ReliableStreamBroker(RedisStreamBroker):
                 for _stream, entries in fetched or ():
                     for entry_id, fields in entries:
                         yield self._message(entry_id, fields)
-                if time.monotonic() >= next_renewal:
-                    next_renewal = time.monotonic() + self._renew_every
-                    await self._renew(redis)
                 if time.monotonic() < next_claim:
                     continue
                 next_claim = time.monotonic() + self.claim_every

@@ -101,3 +101,44 @@ async def test_only_acknowledged_entries_are_trimmed(redis_server, queue, redis)
         assert [fields[b"data"] for _, fields in await redis.xrange(queue)] in ([], [b"m6"])
     finally:
         await worker.shutdown()
+
+
+async def test_a_live_worker_keeps_the_messages_it_holds_and_a_dead_ones_are_taken_over(
+    redis_server, queue, redis
+):
+    """A worker working on a message for longer than the claim timeout (a store outage) renews its
+    claim, so no other worker runs it meanwhile; once it is gone, another takes the message over."""
+    holder = broker(redis_server, queue, claim_idle_ms=600, claim_every=0.05)
+    other = broker(redis_server, queue, claim_idle_ms=600, claim_every=0.05)
+    await holder.startup()
+    await other.startup()
+    try:
+        await kick(holder, b"long work")
+        held = holder.listen()
+        assert (await take(held)).data == b"long work"  # taken, not acknowledged: being worked on
+        competing = asyncio.create_task(take(other.listen(), timeout=30))
+
+        async def idle_ms() -> int:
+            [entry] = await redis.xpending_range(queue, "gamif-workers", "-", "+", 1)
+            return int(entry["time_since_delivered"])
+
+        # The holder renews its claim: the entry's idle time falls back, again and again, before it
+        # reaches the claim timeout, and it is never delivered to the other worker.
+        async with asyncio.timeout(10):
+            for _ in range(3):
+                before = await idle_ms()
+                while (now := await idle_ms()) >= before:
+                    before = now
+                    await asyncio.sleep(0.02)  # polling Redis: a renewal announces nothing
+        assert not competing.done()
+        [entry] = await redis.xpending_range(queue, "gamif-workers", "-", "+", 1)
+        assert (entry["consumer"].decode(), entry["times_delivered"]) == (holder.consumer_name, 1)
+
+        await held.aclose()  # the holder stops (dies): no more renewals
+        claimed = await competing
+        assert claimed.data == b"long work"
+        await claimed.ack()
+        assert (await redis.xpending(queue, "gamif-workers"))["pending"] == 0
+    finally:
+        await holder.shutdown()
+        await other.shutdown()
