@@ -50,8 +50,13 @@ def register_scoring(broker: AsyncBroker) -> AsyncTaskiqDecoratedTask[[dict[str,
             counts = await score(payload)
         except Unscorable as error:
             counts = await _dead_letter(context, payload, error.reason, error.attempts)
-        except (KeyError, TypeError, ValueError) as error:  # the payload itself does not decode
-            counts = await _dead_letter(context, payload, f"malformed payload: {error!r}", 1)
+        except Exception as error:
+            # Not an outage (the scoring step waits those out): a payload that does not decode, say.
+            # Raising would leave the message to be claimed and fail again, forever.
+            log.exception("scoring: a batch failed")
+            counts = await _dead_letter(
+                context, payload, f"{type(error).__name__}: {error}".splitlines()[0], 1
+            )
         if context.is_ackable:
             await context.ack()  # committed or dead-lettered: only now (`ReliableStreamBroker` retries it)
         return counts

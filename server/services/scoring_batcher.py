@@ -118,7 +118,10 @@ class ScoringBatcher:
         now = max(item.received_at for item in group)
         try:
             # A group of several batches is split at its first failure that is not an outage.
-            result = await self._with_retries(submissions, now, self.max_attempts if len(group) == 1 else 1)
+            if len(group) == 1:
+                result = await self._with_retries(submissions, now, self.max_attempts)
+            else:
+                result = await self._with_retries(submissions, now, 1, split=True)
         except Exception as error:
             if len(group) == 1:
                 return [error]
@@ -140,11 +143,11 @@ class ScoringBatcher:
         return result
 
     async def _with_retries(
-        self, submissions: Sequence[Submission], now: datetime, attempts: int
+        self, submissions: Sequence[Submission], now: datetime, attempts: int, *, split: bool = False
     ) -> ScoreResult:
         """Score, retrying with backoff (rolled back each time): while a store is unavailable without
-        limit; after another failure up to ``attempts`` attempts in all, then `Unscorable` (the last
-        failure of a group that will be split is raised as it is)."""
+        limit; after another failure up to ``attempts`` attempts in all, then `Unscorable` (or, for a
+        group that will be split, ``split``, the failure itself)."""
         delay = _RETRY_FIRST
         started = time.monotonic()
         attempt = failures = 0
@@ -169,7 +172,7 @@ class ScoringBatcher:
                 else:
                     failures += 1
                     if failures >= attempts:
-                        if attempts == 1:
+                        if split:
                             raise
                         log.error(
                             "scoring: a batch of %d events failed %d times (%s): giving it up",

@@ -90,6 +90,24 @@ async def test_a_bad_batch_fails_alone(
     assert any("failed 3 times" in line and "giving it up" in line for line in lines)
 
 
+async def test_with_a_single_attempt_a_bad_batch_is_given_up_at_once_in_a_group_or_alone(
+    world: World, rules: RulesService
+) -> None:
+    ana = await world.add_user("ana")
+    gone = str(uuid.uuid4())
+    batcher = ScoringBatcher(ScoringStep(Scorer(world.sessions), rules, None), in_flight=1, max_attempts=1)
+    alone = await asyncio.gather(batcher.score(batch(gone, "g1"), NOW), return_exceptions=True)
+    grouped = await asyncio.gather(
+        batcher.score(batch(ana, "a1"), NOW), batcher.score(batch(gone, "g2"), NOW), return_exceptions=True
+    )
+    # Unscorable (for the dead letter), never the bare error (which would leave the message to loop).
+    assert isinstance(alone[0], Unscorable)
+    assert alone[0].attempts == 1
+    assert isinstance(grouped[0], ScoreResult)
+    assert isinstance(grouped[1], Unscorable)
+    assert await stored_ids(world) == {"a1"}
+
+
 class FlakyStep(ScoringStep):
     """The real step, after ``failures`` attempts that find the database unreachable."""
 

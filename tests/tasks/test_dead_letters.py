@@ -189,6 +189,15 @@ async def test_a_batch_that_cannot_be_scored_goes_to_the_dead_letter_and_is_repl
     assert await setup.stored() == {"a-1", "a-2", "a-3", "g-1", "g-2"}
     assert await setup.redis.xlen(setup.dead) == 0
 
+    # A payload that does not decode (a foreign or older writer) is dead-lettered too, not looped on.
+    await setup.task.kiq({"received_at": datetime.now(UTC).isoformat(), "events": [{"id": "m-1"}]})
+    await until(dead_lettered)
+    code, out, err = await setup.gamif_queue("list", "--json")
+    assert code == 0, err
+    [entry] = json.loads(out)["entries"]
+    assert entry["reason"].startswith("KeyError")
+    assert entry["event_ids"] == ["m-1"]
+
 
 async def test_drop_removes_a_dead_letter_with_a_log_line_and_replay_all_requeues_them(setup: Setup) -> None:
     user = str(uuid.uuid4())
