@@ -58,6 +58,7 @@ class ReliableStreamBroker(RedisStreamBroker):
         claim_idle_ms: int = 30_000,
         claim_every: float = 1.0,
         read_block_ms: int = 1_000,
+        max_deliveries: int = 10,
         **connection_kwargs: Any,
     ) -> None:
         super().__init__(
@@ -71,6 +72,9 @@ class ReliableStreamBroker(RedisStreamBroker):
             **connection_kwargs,
         )
         self.claim_every = claim_every
+        self.max_deliveries = max_deliveries
+        """A message taken this many times by workers that never finished it (each died, or hung, while
+        holding it: one that kills its worker, say) is not delivered again but dead-lettered."""
         self.dead_letter_name = f"{queue_name}:dead"
         self._held: set[bytes] = set()
         """Entries this process took and has not acknowledged: their claim is renewed (`_renew`)."""
@@ -193,7 +197,33 @@ class ReliableStreamBroker(RedisStreamBroker):
             count=_CLAIM_BATCH,
         )
         # [next start id, [(id, fields), ...], deleted ids]; a trimmed entry comes back without fields.
-        return [(entry_id, fields) for entry_id, fields in reply[1] if fields]
+        claimed: list[tuple[bytes, dict[bytes, bytes]]] = [
+            (entry_id, fields) for entry_id, fields in reply[1] if fields
+        ]
+        if not claimed:
+            return []
+        counts = redis.pipeline(transaction=False)
+        for entry_id, _ in claimed:
+            counts.xpending_range(self.queue_name, self.consumer_group_name, entry_id, entry_id, 1)
+        kept = []
+        for (entry_id, fields), rows in zip(claimed, await counts.execute(), strict=True):
+            taken = int(rows[0]["times_delivered"]) if rows else 0
+            if taken <= self.max_deliveries:
+                kept.append((entry_id, fields))
+                continue
+            # Every worker that took it stopped before finishing it: giving it to another would only
+            # stop that one too.
+            reason = f"taken {taken} times by workers that stopped (died or hung) before finishing it"
+            dead = await self.dead_letter(fields[b"data"], reason=reason, attempts=taken, events=0)
+            await redis.xack(self.queue_name, self.consumer_group_name, entry_id)
+            log.error(
+                "task queue: message %s was %s: moved to the dead-letter stream %s as %s",
+                _text(entry_id),
+                reason,
+                self.dead_letter_name,
+                dead,
+            )
+        return kept
 
     async def _trim(self, redis: Redis) -> None:
         """Delete the entries the group has acknowledged: older than both its oldest pending entry and

@@ -154,7 +154,11 @@ async def _list(settings: Settings, args: argparse.Namespace) -> int:
         state = await queue.state()
         letters = await queue.dead.entries(args.limit)
     if args.json:
-        rows = [_described(letter) | {"event_ids": queue.event_ids(letter.data)} for letter in letters]
+        rows = []
+        for letter in letters:
+            ids = queue.event_ids(letter.data)
+            # A message the queue itself gave up on was not decoded then: its count is read here.
+            rows.append(_described(letter) | {"events": len(ids) or letter.events, "event_ids": ids})
         print(json.dumps({**state, "dead_letter_stream": queue.dead.name, "entries": rows}, indent=2))
         return 0
     if state.get("waiting") is None:
@@ -165,7 +169,8 @@ async def _list(settings: Settings, args: argparse.Namespace) -> int:
     if letters:
         print(f"{'ID':<20} {'FAILED AT':<26} {'EVENTS':>6} {'TRIES':>5}  REASON")
         for letter in letters:
-            counts = f"{letter.events:>6} {letter.attempts:>5}"
+            events = len(queue.event_ids(letter.data)) or letter.events
+            counts = f"{events:>6} {letter.attempts:>5}"
             print(f"{letter.id:<20} {letter.failed_at:<26} {counts}  {letter.reason}")
     return 0
 

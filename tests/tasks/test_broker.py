@@ -142,3 +142,32 @@ async def test_a_live_worker_keeps_the_messages_it_holds_and_a_dead_ones_are_tak
     finally:
         await holder.shutdown()
         await other.shutdown()
+
+
+async def test_a_message_that_every_worker_dies_on_goes_to_the_dead_letters(redis_server, queue, redis):
+    """Taken again and again by workers that never finish it (it kills them, say): after
+    ``max_deliveries`` it is dead-lettered instead of being handed to the next victim."""
+    options = {"claim_idle_ms": 100, "claim_every": 0.0, "read_block_ms": 100, "max_deliveries": 2}
+    victims = [broker(redis_server, queue, **options) for _ in range(3)]
+    for victim in victims:
+        await victim.startup()
+    try:
+        await kick(victims[0], b"poison")
+        assert (await take(victims[0].listen())).data == b"poison"  # delivery 1: it dies holding it
+        assert (await take(victims[1].listen())).data == b"poison"  # delivery 2, claimed: dies too
+        last = asyncio.create_task(take(victims[2].listen(), timeout=30))
+        async with asyncio.timeout(10):
+            while not await redis.xlen(f"{queue}:dead"):
+                await asyncio.sleep(0.02)  # polling Redis: the move announces nothing
+        [(_, fields)] = await redis.xrange(f"{queue}:dead")
+        assert fields[b"data"] == b"poison"
+        assert fields[b"attempts"] == b"3"
+        assert b"taken 3 times by workers that stopped" in fields[b"reason"]
+        assert (await redis.xpending(queue, "gamif-workers"))[
+            "pending"
+        ] == 0  # acknowledged: not claimed again
+        assert not last.done()  # and not delivered a third time
+        last.cancel()
+    finally:
+        for victim in victims:
+            await victim.shutdown()
