@@ -63,6 +63,8 @@ def worker(args: argparse.Namespace) -> int:
             # The tasks acknowledge their messages themselves, after the commit (`tasks.scoring`):
             # taskiq's default would acknowledge a task that failed, and lose its batch.
             ack_type=AcknowledgeType.MANUAL,
+            # What it cannot run goes to the dead letters rather than being acknowledged and dropped.
+            receiver="tasks.receiver:DeadLetteringReceiver",
         )
     )
     return code or 0

@@ -197,6 +197,21 @@ async def test_a_batch_that_cannot_be_scored_goes_to_the_dead_letter_and_is_repl
     [entry] = json.loads(out)["entries"]
     assert entry["reason"].startswith("KeyError")
     assert entry["event_ids"] == ["m-1"]
+    await setup.gamif_queue("drop", "--all")
+
+    # Nor is a message that is not one (taskiq's receiver would acknowledge and drop it), or that names
+    # a task the worker does not know (an API newer than its workers).
+    await setup.redis.xadd(setup.queue, {"data": b"\xc1 not msgpack"})
+    unknown = TaskiqMessage(task_id="t-1", task_name="gamif.newer_task", labels={}, args=[{}], kwargs={})
+    await setup.redis.xadd(setup.queue, {"data": setup.broker.formatter.dumps(unknown).message})
+
+    async def both_dead_lettered() -> bool:
+        return await setup.redis.xlen(setup.dead) == 2 and await queue_done(setup)
+
+    await until(both_dead_lettered)
+    reasons = [fields[b"reason"].decode() for _, fields in await setup.redis.xrange(setup.dead)]
+    assert reasons[0].startswith("does not decode")
+    assert reasons[1] == "names a task this worker does not know ('gamif.newer_task')"
 
 
 async def test_drop_removes_a_dead_letter_with_a_log_line_and_replay_all_requeues_them(setup: Setup) -> None:
