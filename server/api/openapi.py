@@ -9,6 +9,7 @@ from pydantic.json_schema import models_json_schema
 
 from .endpoints import Api, Endpoint, openapi_path, path_params
 from .problems import PROBLEM_JSON, ProblemBody
+from .schemas import TIMEZONES
 
 _ERROR_TEXT = {
     400: "Malformed request",
@@ -49,6 +50,9 @@ def document(apis: list[Api], title: str, version: str, description: str = "") -
         if endpoint.body is not None:
             _constrain_request(refs[(endpoint.body, "validation")], components, set())
     components[_JSON_VALUE] = _json_value()
+    # The ~600 timezone names once, not in every schema that takes a timezone.
+    components[_TIMEZONE] = {"type": "string", "enum": TIMEZONES, "description": "An IANA timezone name."}
+    _share_timezones(components, top=True)
     paths: dict[str, dict[str, Any]] = {}
     for prefix, endpoint in endpoints:
         operation = _operation(endpoint, refs)
@@ -88,6 +92,7 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
     if endpoint.query is not None:
         query_schema = endpoint.query.model_json_schema(ref_template="#/components/schemas/{model}")
         _constrain_request(query_schema, query_schema.get("$defs", {}), set())
+        _share_timezones(query_schema)
         required = set(query_schema.get("required", []))
         for name, prop in query_schema.get("properties", {}).items():
             parameter = {"name": name, "in": "query", "required": name in required, "schema": prop}
@@ -126,6 +131,24 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
 
 
 # -- what the request schemas cannot say by themselves ----------------------------------------------
+
+_TIMEZONE = "Timezone"
+
+
+def _share_timezones(node: Any, *, top: bool = False) -> None:
+    """Replaces, in place, each inline list of the timezone names with a reference to the one copy."""
+    children: list[tuple[Any, Any]] = []
+    if isinstance(node, list):
+        children = list(enumerate(node))
+    elif isinstance(node, dict):
+        children = [(key, child) for key, child in node.items() if not (top and key == _TIMEZONE)]
+    for key, child in children:
+        if isinstance(child, dict) and child.get("enum") == TIMEZONES:
+            kept = {k: v for k, v in child.items() if k not in ("enum", "type")}
+            node[key] = {"$ref": f"#/components/schemas/{_TIMEZONE}", **kept}
+        else:
+            _share_timezones(child)
+
 
 _NO_NUL = "^[^\\u0000]*$"
 """Every string a request carries is refused with a NUL in it (`server.api.schemas.Input`)."""
