@@ -196,7 +196,9 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-nul_free_text = st.text(alphabet=st.characters(exclude_characters="\x00"), min_size=1, max_size=20)
+nul_free_text = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=20
+)
 ingest_events = st.builds(
     IngestEvent,
     id=nul_free_text,
