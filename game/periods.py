@@ -20,7 +20,7 @@ class UnknownTimezone(ValueError):
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory such as "America"
         raise UnknownTimezone(
             f"unknown timezone {name!r} (use an IANA name such as 'Europe/Paris')"
         ) from None

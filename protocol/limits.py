@@ -16,6 +16,7 @@ __all__ = [
     "MAX_INGEST_EVENTS",
     "MAX_SAFE_INTEGER",
     "MAX_SUBSCRIPTIONS",
+    "MAX_TIME_MS",
     "MAX_TOPIC_LENGTH",
     "PRESENCE_MAX_PEOPLE",
     "RATE_BURST",
@@ -65,6 +66,10 @@ RATE_PER_SECOND = 20
 RATE_BURST = 40
 """...up to this many; every client message takes one."""
 MAX_INGEST_EVENTS = 100
+MAX_TIME_MS = 253_402_300_799_999
+"""The last millisecond of the year 9999 (UTC): the latest ``occurred_at_ms`` an ``ingest`` may carry.
+Later times fit the wire's integers but no calendar a server or a database keeps (Python's `datetime`,
+PostgreSQL's ``timestamptz`` formatting, ISO 8601 with four-digit years)."""
 MAX_TOPIC_LENGTH = 128
 PRESENCE_MAX_PEOPLE = 1000
 """A presence snapshot lists at most this many people (``count`` is the true number)."""

@@ -39,6 +39,7 @@ from protocol.limits import (
     MAX_INGEST_EVENTS,
     MAX_SAFE_INTEGER,
     MAX_SUBSCRIPTIONS,
+    MAX_TIME_MS,
     MAX_TOPIC_LENGTH,
     RATE_BURST,
     RATE_PER_SECOND,
@@ -164,6 +165,29 @@ Text = Annotated[StrictStr, Field(max_length=4096)]
 Ops = Annotated[tuple[Op, ...], PlainValidator(_ops)]
 
 
+def _no_nul(value: Any) -> Any:
+    """Refuses NUL characters anywhere in a string, or in the keys and strings of a map or array (walked
+    without recursion: the codec already bounds the depth, but a validator should not rely on it)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("NUL characters (U+0000) are not allowed")
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return value
+
+
+NulFree = AfterValidator(_no_nul)
+"""Ingested text is stored (PostgreSQL text and JSONB cannot hold NUL) and shown: NUL is refused."""
+IngestTimeMs = Annotated[StrictInt, Field(ge=0, le=MAX_TIME_MS)]
+"""A time an event may have happened at: 1970 to the end of the year 9999 (UTC)."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
@@ -231,12 +255,12 @@ class Refresh(_Message):
 class IngestEvent(_Model):
     """One metric event: the HTTP API's ``MetricEventIn``, with ``occurred_at_ms`` for ``occurred_at``."""
 
-    id: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+    id: Annotated[StrictStr, Field(min_length=1, max_length=128), NulFree]
     user: Handle | None = None
-    metric: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    metric: Annotated[StrictStr, Field(min_length=1, max_length=64), NulFree]
     value: Number
-    occurred_at_ms: TimeMs
-    metadata: Annotated[dict[str, Any], Field(max_length=32)] | None = None
+    occurred_at_ms: IngestTimeMs
+    metadata: Annotated[dict[str, Any], Field(max_length=32), NulFree] | None = None
 
 
 class Ingest(_Message):

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from .bounded_yaml import BoundedLoader, check_size
 from .errors import RuleError, RulesInvalid
 from .references import reference_errors
 from .ruleset import RuleSet, cross_check
@@ -39,11 +40,13 @@ def default_rules_text() -> str:
 
 
 def parse_rules_yaml(text: str, source: str = "rules") -> RuleSet:
-    loader = yaml.SafeLoader(text)
+    loader: BoundedLoader | None = None
     try:
+        loader = BoundedLoader(text)  # refuses control characters here (ReaderError)
         node = loader.get_single_node()
         if node is None:
             raise RulesInvalid([RuleError("", "the rules file is empty")], source)
+        check_size(node)
         _reject_duplicate_keys(node)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
@@ -51,10 +54,17 @@ def parse_rules_yaml(text: str, source: str = "rules") -> RuleSet:
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or str(exc)
         raise RulesInvalid([RuleError("", f"malformed YAML: {problem}", line=line)], source) from None
+    except yaml.reader.ReaderError as exc:
+        # A character YAML does not allow (control characters, U+FFFE, ...): say which, and where.
+        line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
+        character = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        problem = f"the character U+{ord(character):04X} is not allowed ({exc.reason})"
+        raise RulesInvalid([RuleError("", f"malformed YAML: {problem}", line=line)], source) from None
     except yaml.YAMLError as exc:
         raise RulesInvalid([RuleError("", f"malformed YAML: {exc}")], source) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return parse_rules(data, source=source, lines=_line_index(node))
 
 

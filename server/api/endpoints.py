@@ -8,8 +8,9 @@ the OpenAPI document, so the documentation cannot drift from the code.
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -85,6 +86,8 @@ class Endpoint:
     status: int
     errors: tuple[int, ...]
     description: str = ""
+    path_schemas: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    """JSON schemas of path parameters that take less than any string (e.g. an enum)."""
 
     @property
     def operation_id(self) -> str:
@@ -112,6 +115,7 @@ class Api:
         response: type[BaseModel] | None = None,
         status: int = 200,
         errors: tuple[int, ...] = (),
+        path_schemas: Mapping[str, dict[str, Any]] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -128,6 +132,7 @@ class Api:
                     status,
                     errors,
                     (handler.__doc__ or "").strip(),
+                    dict(path_schemas or {}),
                 )
             )
             return handler
@@ -197,14 +202,63 @@ def _too_large(limit: int) -> Problem:
     return Problem(413, "payload-too-large", "Payload too large", f"the body is limited to {limit:,} bytes")
 
 
+MAX_JSON_DEPTH = 64
+"""The deepest nesting of arrays and objects a request body may have (the body itself is depth 1). No
+request needs more than a few levels; the bound keeps every walk over a body (validation, storage,
+serialisation) far from Python's recursion limit."""
+
+
 def parse_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
+        value = json.loads(raw, parse_constant=_not_json, parse_float=_finite)
+    except _NotANumber as exc:
+        raise Problem(400, "malformed-json", "Malformed JSON", f"the body is not valid JSON: {exc}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
         detail = f"the body is not valid JSON{where}: {reason}"
         raise Problem(400, "malformed-json", "Malformed JSON", detail) from None
+    except RecursionError:  # the parser gave up on the nesting before we could measure it
+        raise _too_deep() from None
+    # Fewer brackets than the limit cannot nest deeper than it: most bodies skip the walk.
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and json_depth(value) > MAX_JSON_DEPTH:
+        raise _too_deep()
+    return value
+
+
+class _NotANumber(ValueError):
+    pass
+
+
+def _not_json(name: str) -> Any:
+    # Python's parser takes NaN and Infinity, which JSON has not (and PostgreSQL's JSONB refuses).
+    raise _NotANumber(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e400: beyond a double
+        raise _NotANumber(f"the number {text[:32]} is out of range")
+    return number
+
+
+def _too_deep() -> Problem:
+    detail = f"the body is not valid JSON: arrays and objects nest deeper than {MAX_JSON_DEPTH} levels"
+    return Problem(400, "malformed-json", "Malformed JSON", detail)
+
+
+def json_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (a scalar: 0), without recursion."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
 def validate(model: type[M], data: Any, where: str) -> M:
@@ -238,5 +292,6 @@ def openapi_path(path: str) -> str:
     return _CONVERTER.sub(r"{\1}", path)
 
 
-def path_params(path: str) -> list[str]:
-    return [match.group(1) for match in _CONVERTER.finditer(path)]
+def path_params(path: str) -> list[tuple[str, str]]:
+    """Each path parameter's name and Starlette converter (``str`` when none is given)."""
+    return [(match.group(1), (match.group(2) or ":str")[1:]) for match in _CONVERTER.finditer(path)]

@@ -2,45 +2,75 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
+from zoneinfo import available_timezones
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from game.challenges import ChallengeDefinition, Mode, RankReward, Reward, Scoring
 from game.challenges.definition import MAX_GRACE_SECONDS, ChallengeId, MetricId, TeamSlug
 from game.periods import UnknownTimezone, zone
+from server.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
+# Patterns are read by three regex dialects: pydantic's (Rust's `regex`), and the OpenAPI document's
+# readers (ECMA-262) and generators (Python's `re`), which disagree on what `\s` is (U+0085 and U+001C to
+# U+001F are spaces to Python and Rust, not to ECMA; U+FEFF to ECMA only). Naming those characters as
+# well makes a class mean the same in all three; NUL is left out of every class (it is refused anyway).
+SPACE = r"\s\x00\x1c-\x1f\x85\ufeff"
+"""Inside a character class: whitespace in any of the three dialects, and NUL."""
+NOT_BLANK = rf"^[^\x00]*[^{SPACE}][^\x00]*$"
+"""Some character that is not whitespace (and no NUL)."""
 Handle = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{1,63}$", description="lower-case login name")]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,63}$")]
-Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S", description="not blank")]
-Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+Name = Annotated[str, Field(min_length=1, max_length=100, pattern=NOT_BLANK, description="not blank")]
+Email = Annotated[str, Field(pattern=rf"^[^@{SPACE}]+@[^@{SPACE}]+\.[^@{SPACE}]+$", max_length=254)]
+TIMEZONES = sorted(available_timezones())
+"""Every IANA name this server knows: what the `timezone` fields are documented to take."""
+Timezone = Annotated[
+    str, Field(description="IANA timezone, e.g. Europe/Paris", json_schema_extra={"enum": TIMEZONES})
+]
 T = TypeVar("T")
 
 
 class Input(BaseModel):
     """Request bodies: unknown fields are errors, so a typo is reported instead of ignored.
     Strings are kept as sent (a password or a YAML document must not be trimmed), but NUL
-    characters are refused: PostgreSQL cannot store them, and no legitimate input has one."""
+    characters and lone surrogates (``"\\ud800"``, valid JSON but not Unicode text) are refused:
+    PostgreSQL cannot store them, and no legitimate input has one."""
 
     model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="after")
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
-        if _has_nul(value):
-            raise ValueError("NUL characters (\\u0000) are not allowed")
+        problem = _bad_text(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(item) for item in value)
-    return False
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def _bad_text(value: Any) -> str | None:
+    """What is wrong with the strings of a value (map keys included), walked without recursion."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            found = _UNSTORABLE.search(item)
+            if found is not None:
+                if found.group() == "\x00":
+                    return "NUL characters (\\u0000) are not allowed"
+                return "lone surrogates (\\ud800 to \\udfff) are not text"
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return None
 
 
 class Output(BaseModel):
@@ -60,10 +90,19 @@ def _timezone(value: str) -> str:
 
 class RegisterIn(Input):
     email: Email
-    password: Annotated[str, Field(min_length=1, max_length=256)]
+    # The policy (`server.auth.passwords`) answers a short one itself ("password too weak"); the
+    # document states it. It counts characters after Unicode NFKC normalisation.
+    password: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=256,
+            json_schema_extra={"minLength": MIN_PASSWORD_LENGTH, "maxLength": MAX_PASSWORD_LENGTH},
+        ),
+    ]
     handle: Handle
     display_name: Name
-    timezone: str = Field(default="UTC", description="IANA timezone, e.g. Europe/Paris")
+    timezone: Timezone = "UTC"
 
     _tz = field_validator("timezone")(_timezone)
 
@@ -190,7 +229,11 @@ class Page(BaseModel, Generic[T]):
 
 
 class PageQuery(Input):
-    cursor: str | None = None
+    cursor: str | None = Field(
+        default=None,
+        description="opaque: a `next_cursor` this API gave out (any other is refused: 422 invalid_cursor)",
+        json_schema_extra={"pattern": r"^[A-Za-z0-9_-]{4,400}$"},
+    )
     limit: Annotated[int, Field(ge=1, le=200)] = 50
 
 
@@ -334,7 +377,7 @@ class AdminUserIn(Input):
     handle: Handle
     display_name: Name
     email: Email | None = Field(default=None, description="optional: the account can have none")
-    timezone: str = Field(default="UTC", description="IANA timezone, e.g. Europe/Paris")
+    timezone: Timezone = "UTC"
 
     _tz = field_validator("timezone")(_timezone)
 
@@ -395,11 +438,11 @@ class ReadyOut(Output):
 
 
 class AnnouncementIn(Input):
-    title: str = Field(min_length=1, max_length=200, pattern=r"\S", description="Headline (not blank).")
-    text: str = Field(min_length=1, max_length=4096, pattern=r"\S", description="Body text (not blank).")
+    title: str = Field(min_length=1, max_length=200, pattern=NOT_BLANK, description="Headline (not blank).")
+    text: str = Field(min_length=1, max_length=4096, pattern=NOT_BLANK, description="Body text (not blank).")
     severity: Literal["info", "warning", "critical"] = "info"
     url: str | None = Field(
-        default=None, max_length=2048, pattern=r"^https?://\S+$", description="A link to read more."
+        default=None, max_length=2048, pattern=rf"^https?://[^{SPACE}]+$", description="A link to read more."
     )
     team: Slug | None = Field(
         default=None, description="Announce to this team's screens only; omitted: to everyone."
@@ -450,6 +493,8 @@ class ChallengeIn(ChallengeDefinition, Input):
     """A challenge's definition (`game.challenges.ChallengeDefinition`); NUL characters refused, as in
     every body (PostgreSQL cannot store them)."""
 
+    timezone: Timezone = "UTC"  # the definition's own check still applies; this documents the names
+
 
 class ChallengePatch(Input):
     """``version`` (the one the edit was made from) and the fields to change; a field left out keeps its
@@ -464,7 +509,7 @@ class ChallengePatch(Input):
     scoring: Scoring | None = None
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
-    timezone: str | None = None
+    timezone: Timezone | None = None
     mode: Mode | None = None
     goal: float | None = None
     teams: Annotated[tuple[TeamSlug, ...], Field(min_length=2, max_length=100)] | None = None

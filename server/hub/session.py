@@ -18,9 +18,10 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from protocol import (
@@ -42,7 +43,7 @@ from protocol import (
 )
 from protocol.errors import ERRORS, CloseCode
 from server.api.endpoints import Principal
-from server.api.problems import Problem
+from server.api.problems import Problem, store_down
 from server.api.schemas import EventStatusOut, MetricEventIn
 from server.services.hub_access import HubAuthError, Identity
 from server.services.topics import TopicRefused
@@ -205,7 +206,19 @@ class Session:
             if not isinstance(request, Auth):
                 raise _closing(ErrorCode.NOT_AUTHENTICATED, "the first message must be auth")
             await self._auth(request)
-        elif isinstance(request, Subscribe):
+            return
+        try:
+            await self._request(request)
+        except (_Close, WebSocketDisconnect):
+            raise
+        except Exception as error:
+            # A request that fails unexpectedly gets its error and the session goes on: dropping the
+            # connection (1006, "reconnect and resume") would make a client resend it, and loop.
+            self._failed(request, error)
+
+    async def _request(self, request: object) -> None:
+        """An authenticated session's request."""
+        if isinstance(request, Subscribe):
             await self._subscribe(request)
         elif isinstance(request, Unsubscribe):
             await self._unsubscribe(request)
@@ -218,7 +231,22 @@ class Session:
         elif isinstance(request, Ingest):
             await self._ingest(request)
         else:  # pragma: no cover (decode only returns client messages)
-            self._error(ErrorCode.UNKNOWN_TYPE, f"unexpected {request.type}")
+            self._error(ErrorCode.UNKNOWN_TYPE, f"unexpected {type(request).__name__}")
+
+    def _failed(self, request: object, error: Exception) -> None:
+        """``unavailable`` when a store cannot be reached (try again), else ``internal_error`` with the
+        reference its traceback was logged under."""
+        request_id = getattr(request, "id", None)
+        if store_down(error):
+            log.warning("hub: a store is unavailable for a %s: %r", type(request).__name__, error)
+            message = "a data store cannot be reached right now; nothing was changed: try again"
+            self._error(ErrorCode.UNAVAILABLE, message, id=request_id, retry_after_ms=5000)
+            return
+        ref = secrets.token_hex(6)
+        log.exception("hub: a %s failed (ref %s)", type(request).__name__, ref, exc_info=error)
+        self._error(
+            ErrorCode.INTERNAL_ERROR, f"the request failed on our side (ref {ref})", id=request_id, ref_id=ref
+        )
 
     def _take_token(self) -> bool:
         """The token bucket of PROTOCOL.md §15."""
@@ -300,17 +328,10 @@ class Session:
             self._error(ErrorCode.UNSUPPORTED, "ingest is not available on this node", id=request.id)
             return
         assert self.identity is not None
-        events = [
-            MetricEventIn(
-                id=item.id,
-                user=item.user,
-                metric=item.metric,
-                value=item.value,
-                occurred_at=datetime.fromtimestamp(item.occurred_at_ms / 1000, UTC),
-                metadata=dict(item.metadata or {}),
-            )
-            for item in request.events
-        ]
+        events = _metric_events(request)
+        if isinstance(events, ProtocolError):
+            self._error(events.code, events.message, id=request.id, field=events.field)
+            return
         try:
             out = await ingest.ingest(Principal("user", self.identity.user_id), events)
         except Problem as problem:
@@ -531,6 +552,7 @@ class Session:
         field: str | None = None,
         topic: str | None = None,
         retry_after_ms: int | None = None,
+        ref_id: str | None = None,
     ) -> None:
         self._send(
             {
@@ -541,6 +563,7 @@ class Session:
                 "field": field,
                 "topic": topic,
                 "retry_after_ms": retry_after_ms,
+                "ref_id": ref_id,
             }
         )
 
@@ -667,6 +690,49 @@ class Session:
             self.hub.detach(self)
             with contextlib.suppress(Exception):
                 await self.hub.presence.leave(self.id, self.person, scopes_of(self.identity.teams))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _metric_events(request: Ingest) -> list[MetricEventIn] | ProtocolError:
+    """The HTTP API's events for an ``ingest``'s, or the first one the API would refuse, as the
+    ``invalid_message`` naming its field (``events.3.occurred_at_ms``). The protocol's own checks
+    (`protocol.IngestEvent`) should leave nothing to refuse here; this is what keeps a gap between the
+    two a per-request error rather than a dropped connection."""
+    events: list[MetricEventIn] = []
+    for index, item in enumerate(request.events):
+        field = "occurred_at_ms"
+        try:
+            # Exact milliseconds (no float rounding); the protocol bounds the time to years 1970-9999.
+            occurred_at = _EPOCH + timedelta(milliseconds=item.occurred_at_ms)
+            field = ""
+            events.append(
+                MetricEventIn(
+                    id=item.id,
+                    user=item.user,
+                    metric=item.metric,
+                    value=item.value,
+                    occurred_at=occurred_at,
+                    metadata=dict(item.metadata or {}),
+                )
+            )
+        except (OverflowError, ValueError) as error:  # pydantic's ValidationError is a ValueError
+            message = "is not a time this server can keep"
+            if isinstance(error, ValidationError):
+                first = error.errors(include_url=False)[0]
+                field = ".".join(str(part) for part in first["loc"]) or field
+                field = "occurred_at_ms" if field == "occurred_at" else field
+                message = str(first["msg"]).removeprefix("Value error, ")
+            path = f"events.{index}" + (f".{field}" if field else "")
+            return ProtocolError(
+                ErrorCode.INVALID_MESSAGE,
+                f"{path}: {message}",
+                path,
+                message_id=request.id,
+                message_type="ingest",
+            )
+    return events
 
 
 def _ingest_status(status: EventStatusOut) -> dict[str, str]:

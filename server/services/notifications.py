@@ -19,6 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from persistence.models import Notification, table_of, utcnow
 from server.api.problems import not_found
 
+MAX_NOTIFICATION_ID = 2**63 - 1
+"""Ids are 64-bit signed integers (PostgreSQL ``bigint``, SQLite ``INTEGER``), counted from 1."""
+
 
 async def insert_notifications(
     session: AsyncSession, rows: Sequence[Mapping[str, Any]], now: datetime
@@ -60,6 +63,9 @@ class NotificationsService:
 
     async def mark_read(self, user_id: str, notification_id: int) -> None:
         """Idempotent; 404 if it is not this user's."""
+        if not 1 <= notification_id <= MAX_NOTIFICATION_ID:
+            # No row has such an id, and the database would refuse to compare with one beyond 64 bits.
+            raise not_found(f"notification {notification_id}")
         async with self.sessions() as session, session.begin():
             found = await session.scalar(
                 select(Notification.id).where(

@@ -330,15 +330,14 @@ class TopicDirectory:
             return
         if kind == "activity":
             return  # any authenticated user (§8)
-        if kind == "user" and parts[0] == user_id:
-            return  # one's own: the session's authentication has just found the account
-        async with self.sessions() as session:
-            if kind == "team":
-                await _team(session, parts[0])
-                return
-            await _user(session, parts[0])
-        if parts[0] != user_id:
+        if kind == "user":
+            if parts[0] == user_id:
+                return  # one's own: the session's authentication has just found the account
+            # Anyone else's, whether or not that user exists: the same answer, without a look, so that
+            # the reply says nothing about which ids are accounts (PROTOCOL.md §8).
             raise TopicRefused(ErrorCode.FORBIDDEN_TOPIC, "user topics are private")
+        async with self.sessions() as session:
+            await _team(session, parts[0])
 
     async def snapshot(self, topic: str, head: Head) -> tuple[dict[str, Any], Position]:
         """The topic's document and the stream position it is the state at (``head`` reads the stream's

@@ -167,6 +167,23 @@ def test_malformed_yaml_unclosed_flow_sequence():
     assert error.line >= 12
 
 
+def test_a_character_yaml_forbids_names_itself_and_its_line():
+    error = only_error(BASE + "badges:\x07\n")
+    assert error.line == 11
+    assert error.message.startswith("malformed YAML: the character U+0007 is not allowed")
+
+
+def test_anchors_and_nesting_that_would_exhaust_the_process_are_malformed_yaml():
+    # Within bounds, anchors and aliases still work (a shared list of thresholds, say).
+    shared = BASE.replace("thresholds: [0, 100, 250]", "thresholds: &t [0, 100, 250]") + "x_copy: *t\n"
+    assert "x_copy" in only_error(shared).message  # read fine: only the unknown key is wrong
+    laughs = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}' if i else 'x'] * 9)}]\n" for i in range(9))
+    assert "expands to more than 100,000 values" in only_error(laughs).message
+    assert "nested deeper than 64 levels" in only_error("[" * 100_000).message
+    assert "nested deeper than 64 levels" in only_error("a: " + "{b: " * 64 + "1" + "}" * 64).message
+    assert all(e.path for e in errors_of("a: " + "{b: " * 62 + "1" + "}" * 62))  # 63 levels: read, judged
+
+
 def test_unknown_key_is_a_typo():
     error = only_error(BASE.replace("xp_per_unit: 10", "xp_per_unti: 10"))
     assert error.path == "metrics.reviews_done.xp_per_unti"

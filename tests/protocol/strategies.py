@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from protocol import (
     MAX_SAFE_INTEGER,
+    MAX_TIME_MS,
     Auth,
     Batch,
     Delta,
@@ -182,14 +183,31 @@ limits = st.builds(
     Limits,
     **{name: st.integers(1, MAX_SAFE_INTEGER) for name in Limits.model_fields},
 )
+
+
+def _has_nul(value: Any) -> bool:
+    """Ingested text may not hold NUL (PROTOCOL.md, ``ingest``)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+nul_free_text = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=20
+)
 ingest_events = st.builds(
     IngestEvent,
-    id=st.text(min_size=1, max_size=20),
+    id=nul_free_text,
     user=st.none() | st.from_regex(r"[a-z0-9][a-z0-9_.-]{1,20}", fullmatch=True),
-    metric=st.text(min_size=1, max_size=20),
+    metric=nul_free_text,
     value=st.integers(-(10**9), 10**9) | st.floats(allow_nan=False, allow_infinity=False),
-    occurred_at_ms=times,
-    metadata=st.none() | st.dictionaries(short_text, json_values, max_size=4),
+    occurred_at_ms=st.integers(0, MAX_TIME_MS),
+    metadata=st.none()
+    | st.dictionaries(short_text, json_values, max_size=4).filter(lambda m: not _has_nul(m)),
 )
 
 MESSAGES: dict[str, st.SearchStrategy[Message]] = {

@@ -13,6 +13,7 @@ from protocol import (
     CLIENT_MESSAGES,
     EVENT_DATA,
     MAX_SUBSCRIPTIONS,
+    MAX_TIME_MS,
     MESSAGE_TYPES,
     RATE_BURST,
     RATE_PER_SECOND,
@@ -22,6 +23,7 @@ from protocol import (
     Error,
     ErrorCode,
     Event,
+    Ingest,
     LevelUp,
     Limits,
     Ping,
@@ -96,6 +98,16 @@ def test_messages_are_immutable() -> None:
             "events.0.value",
         ),
         (ingest(value=2**53), "events.0.value"),
+        # No calendar holds a time after the year 9999 (a datetime, PostgreSQL, ISO 8601).
+        (ingest(occurred_at_ms=253_402_300_800_000), "events.0.occurred_at_ms"),
+        (ingest(occurred_at_ms=2**53 - 1), "events.0.occurred_at_ms"),
+        (ingest(occurred_at_ms=-1), "events.0.occurred_at_ms"),
+        # NUL cannot be stored (PostgreSQL text and JSONB), wherever it hides.
+        (ingest(id="a\x00b"), "events.0.id"),
+        (ingest(metric="commits\x00"), "events.0.metric"),
+        (ingest(metadata={"branch": "main\x00"}), "events.0.metadata"),
+        (ingest(metadata={"bra\x00nch": "main"}), "events.0.metadata"),
+        (ingest(metadata={"a": [{"b": ["\x00"]}]}), "events.0.metadata"),
         (
             {
                 "type": "ingest",
@@ -292,3 +304,9 @@ def test_topic_builders() -> None:
     assert activity_topic() == "activity:global"
     with pytest.raises(ValueError, match="not a topic"):
         leaderboard_topic("xp", "yearly")
+
+
+def test_ingest_times_reach_the_last_millisecond_of_the_year_9999() -> None:
+    message = from_wire(ingest(occurred_at_ms=MAX_TIME_MS), sender="client")
+    assert isinstance(message, Ingest)
+    assert message.events[0].occurred_at_ms == MAX_TIME_MS == 253_402_300_799_999

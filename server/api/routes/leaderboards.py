@@ -66,6 +66,7 @@ async def get_team_standings(call: Call) -> TeamBoardOut:
     query=BoardQuery,
     response=BoardOut,
     errors=(404,),
+    path_schemas={"period": {"type": "string", "enum": ["daily", "weekly", "monthly", "all_time"]}},
 )
 async def get_leaderboard(call: Call) -> BoardOut:
     """`board` is `xp` or a metric of the current rules; `period` is `daily`, `weekly`, `monthly` or
