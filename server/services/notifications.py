@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from persistence.db import begin_write
 from persistence.models import Notification, table_of, utcnow
 from server.api.problems import not_found
 
@@ -61,6 +62,10 @@ class NotificationsService:
     async def mark_read(self, user_id: str, notification_id: int) -> None:
         """Idempotent; 404 if it is not this user's."""
         async with self.sessions() as session, session.begin():
+            # A read then a write: on SQLite the transaction must hold the write lock from its start
+            # (BEGIN IMMEDIATE). Begun deferred, its read snapshot could not be upgraded while scoring
+            # writes, and SQLite refuses that at once ("database is locked"), busy timeout or not.
+            await begin_write(session)
             found = await session.scalar(
                 select(Notification.id).where(
                     Notification.id == notification_id, Notification.user_id == uuid.UUID(user_id)
