@@ -83,6 +83,19 @@ class BoardsRepair(Background):
         self.repaired.clear()
         self.start()
 
+    async def aclose(self) -> None:
+        running = self._task is not None
+        await super().aclose()
+        if self.pending is not None:
+            # Redis never answered: no other process knows. Say so where an operator looks.
+            log.error(
+                "leaderboards dirty: stopping before Redis could be told (%s); run `gamif leaderboards "
+                "rebuild`",
+                self.pending,
+            )
+        elif running:
+            log.warning("leaderboards dirty: stopping mid-repair; the next process that records resumes it")
+
     def _main(self) -> Coroutine[Any, Any, None]:
         return self._run()
 

@@ -220,3 +220,26 @@ async def test_the_push_coalescer_backs_off_gives_up_after_its_bound_then_pushes
         assert [row["member"] for row in stored.document["rows"]] == [ana]
     finally:
         await live.aclose()
+
+
+async def test_a_process_stopping_before_redis_could_be_told_says_so(
+    world: World,
+    sessions: async_sessionmaker[AsyncSession],
+    rules: RulesService,
+    redis_of_its_own: DurableRedis,
+    client: aioredis.Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="gamif.leaderboards")
+    leaderboards = Leaderboards(client, prefix=PREFIX, clock=lambda: NOW)
+    live = LiveBoards(
+        leaderboards, DocumentStore(RedisStreams(client, prefix=PREFIX)), sessions, repair_delay_s=3600
+    )
+    step = ScoringStep(Scorer(sessions), rules, Publisher(MemoryStreams()), live)
+    ana = await world.add_user("ana")
+    await redis_of_its_own.stop()
+    await step.run([tickets("a1", ana, 5)], NOW)
+    await live.aclose()
+    [told] = [r for r in caplog.records if "stopping before Redis could be told" in r.getMessage()]
+    assert told.levelno == logging.ERROR
+    assert "gamif leaderboards rebuild" in told.getMessage()
