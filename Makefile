@@ -54,6 +54,7 @@ test: $(STAMP) client-test $(CLIENT_BUILD)
 	$(VENV)/bin/mypy
 	$(PY) -m pytest --cov --cov-report=term-missing:skip-covered
 	$(PY) -m coverage report --include='game/*' --fail-under=95
+	$(PY) -m coverage report --include='protocol/*' --fail-under=95
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -185,7 +185,10 @@ async def _authenticate(request: Request, kind: AuthKind) -> Principal | None:
             )
         return await accounts.principal_from_api_key(api_key)
     if header is None:
-        raise unauthorized("send `Authorization: Bearer <access token>`", "missing_token")
+        wanted = "`Authorization: Bearer <access token>`"
+        if kind == "principal":  # integrations may call it too: name their header as well
+            wanted += " (a person) or `X-API-Key: <API key>` (an integration)"
+        raise unauthorized(f"send {wanted}", "missing_token")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("the Authorization header must be `Bearer <access token>`", "invalid_request")

@@ -27,8 +27,11 @@ Key layout, under ``prefix`` (``gamif:`` in production), for each board and peri
       contributions (so that a contributor is counted once).
 
     A contribution counts for the teams the user belonged to at the award's time (`TeamHistory`).
-    A rebuild writes under ``{prefix}lb-rebuild:{random}:...`` first. All keys of a batch are touched by
-    one script, so the layout is for a single Redis server (not Redis Cluster).
+    A rebuild writes under ``{prefix}lb-rebuild:{random}:...`` first. Beside the boards (a rebuild
+    leaves them): ``{prefix}lb-state:records``, a counter every record increments, and
+    ``{prefix}lb-state:dirty``, set while the boards may disagree with the database (`mark_dirty`).
+    All keys of a batch are touched by one script, so the layout is for a single Redis server (not
+    Redis Cluster).
 
 Ordering and the tie-break
     A sorted-set entry is ``{time code}{member}`` and its score is the negated points (sorted sets sort
@@ -61,8 +64,10 @@ Atomicity and retries
     entirely or not at all. (A script that fails half way is not rolled back: the inputs are validated
     before sending, so only a foreign key of the wrong type under the prefix, or a server out of memory,
     could do that; `rebuild` repairs it.) It is not idempotent: the caller records each award once, and
-    it is sent once, never resent by the client's retries. Reads are single scripts too, so a page's
-    rows and ranks are consistent with each other.
+    it is sent once, never resent by the client's retries. A caller whose record failed marks the
+    boards dirty; ``rebuild(exclusive=True)`` repairs them while writers run (it swaps only if the
+    records counter and the dirty mark did not change meanwhile, and clears the mark). Reads are
+    single scripts too, so a page's rows and ranks are consistent with each other.
 
 Differences from the database snapshot of ``server.services.topics``: that one shows users whose metric
 events are all worth 0 thousandths and hides disabled users; ties there go by member id only; its
@@ -76,6 +81,7 @@ from .boards import (
     Page,
     RebuildProgress,
     RebuildStats,
+    RecordedMeanwhile,
     Row,
     Standing,
 )
@@ -97,6 +103,7 @@ __all__ = [
     "PeriodSpan",
     "RebuildProgress",
     "RebuildStats",
+    "RecordedMeanwhile",
     "Row",
     "Scope",
     "Standing",

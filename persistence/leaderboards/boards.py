@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import WatchError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .layout import (
@@ -124,6 +126,10 @@ class RebuildStats:
     seconds: float
 
 
+class RecordedMeanwhile(Exception):
+    """An exclusive rebuild saw a batch recorded (or a failure marked dirty) while it ran: not swapped."""
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -195,6 +201,7 @@ class Leaderboards:
                 for (i, team, user), (units, ms) in plan.teams.items()
             )
         )
+        keys.append(self.names.records)
         reply = _text(await RECORD.write_once(self.redis, keys, args))
         changes = []
         for line in reply.split("\n") if reply else ():
@@ -313,6 +320,18 @@ class Leaderboards:
             )
         return Page(board, scope, span, int(ranked), rows)
 
+    # -- the dirty mark -----------------------------------------------------------------------------
+
+    async def mark_dirty(self, reason: str) -> None:
+        """Note in Redis that the boards may disagree with the database (a record failed), so that a
+        repair (`rebuild` with ``exclusive``) follows, by whichever process gets to it."""
+        await self.redis.set(self.names.dirty, f"{self.clock().isoformat()} {reason}")
+
+    async def dirty(self) -> str | None:
+        """Why the boards are marked dirty (when, and what failed), or None."""
+        value = await self.redis.get(self.names.dirty)
+        return None if value is None else _text(value)
+
     # -- rebuilding ---------------------------------------------------------------------------------
 
     async def rebuild(
@@ -321,6 +340,7 @@ class Leaderboards:
         *,
         now: datetime,
         on_progress: Callable[[RebuildProgress], None] | None = None,
+        exclusive: bool = False,
     ) -> RebuildStats:
         """Recompute every board and period from the database (``xp_ledger``, ``metric_events``,
         ``team_memberships``) and replace the leaderboard keys with the result.
@@ -329,10 +349,36 @@ class Leaderboards:
         and deletes the live keys that have no counterpart (readers see the old boards or the new, never
         a mix). Awards recorded while a rebuild runs may be lost from Redis (the swap replaces them with
         what the database held when it was read): pause the writers, or rebuild again after. Periods
-        past their retention at ``now`` are not rebuilt. The aggregates are held in memory."""
+        past their retention at ``now`` are not rebuilt. The aggregates are held in memory.
+
+        ``exclusive`` (the automatic repair, while writers run): the swap happens only if no batch was
+        recorded and no failure marked the boards dirty since before the database was read, and it
+        clears the dirty mark; otherwise nothing is swapped and `RecordedMeanwhile` is raised (try
+        again). What it cannot see: a batch committed before the read but recorded after the swap
+        counts twice, as with any rebuild (the scorer records right after its commit, so the window
+        is that short)."""
         started = time.perf_counter()
         report = on_progress or (lambda _: None)
         plan = self._plan(now)
+        guard = self.redis.pipeline(transaction=True) if exclusive else None
+        try:
+            if guard is not None:
+                await guard.watch(self.names.records, self.names.dirty)
+            return await self._rebuild(sessions, plan, guard, report, started)
+        except WatchError:
+            raise RecordedMeanwhile("a batch was recorded or a record failed during the rebuild") from None
+        finally:
+            if guard is not None:
+                await guard.aclose()  # UNWATCH, and the connection goes back to the pool
+
+    async def _rebuild(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        plan: Plan,
+        guard: Pipeline | None,
+        report: Callable[[RebuildProgress], None],
+        started: float,
+    ) -> RebuildStats:
         async with sessions() as session, session.begin():
             if session.get_bind().dialect.name == "postgresql":
                 # One snapshot for the three tables (SQLite's read transaction is one already).
@@ -375,7 +421,10 @@ class Leaderboards:
             }
             stale = sorted(existing - written.keys())
             report(RebuildProgress("swapping", 0, len(written) + len(stale)))
-            swap = self.redis.pipeline(transaction=True)
+            swap = self.redis.pipeline(transaction=True) if guard is None else guard
+            if guard is not None:
+                guard.multi()  # type: ignore[no-untyped-call]  # (redis-py leaves it unannotated)
+                swap.delete(self.names.dirty)
             for key, expire_at in written.items():
                 swap.rename(temporary + key[len(live_root) :], key)
                 # RENAME keeps the source's TTL: give the key its own.

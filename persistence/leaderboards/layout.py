@@ -193,6 +193,17 @@ class KeyNames:
         """A SCAN pattern matching every leaderboard key (and nothing else) under the prefix."""
         return glob_escape(self.prefix) + "lb:*"
 
+    # Outside ``lb:*``: a rebuild replaces the boards, not these.
+    @property
+    def records(self) -> str:
+        """A counter every `record` increments (in its script): a repair knows whether one ran meanwhile."""
+        return f"{self.prefix}lb-state:records"
+
+    @property
+    def dirty(self) -> str:
+        """Set while the boards may disagree with the database (a record failed): what, and when."""
+        return f"{self.prefix}lb-state:dirty"
+
 
 def glob_escape(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)

@@ -22,7 +22,7 @@ from .layout import KINDS
 GROUP_SIZE = len(KINDS)
 
 RECORD_LUA = """
--- KEYS: 7 per board and period (u, ut, t, ta, tt, tn, tm: see layout.KINDS).
+-- KEYS: 7 per board and period (u, ut, t, ta, tt, tn, tm: see layout.KINDS), then the records counter.
 -- ARGV: the number of groups G; each group's expiry (unix seconds, '0': none); then the changes as text
 -- (far cheaper to send and parse than one argument per field), one per line:
 --   ARGV[G + 2], users: "<group> <units gained> <time code> <user id>"
@@ -99,6 +99,9 @@ for g = 1, ngroups do
     for k = 1, 7 do redis.call('EXPIREAT', KEYS[(g - 1) * 7 + k], at) end
   end
 end
+
+-- A repair rebuilding the boards watches this counter: a batch recorded meanwhile makes it try again.
+redis.call('INCR', KEYS[#KEYS])
 
 -- Each touched (sorted set, member), once the whole batch is in, one per line: key index, score
 -- before, rank before, score, competition rank, position, members on the board, member.

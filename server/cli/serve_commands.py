@@ -107,18 +107,19 @@ def demo(args: argparse.Namespace) -> int:
 async def seed_demo(settings: Settings, now: datetime | None = None) -> str:
     """Seed the demo organisation once (teams, people, recent history, a live challenge) and describe
     how to log in."""
-    from sqlalchemy import select, update
+    from sqlalchemy import select
 
     from game import sample_events, sample_users
     from persistence.db import create_engine, session_factory
-    from persistence.models import ServiceAccount, User
+    from persistence.models import User
     from persistence.scoring import Scorer, Submission
     from server.app import prepare_schema
     from server.services.accounts import Accounts
     from server.services.challenge_scoring import ChallengeScoring
-    from server.services.demo_pulse import DEMO_INTEGRATION
     from server.services.rules import RulesService
     from server.services.teams import TeamsService
+
+    from .demo_key import demo_api_key
 
     now = now or datetime.now(UTC)
     url = settings.effective_database_url
@@ -183,14 +184,8 @@ async def seed_demo(settings: Settings, now: datetime | None = None) -> str:
                 # With the challenge hook in the same transaction, as the scoring step does: the
                 # scoreboard starts with the history's events inside the challenge's window.
                 await scorer.score(game_engine, batch, now, before_commit=ChallengeScoring())
-        # One live demo key at a time: each start hands out a fresh one and retires the previous.
-        async with sessions() as session, session.begin():
-            await session.execute(
-                update(ServiceAccount)
-                .where(ServiceAccount.name == DEMO_INTEGRATION, ServiceAccount.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
-        _, key = await accounts.create_service_account(DEMO_INTEGRATION, ["metrics:write"], None)
+        # The same key at every start while it is live (kept in the data directory): `KEY` stays set.
+        key, key_file = await demo_api_key(sessions, accounts, settings.data_dir, now)
     finally:
         await engine.dispose()
     base = settings.effective_public_url
@@ -210,7 +205,8 @@ async def seed_demo(settings: Settings, now: datetime | None = None) -> str:
             dashboard,
             f"  data: {settings.data_dir.resolve()} ({database})",
             f"  demo logins, password {DEMO_PASSWORD!r}: admin, {', '.join(zones)}",
-            f"  an integration API key for this run: {key}",
+            f"  the demo integration's API key (the same at every start; kept in {key_file.resolve()}):",
+            f"    {key}",
             f"  a live team challenge: {challenge}{pulse}",
             "  (the README's 'Try it' section has curl commands to log in, post metrics and read /me)",
             "",

@@ -1,6 +1,12 @@
 """Coalesced pushes of live documents (leaderboards, challenge scoreboards): a topic marked changed is
 pushed at most once per interval, and changes that arrive while it waits join the same push, so a hot
-topic costs its watchers a bounded number of frames a second however many events feed it."""
+topic costs its watchers a bounded number of frames a second however many events feed it.
+
+A push that fails (a store down) is tried again after a doubling delay (the interval, twice it, ... at
+most `MAX_BACKOFF_MS`), at most `MAX_ATTEMPTS` times in a row; then the topic is given up, with an
+error line saying so, until its next change. Nothing is lost by giving up: a push publishes the
+difference from the last published document to the current one, so the next change's push carries
+everything the screens missed."""
 
 from __future__ import annotations
 
@@ -12,6 +18,10 @@ from collections.abc import Awaitable, Callable
 
 Push = Callable[[str], Awaitable[object]]
 
+MAX_ATTEMPTS = 8
+"""Consecutive failed pushes of a topic before it is given up (until it changes again)."""
+MAX_BACKOFF_MS = 30_000
+
 
 class Coalescer:
     def __init__(
@@ -21,6 +31,8 @@ class Coalescer:
         log: logging.Logger,
         *,
         gone: tuple[type[Exception], ...] = (),
+        max_attempts: int = MAX_ATTEMPTS,
+        max_backoff_ms: int = MAX_BACKOFF_MS,
     ) -> None:
         self.push = push
         """Publishes a topic's change (called with the interval already respected here)."""
@@ -31,6 +43,10 @@ class Coalescer:
         self._dirty: set[str] = set()
         self._pushers: dict[str, asyncio.Task[None]] = {}
         self._pushed_at: dict[str, float] = {}
+        self.max_attempts = max_attempts
+        self.max_backoff_ms = max_backoff_ms
+        self.given_up = 0
+        """Topics given up so far (each after `max_attempts` failures in a row)."""
 
     def touch(self, topic: str) -> None:
         """Mark ``topic`` changed (from a running event loop); its push follows within the interval."""
@@ -38,11 +54,16 @@ class Coalescer:
         if topic not in self._pushers:
             self._pushers[topic] = asyncio.get_running_loop().create_task(self._pusher(topic))
 
+    def _delay_ms(self, failures: int) -> int:
+        """The wait before a push after ``failures`` failed ones in a row: the interval, doubling."""
+        return min(self.interval_ms << min(failures, 30), max(self.max_backoff_ms, self.interval_ms))
+
     async def _pusher(self, topic: str) -> None:
         # One task per dirty topic: changes that arrive while it waits join the same push.
+        failures = 0
         try:
             while topic in self._dirty:
-                wait = self._pushed_at.get(topic, 0.0) + self.interval_ms / 1000 - time.monotonic()
+                wait = self._pushed_at.get(topic, 0.0) + self._delay_ms(failures) / 1000 - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
                 self._dirty.discard(topic)
@@ -52,9 +73,31 @@ class Coalescer:
                 except self.gone:
                     return
                 except Exception as error:
-                    # Try again next interval: the topic changed, and its screens have not seen it yet.
-                    self.log.warning("could not push %s (%r); retrying", topic, error)
+                    failures += 1
+                    if failures >= self.max_attempts:
+                        # Bounded: a store that stays down must not keep a task per topic retrying.
+                        self.given_up += 1
+                        self._dirty.discard(topic)
+                        self.log.error(
+                            "push given up: %s failed %d times in a row (last: %r); its screens stay "
+                            "as they are until it changes again",
+                            topic,
+                            failures,
+                            error,
+                        )
+                        return
+                    # The topic changed and its screens have not seen it: again, a while later.
+                    self.log.warning(
+                        "could not push %s (%r); attempt %d of %d in %d ms",
+                        topic,
+                        error,
+                        failures + 1,
+                        self.max_attempts,
+                        self._delay_ms(failures),
+                    )
                     self._dirty.add(topic)
+                else:
+                    failures = 0
         finally:
             # In the same step as the last check of `_dirty`: a later `touch` starts a new task.
             self._pushers.pop(topic, None)

@@ -32,7 +32,8 @@ from .ingest import IngestService
 log = logging.getLogger("gamif.demo")
 
 DEMO_INTEGRATION = "demo integration"
-"""The service account the demo seeding creates (one unrevoked at a time); the pulse reports as it."""
+"""The service account the demo seeding creates (one unrevoked at a time, its key kept in the data
+directory: `server.cli.demo_key`); the pulse reports as it."""
 PULSE_METRICS: tuple[tuple[str, int], ...] = (("reviews_done", 3), ("prs_merged", 1))
 """(metric, largest value) of the pulse's events: what the demo challenge counts, at a plausible size."""
 
@@ -94,8 +95,8 @@ class DemoPulse(Background):
         return False
 
     async def _principal(self) -> Principal | None:
-        """The demo integration, as its API key would authenticate it (read each time: the seeding
-        retires the previous key on every start)."""
+        """The demo integration, as its API key would authenticate it (read each time: a start that
+        replaces a revoked or lost key retires the previous one)."""
         async with self.sessions() as session:
             account = await session.scalar(
                 select(ServiceAccount).where(

@@ -8,7 +8,8 @@ Recording
     `Leaderboards.rebuild` reads them from the database (one per new ledger line of non-zero XP, at the
     batch's ``received_at``, the ledger's ``created_at``; one per accepted metric event at its
     ``occurred_at``; teams from the membership history at that time) and records them once. A failed
-    record is logged, not retried (it is not idempotent): `gamif leaderboards rebuild` repairs the boards.
+    record is not retried (it is not idempotent): it marks the boards dirty, and a repair rebuilds them
+    from the database by itself once Redis answers (`server.services.leaderboard_repair`).
     What the record returns also tells who climbed into a top bracket (`server.services.rank_notices`).
 
 Documents and their position (PROTOCOL.md §9, §10)
@@ -40,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -67,6 +68,7 @@ from server.hub.redis import RedisStreams
 from server.hub.streams import Position
 
 from .coalesce import Coalescer
+from .leaderboard_repair import FIRST_DELAY_S, BoardsRepair
 from .rank_notices import RankNotifier
 from .rules import RulesService
 from .topics import LEADERBOARD_SIZE, ms
@@ -138,6 +140,8 @@ class LiveBoards:
         *,
         push_ms: int = 250,
         ranks: RankNotifier | None = None,
+        boards: Callable[[], Awaitable[Sequence[str]]] | None = None,
+        repair_delay_s: float = FIRST_DELAY_S,
     ) -> None:
         self.leaderboards = leaderboards
         self.ranks = ranks
@@ -149,13 +153,18 @@ class LiveBoards:
         self._last: dict[str, Stored] = {}
         """Per topic, the last document this process published or read, and its position."""
         self._pushes = Coalescer(lambda topic: self.push(topic, min_interval_ms=push_ms), push_ms, log)
+        self._boards = boards
+        """The board names (``xp`` and the rules' metrics): the topics a repair refreshes."""
+        self.repair = BoardsRepair(leaderboards, sessions, self._refresh_all, first_delay_s=repair_delay_s)
+        self._dirty_checked = False
 
     # -- recording ----------------------------------------------------------------------------------
 
     async def record(
         self, submissions: Sequence[Submission], result: ScoreResult, received_at: datetime
     ) -> None:
-        """Record a committed batch once and schedule the pushes; never raises (the batch has committed)."""
+        """Record a committed batch once and schedule the pushes; never raises (the batch has committed):
+        a failure marks the boards dirty for the repair."""
         if not result.accepted:
             return
         try:
@@ -164,9 +173,17 @@ class LiveBoards:
                 history = await TeamHistory.load(session, users)
             awards = awards_of(submissions, result, received_at, history)
             changes = await self.leaderboards.record(awards)
-        except Exception:
-            log.exception("leaderboards: could not record a batch (run `gamif leaderboards rebuild`)")
+        except Exception as error:
+            self.repair.failed(repr(error))
             return
+        if not self._dirty_checked:
+            # Once per process: a repair that a stopped process left unfinished is taken over.
+            self._dirty_checked = True
+            try:
+                if await self.leaderboards.dirty() is not None:
+                    self.repair.resume()
+            except Exception:
+                self._dirty_checked = False  # the next record asks again
         self.mark(changes)
         if self.ranks is not None:
             await self.ranks.notify(changes)
@@ -184,8 +201,15 @@ class LiveBoards:
         self._pushes.touch(topic)
 
     async def aclose(self) -> None:
-        """Push what is pending now (a worker stopping), then stop."""
+        """Push what is pending now (a worker stopping), then stop (a pending repair is left to the
+        next process that records: the dirty mark is in Redis, if Redis could be told)."""
+        await self.repair.aclose()
         await self._pushes.aclose(self.push)
+
+    async def _refresh_all(self) -> int:
+        """After a repair: push every board topic that has a document."""
+        names = ["xp"] if self._boards is None else list(await self._boards())
+        return await self.refresh(board_topics(names))
 
     # -- documents ----------------------------------------------------------------------------------
 
@@ -270,8 +294,17 @@ async def open_live_boards(
     week_starts = (await rules.rules()).week_starts
     leaderboards = Leaderboards(streams.redis, prefix=settings.redis_prefix, week_starts=week_starts)
     ranks = RankNotifier(sessions, Publisher(streams), leaderboards.span)
+
+    async def boards() -> list[str]:
+        return ["xp", *(await rules.rules()).metrics]
+
     return LiveBoards(
-        leaderboards, DocumentStore(streams), sessions, push_ms=settings.leaderboard_push_ms, ranks=ranks
+        leaderboards,
+        DocumentStore(streams),
+        sessions,
+        push_ms=settings.leaderboard_push_ms,
+        ranks=ranks,
+        boards=boards,
     )
 
 

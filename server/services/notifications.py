@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from persistence.db import begin_write
 from persistence.models import Notification, table_of, utcnow
 from server.api.problems import not_found
 
@@ -67,6 +68,10 @@ class NotificationsService:
             # No row has such an id, and the database would refuse to compare with one beyond 64 bits.
             raise not_found(f"notification {notification_id}")
         async with self.sessions() as session, session.begin():
+            # A read then a write: on SQLite the transaction must hold the write lock from its start
+            # (BEGIN IMMEDIATE). Begun deferred, its read snapshot could not be upgraded while scoring
+            # writes, and SQLite refuses that at once ("database is locked"), busy timeout or not.
+            await begin_write(session)
             found = await session.scalar(
                 select(Notification.id).where(
                     Notification.id == notification_id, Notification.user_id == uuid.UUID(user_id)

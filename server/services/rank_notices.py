@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from persistence.db import begin_write
 from persistence.leaderboards import XP_BOARD, BoardChange, Period, PeriodSpan
 from persistence.models import Notification, utcnow
 from protocol import user_topic
@@ -107,6 +108,7 @@ class RankNotifier:
             if not notices:
                 return []
             async with self.sessions() as session, session.begin():
+                await begin_write(session)  # reads, then writes: SQLite's write lock first
                 notices = await _not_told(session, notices)
                 rows = [
                     {"user_id": uuid.UUID(n.user_id), "kind": "rank_changed", "data": n.data} for n in notices

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
 from pathlib import Path
 
 from server.config import settings_table
@@ -21,3 +23,15 @@ def test_readme_starts_with_the_two_commands():
 def test_readme_documents_every_setting():
     for name, _default, _description in settings_table():
         assert f"`{name}`" in README, f"{name} is missing from the README's settings table"
+
+
+def test_coverage_measures_every_python_package_of_the_layout():
+    """Every Python directory of the README's layout table (all but the client and the tests) is
+    measured by `make test`'s coverage."""
+    layout = README.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    packages = set(re.findall(r"^\| `(\w+)/`", layout, re.MULTILINE)) - {"client", "tests"}
+    assert packages == {"game", "protocol", "persistence", "tasks", "server", "load_tests"}
+    for package in packages:
+        assert (ROOT / package / "__init__.py").is_file(), package
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert set(config["tool"]["coverage"]["run"]["source"]) == packages
