@@ -249,3 +249,27 @@ async def test_a_user_leaves_presence_when_the_grace_ends(slow_sweep_hub: HubPro
         took = time.monotonic() - closed
         # Not before the grace (500 ms), and not at the next periodic sweep (up to 15 s later).
         assert 0.45 <= took < 3.0, took
+
+
+async def test_a_refused_upgrade_logs_one_line(embedded: HubProcess):
+    headers = {
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
+    async with httpx.AsyncClient(base_url=embedded.http, timeout=10) as http:
+        refused = await http.get("/ws", headers=headers)  # no subprotocol offered
+        assert refused.status_code == 400
+        assert refused.headers["content-type"] == "application/problem+json"
+        # A request after it: once its line is logged, whatever the refusal logged is there too.
+        assert (await http.get("/api/v1/openapi.json")).status_code == 200
+
+    async def logged() -> bool:
+        return any('"GET /api/v1/openapi.json' in line for line in embedded.output)
+
+    await poll(logged, 10, "the next request logged")
+    lines = [line for line in embedded.output if "/ws" in line or "handshake" in line or "rejected" in line]
+    assert lines == [lines[0]], lines
+    assert lines[0].startswith("INFO:"), lines
+    assert '"WebSocket /ws" 400' in lines[0], lines
