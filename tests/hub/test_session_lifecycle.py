@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 from websockets.client import ClientProtocol
@@ -273,3 +274,38 @@ async def test_a_refused_upgrade_logs_one_line(embedded: HubProcess):
     assert lines == [lines[0]], lines
     assert lines[0].startswith("INFO:"), lines
     assert '"WebSocket /ws" 400' in lines[0], lines
+
+
+@pytest.mark.postgresql
+async def test_deltas_held_while_a_topic_synchronises_count_in_the_send_buffer(shared_cluster: Cluster):
+    """The deltas that arrive while a subscription reads its snapshot wait beside it: past the send
+    buffer they make the session a slow consumer, like a queue that does not drain."""
+    cluster = shared_cluster
+    vic = await cluster.register("vic-held")
+    await cluster.create_team("held", ["vic-held"])
+    topic = "team:held"
+    channel = f"{cluster.env['GAMIF_REDIS_PREFIX']}hub:bus:{topic}".encode()
+    url = cluster.env["GAMIF_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://", 1)
+    blocker = await asyncpg.connect(url)
+    try:
+        async with Raw.open(cluster.a.ws) as raw:
+            await raw.login(vic.access_token)
+            transaction = blocker.transaction()
+            await transaction.start()
+            # The team's snapshot locks its row (FOR SHARE): it now waits, and the topic stays syncing.
+            await blocker.execute("SELECT id FROM teams WHERE slug = 'held' FOR UPDATE")
+            await raw.send({"type": "subscribe", "id": 2, "topic": topic})
+
+            async def watched() -> bool:
+                return bool((await cluster.redis.pubsub_numsub(channel))[0][1] == 1)
+
+            await poll(watched, 10, "the hub watches the topic")
+            payload = "x" * 16_000
+            for round_ in range(10):  # 3.2 MB: three times the send buffer
+                ops = [[["set", ["description"], f"{round_}.{n}{payload}"]] for n in range(20)]
+                await cluster.publisher.publish(TopicChange(topic, each) for each in ops)
+            # The client reads all along: only what is held can make it slow.
+            assert await raw.closed(timeout=10) == (4008, "slow_consumer")
+            await transaction.rollback()
+    finally:
+        await blocker.close()
