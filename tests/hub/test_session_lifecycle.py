@@ -309,3 +309,39 @@ async def test_deltas_held_while_a_topic_synchronises_count_in_the_send_buffer(s
             await transaction.rollback()
     finally:
         await blocker.close()
+
+
+@pytest.mark.postgresql
+async def test_a_topic_released_just_before_the_connection_ends_is_released(shared_cluster: Cluster):
+    """An unsubscribe and the close in one TCP segment: the session ends right after releasing the
+    topic, and the release still happens in full (the hub forgets the watcher at once; the bus's
+    unsubscribe is the hub's task, which the session's end cannot cancel)."""
+    cluster = shared_cluster
+    wes = await cluster.register("wes-left")
+    await cluster.create_team("left", ["wes-left"])
+    topic = "team:left"
+    channel = f"{cluster.env['GAMIF_REDIS_PREFIX']}hub:bus:{topic}".encode()
+    before = await hub_stats(cluster.a, cluster.admin)
+    for attempt in range(5):  # the same race, several times over
+        async with StalledClient.open(cluster.a.ws) as client:
+            await client.send({"type": "auth", "id": 1, "token": wes.access_token})
+            await client.expect("welcome")
+            await client.send({"type": "subscribe", "id": 2, "topic": topic})
+            await client.expect("subscribed")
+            client.protocol.send_binary(
+                encode_value({"type": "unsubscribe", "id": 3, "topic": topic}, Encoding.MSGPACK)
+            )
+            client.protocol.send_close(1000)
+            await client._flush()
+            assert await client.ended(timeout=10) == "eof", attempt
+
+        async def released() -> bool:
+            stats = await hub_stats(cluster.a, cluster.admin)
+            return bool((stats["sessions"], stats["topics"]) == (before["sessions"], before["topics"]))
+
+        await poll(released, 10, "the session and its topic released")
+
+        async def unsubscribed() -> bool:
+            return bool((await cluster.redis.pubsub_numsub(channel))[0][1] == 0)
+
+        await poll(unsubscribed, 10, "the bus channel released")
