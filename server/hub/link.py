@@ -120,7 +120,8 @@ def reset(transport: Any) -> None:
     """Abort a connection with a TCP reset. A plain abort only drops what the transport holds: the
     kernel would go on trying to deliver its own buffer (megabytes) to a client that is not reading."""
     sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    if sock is None or sock.fileno() < 0:
+        return  # closed already (uvloop's socket would raise on its closed descriptor)
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()

@@ -211,7 +211,7 @@ class Session:
             return
         if self.identity is None:
             if not isinstance(request, Auth):
-                raise _closing(ErrorCode.NOT_AUTHENTICATED, "the first message must be auth")
+                raise _closing(ErrorCode.NOT_AUTHENTICATED, f"{request.type} before auth")
             # The auth limit is the client's to meet: once a valid auth is in, checking it may take
             # what it takes (a connect storm queues them) without the session timing out.
             self._deadline = math.inf

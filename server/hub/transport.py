@@ -56,21 +56,22 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
         )
 
     def shutdown(self) -> None:
-        if not self.handshake_complete or self.close_sent or self.conn.state is not State.OPEN:
-            super().shutdown()  # not a WebSocket yet (a 500), or already closing
-            return
-        self.stop_keepalive()
-        self.queue.put_nowait({"type": "websocket.disconnect", "code": 1012, "reason": SERVICE_RESTART})
-        self.conn.send_close(1012, SERVICE_RESTART)
-        self.close_sent = True
-        stuck = not self.writable.is_set()  # over the high-water mark: the client is not reading
-        self.transport.write(b"".join(self.conn.data_to_send()))
-        if stuck:
+        if self.handshake_complete and not self.close_sent and self.conn.state is State.OPEN:
+            self.stop_keepalive()
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": 1012, "reason": SERVICE_RESTART})
+            self.conn.send_close(1012, SERVICE_RESTART)
+            self.close_sent = True
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.transport.close()
+        else:
+            super().shutdown()  # not a WebSocket yet (a 500), or closing already
+        # A closed transport still sends what it holds before it lets go, and a client that stopped
+        # reading never takes it: reset such a connection at once, any other soon, so that none holds
+        # the process until the graceful-shutdown timeout.
+        if not self.writable.is_set():
             reset(self.transport)
-            return
-        # Flushed and closed at once for a client that reads; one that stops now is reset soon.
-        self.transport.close()
-        self.loop.call_later(SHUTDOWN_CLOSE_GRACE, reset, self.transport)
+        else:
+            self.loop.call_later(SHUTDOWN_CLOSE_GRACE, reset, self.transport)
 
     async def send(self, message: ASGISendEvent) -> None:
         await super().send(message)
