@@ -8,10 +8,22 @@ import asyncio
 import os
 import signal
 import time
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
+from redis.asyncio import Redis
 
+from game import MetricEvent
+from persistence.db import create_engine, session_factory
+from persistence.models import User
+from persistence.scoring import Submission
+from server.config import Settings
+from server.services.scoring_queue import queue_name, stream_broker
+from server.services.scoring_step import to_payload
+from tasks.scoring import register_scoring
 from tests.hub.cluster import STARTED, GamifProcess, HubProcess, Raw, Worker, hub_env, register
 from tests.services import free_port
 
@@ -92,3 +104,49 @@ async def test_gamif_worker_exits_0_on_sigterm(worker_env: dict[str, str], group
         await worker.kill()
     assert code == 0, "".join(worker.output)
     assert took < BOUND_SECONDS
+
+
+@pytest.mark.postgresql
+async def test_a_worker_stuck_on_a_batch_still_exits_0_within_the_bound(worker_env: dict[str, str]):
+    """Its batch waits on a lock that is never released: the worker gives it its time, leaves it
+    pending in the stream (another worker takes it over), and stops."""
+    database_url, redis_url = worker_env["GAMIF_DATABASE_URL"], worker_env["GAMIF_REDIS_URL"]
+    engine = create_engine(database_url)
+    user_id = uuid.uuid4()
+    async with session_factory(engine)() as session, session.begin():
+        session.add(
+            User(id=user_id, handle="stuck", email="stuck@example.com", display_name="S", password_hash="-")
+        )
+    await engine.dispose()
+    blocker = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    transaction = blocker.transaction()
+    await transaction.start()
+    await blocker.execute("LOCK TABLE metric_events IN EXCLUSIVE MODE")  # the batch's first insert waits
+    settings = Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_prefix=worker_env["GAMIF_REDIS_PREFIX"],
+        data_dir=Path(worker_env["GAMIF_DATA_DIR"]),
+    )
+    broker = stream_broker(settings)
+    task = register_scoring(broker)
+    await broker.startup()
+    redis = Redis.from_url(redis_url)
+    worker = Worker(worker_env)
+    try:
+        await worker.start()
+        event = MetricEvent("stuck-1", str(user_id), "commits", 1, datetime.now(UTC) - timedelta(hours=1))
+        await task.kiq(to_payload([Submission(event, "service:test")], datetime.now(UTC)))
+        async with asyncio.timeout(30):  # until the worker holds it
+            while (await redis.xinfo_groups(queue_name(settings)))[0]["pending"] != 1:
+                await asyncio.sleep(0.05)
+        code, took = await exit_status(worker)
+        assert code == 0, "".join(worker.output)
+        assert took < BOUND_SECONDS
+        assert (await redis.xinfo_groups(queue_name(settings)))[0]["pending"] == 1  # left to be taken over
+    finally:
+        await worker.kill()
+        await transaction.rollback()
+        await blocker.close()
+        await broker.shutdown()
+        await redis.aclose()
