@@ -118,7 +118,9 @@ class Hub(BusListener):
                 await self._watchdog
         if self._chores:
             # Bounded: a store that does not answer must not hold the shutdown.
-            await asyncio.wait(set(self._chores), timeout=_CHORES_TIMEOUT_SECONDS)
+            _, late = await asyncio.wait(set(self._chores), timeout=_CHORES_TIMEOUT_SECONDS)
+            for task in late:
+                task.cancel()
         await self.presence.aclose()
         if self.bus is not None:
             await self.bus.aclose()
