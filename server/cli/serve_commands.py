@@ -36,21 +36,27 @@ def _serve(settings: Settings, *, demo: bool = False) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.hub.transport import HubWebSocketProtocol
 
-    uvicorn.run(
+    from .uvicorn_server import GRACEFUL_SHUTDOWN_SECONDS, GamifServer
+
+    config = uvicorn.Config(
         create_app(settings, demo=demo),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        # Small binary frames: the sans-I/O websockets implementation, no compression, a small
-        # frame limit, and a bounded drain on shutdown so deploys do not hang on idle sockets.
-        ws="websockets-sansio",
+        # Small binary frames: the sans-I/O websockets implementation (with the protocol's close
+        # reasons: server/hub/transport.py), no compression, a small frame limit, and a bounded drain
+        # on shutdown so deploys do not hang on idle sockets.
+        ws=HubWebSocketProtocol,
         ws_max_size=64 * 1024,
         ws_per_message_deflate=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         server_header=False,
     )
-    return 0
+    server = GamifServer(config)
+    server.run()
+    return 1 if server.forced else 0
 
 
 def create_admin(args: argparse.Namespace) -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import sys
+import time
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
@@ -58,7 +60,12 @@ def worker(args: argparse.Namespace) -> int:
             modules=[],
             workers=args.workers,
             log_level=settings.log_level.upper(),  # type: ignore[arg-type]
-            shutdown_timeout=10,
+            # SIGTERM (or SIGINT): the supervisor notices within a second and stops its worker, which
+            # takes no new batch, gives those it holds WAIT_TASKS_SECONDS (an unfinished one stays
+            # pending in the stream and is taken over: scoring is idempotent), then closes its
+            # services within SHUTDOWN_SECONDS. The whole stays within the README's 10 s.
+            wait_tasks_timeout=WAIT_TASKS_SECONDS,
+            shutdown_timeout=SHUTDOWN_SECONDS,
             max_async_tasks=args.concurrency,
             # The tasks acknowledge their messages themselves, after the commit (`tasks.scoring`):
             # taskiq's default would acknowledge a task that failed, and lose its batch.
@@ -67,4 +74,19 @@ def worker(args: argparse.Namespace) -> int:
             receiver="tasks.receiver:DeadLetteringReceiver",
         )
     )
+    # taskiq's supervisor returns None once it has asked its workers to stop, or -1 when they kept
+    # dying at start. It does not wait for them (Python would, without end, on leaving): a worker that
+    # has not stopped in time is killed, and the exit status says so.
+    deadline = time.monotonic() + WAIT_TASKS_SECONDS + SHUTDOWN_SECONDS + 1
+    for child in multiprocessing.active_children():
+        child.join(max(0.0, deadline - time.monotonic()))
+        if child.is_alive():
+            print(f"gamif worker: {child.name} did not stop in time: killed", file=sys.stderr)
+            child.kill()
+            child.join()
+            code = code or 1
     return code or 0
+
+
+WAIT_TASKS_SECONDS = 4.0
+SHUTDOWN_SECONDS = 3.0

@@ -14,6 +14,7 @@ import logging
 import math
 import secrets
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ log = logging.getLogger("gamif.hub")
 _WATCHDOG_SECONDS = 0.25
 _SNAPSHOT_REUSE_SECONDS = 1.0
 _SNAPSHOT_CACHE_SIZE = 10_000
+_CHORES_TIMEOUT_SECONDS = 2.0
 
 
 @dataclass(slots=True)
@@ -100,6 +102,8 @@ class Hub(BusListener):
         self._watchdog: asyncio.Task[None] | None = None
         self._snapshots: dict[str, tuple[float, dict[str, Any], Position]] = {}
         self._reading: dict[str, asyncio.Task[tuple[dict[str, Any], Position]]] = {}
+        self._chores: set[asyncio.Task[None]] = set()
+        """Tasks the sessions left behind (`later`)."""
 
     async def start(self, bus: Bus) -> None:
         self.bus = bus
@@ -112,6 +116,11 @@ class Hub(BusListener):
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog
+        if self._chores:
+            # Bounded: a store that does not answer must not hold the shutdown.
+            _, late = await asyncio.wait(set(self._chores), timeout=_CHORES_TIMEOUT_SECONDS)
+            for task in late:
+                task.cancel()
         await self.presence.aclose()
         if self.bus is not None:
             await self.bus.aclose()
@@ -199,9 +208,24 @@ class Hub(BusListener):
             self._forget(topic, session)
             raise
 
-    async def unwatch(self, topic: str, session: Session) -> None:
+    def unwatch(self, topic: str, session: Session) -> None:
+        """Deliver nothing more of `topic` to `session`, at once; the bus stops listening to a topic
+        nobody watches any more in the background (a task of the hub's: the end of the session that
+        asked must not cancel it, or the bus would keep the topic forever)."""
         if self._forget(topic, session) and self.bus is not None:
-            await self.bus.unsubscribe(topic)
+            self.later(self.bus.unsubscribe(topic))
+
+    def later(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run a chore of a session that ended (leaving presence, releasing a topic) as the hub's own
+        task: failures are logged, and `aclose` waits for what is left."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._chores.add(task)
+        task.add_done_callback(self._chore_done)
+
+    def _chore_done(self, task: asyncio.Task[None]) -> None:
+        self._chores.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("hub: a session's chore failed", exc_info=task.exception())
 
     def _forget(self, topic: str, session: Session) -> bool:
         watchers = self.watchers.get(topic)

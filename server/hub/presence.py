@@ -6,7 +6,8 @@ same atomic step as the change itself, so the document and its stream never disa
 
 - ``join``: a session's first appearance makes its user online (if they were not already);
 - ``leave``: the session lingers for ``grace_ms`` before it stops counting, so that a page reload does
-  not flicker on everyone's screen;
+  not flicker on everyone's screen; the node that saw it close sweeps when the grace ends, so its user
+  leaves then (not at the next periodic sweep);
 - a node that dies without closing its sessions stops refreshing them, and they expire ``ttl`` after
   the last refresh; every node sweeps expired sessions every ``ttl / 4``, so a dead node's people leave
   within 1.25 × ``ttl`` (25 s with the default 20 s).
@@ -31,6 +32,8 @@ from .publish import TopicChange, encode_change
 from .streams import Position
 
 log = logging.getLogger("gamif.hub")
+
+_SWEEP_MARGIN_SECONDS = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,16 +63,49 @@ class Presence(abc.ABC):
         self.ttl_ms = round(ttl_seconds * 1000)
         self.grace_ms = grace_ms
         self._task: asyncio.Task[None] | None = None
+        self._sweeping: asyncio.Task[None] | None = None
+        self._sweep_again = False
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._tick_forever(), name="gamif-hub-presence")
 
     async def aclose(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        task, self._task = self._task, None  # the grace timers still to fire then do nothing
+        for running in (task, self._sweeping):
+            if running is not None:
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+
+    def _sweep_after_grace(self) -> None:
+        """A session of this node just closed: sweep when its grace ends, so that its user leaves then.
+        Sweeps that fall due together (a crowd disconnecting) run once, or once more after a running one."""
+        if self._task is None:
+            return  # not started (tests drive `tick` themselves)
+        loop = asyncio.get_running_loop()
+        # A hair after the grace: the expiry is on the wall clock, the timer on the loop's.
+        loop.call_later(self.grace_ms / 1000 + _SWEEP_MARGIN_SECONDS, self._sweep_now)
+
+    def _sweep_now(self) -> None:
+        if self._task is None:
+            return  # closed meanwhile
+        if self._sweeping is not None:
+            self._sweep_again = True
+            return
+        self._sweeping = asyncio.get_running_loop().create_task(self._sweep_due())
+
+    async def _sweep_due(self) -> None:
+        try:
+            while True:
+                self._sweep_again = False
+                try:
+                    await self.sweep()
+                except Exception:  # a Redis blip: the periodic sweep catches up
+                    log.warning("hub presence: sweep failed", exc_info=True)
+                if not self._sweep_again:
+                    return
+        finally:
+            self._sweeping = None
 
     async def _tick_forever(self) -> None:
         while True:
@@ -94,6 +130,10 @@ class Presence(abc.ABC):
     @abc.abstractmethod
     async def tick(self) -> None:
         """Refresh this node's sessions and sweep the expired ones (every ``ttl / 4``)."""
+
+    @abc.abstractmethod
+    async def sweep(self) -> int:
+        """Remove the sessions whose time is up, publishing who left; how many people left."""
 
 
 @dataclass
@@ -142,10 +182,16 @@ class MemoryPresence(Presence):
             if state is not None and session_id in state.expiry:
                 state.expiry[session_id] = (person.user_id, until)
         if self.grace_ms == 0:
-            await self.tick()
+            await self.sweep()
+        else:
+            self._sweep_after_grace()
 
     async def tick(self) -> None:
+        await self.sweep()
+
+    async def sweep(self) -> int:
         now = self.streams.now_ms()
+        left = 0
         for scope, state in list(self._scopes.items()):
             gone = [s for s, (_, until) in state.expiry.items() if until is not None and until <= now]
             if not gone:
@@ -161,9 +207,11 @@ class MemoryPresence(Presence):
                 state.people.pop(user_id, None)
                 ops.append(["remove", ["people", user_id]])
             if ops:
+                left += len(ops)
                 await self._publish(scope, state, ops)
             if not state.expiry:
                 del self._scopes[scope]
+        return left
 
     async def _publish(self, scope: str, state: _Scope, ops: list[list[Any]]) -> None:
         count = len(state.refs)

@@ -182,6 +182,7 @@ class RedisPresence(Presence):
                     del self._local[scope]
             pipe.zadd(self._keys(scope)[2], {member: until}, xx=True)
         await pipe.execute()
+        self._sweep_after_grace()
 
     async def tick(self) -> None:
         await self.refresh()

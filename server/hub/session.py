@@ -41,7 +41,7 @@ from protocol import (
     decode,
     encode_value,
 )
-from protocol.errors import ERRORS, CloseCode
+from protocol.errors import ERRORS
 from server.api.endpoints import Principal
 from server.api.problems import Problem, store_down
 from server.api.schemas import EventStatusOut, MetricEventIn
@@ -59,7 +59,11 @@ log = logging.getLogger("gamif.hub")
 
 _MAX_BATCH_DELTAS = 500
 _MAX_BATCH_BYTES = 512 * 1024  # well under the 1 MiB server frame limit
-_CLOSE_TIMEOUT = 5.0
+_FLUSH_TIMEOUT = 2.0
+"""Seconds the replies queued before a close get to leave (a client that stopped reading never takes
+them)."""
+_CLOSE_GRACE = 2.0
+"""Seconds a client has to answer the server's close frame before its connection is aborted."""
 _NOTIFICATIONS_ON_CONNECT = 50
 
 
@@ -73,8 +77,9 @@ class _Subscription:
     offset: int = -1
     syncing: bool = True
     pending: list[LiveDelta] | None = None
-
     """Live deltas that arrived while (re)synchronising: applied once the state is sent."""
+    pending_bytes: int = 0
+    """Their encoded size, counted in the session's send buffer."""
 
 
 class _Close(Exception):
@@ -101,6 +106,8 @@ class Session:
         "_closed",
         "_deadline",
         "_expires_at_ms",
+        "_held_bytes",
+        "_joined",
         "_link",
         "_queue",
         "_queued_bytes",
@@ -129,6 +136,10 @@ class Session:
         self._queue: deque[LiveDelta | Frame] | None = None
         """What waits to be sent (created when a backlog forms: an empty deque takes 600 bytes)."""
         self._queued_bytes = 0
+        self._held_bytes = 0
+        """The size of the live deltas held while topics synchronise (counted in the send buffer)."""
+        self._joined = False
+        """Whether the session counts in the hub's sessions and in presence (from welcome to its end)."""
         self._writer: asyncio.Task[None] | None = None
         """Drains the queue when the fast path cannot be taken; exists only while there is a backlog."""
         self._closed = False
@@ -161,20 +172,17 @@ class Session:
                 if message["type"] == "websocket.disconnect":
                     return
                 data = message.get("bytes")
-                # The auth limit is the client's to meet: once its first message is in, checking it
-                # may take what it takes (a connect storm queues them) without the session timing out.
-                first = self.identity is None
-                if first:
-                    self._deadline = math.inf
+                anonymous = self.identity is None
                 await self._handle(data if data is not None else message.get("text", ""))
-                if self.identity is not None and (first or self._deadline != math.inf):
+                # Until the session is authenticated its deadline stays the auth deadline, whatever
+                # else arrives (an unknown type, an invalid auth): only a welcome starts the heartbeat.
+                if self.identity is not None and (anonymous or self._deadline != math.inf):
                     self._deadline = time.monotonic() + idle_timeout
         except _Close as close:
             await self.close(close.code, close.reason)
         except WebSocketDisconnect:
             pass
         finally:
-            self.hub.unwatch_deadlines(self)
             await self._end()
 
     def check_deadlines(self, now: float, now_ms: int) -> None:
@@ -204,7 +212,10 @@ class Session:
             return
         if self.identity is None:
             if not isinstance(request, Auth):
-                raise _closing(ErrorCode.NOT_AUTHENTICATED, "the first message must be auth")
+                raise _closing(ErrorCode.NOT_AUTHENTICATED, f"{request.type} before auth")
+            # The auth limit is the client's to meet: once a valid auth is in, checking it may take
+            # what it takes (a connect storm queues them) without the session timing out.
+            self._deadline = math.inf
             await self._auth(request)
             return
         try:
@@ -272,6 +283,8 @@ class Session:
             identity = await self.hub.access.authenticate(request.token)
         except HubAuthError as error:
             raise _closing(error.code, error.message) from None
+        if self._closed:
+            return  # closed while the token was checked (a shutdown): nothing to join
         self.identity = identity
         settings = self.hub.settings
         limits = {
@@ -300,6 +313,7 @@ class Session:
         )
         self._expires_at_ms = identity.expires_at_ms
         self.hub.attach(self)
+        self._joined = True
         await self.hub.presence.join(self.id, self.person, scopes_of(identity.teams))
 
     @property
@@ -375,6 +389,8 @@ class Session:
             except TopicRefused as refused:
                 self._error(refused.code, refused.message, id=request.id, topic=topic)
                 return
+            if self._closed:
+                return  # torn down meanwhile (a slow consumer): its topics are released already
             topic = sys.intern(topic)  # a crowd watching one topic shares the key
             self.subscriptions[topic] = _Subscription()
             try:
@@ -402,7 +418,8 @@ class Session:
         sub = self.subscriptions.get(topic)
         if sub is None:
             return  # unsubscribed meanwhile
-        sub.syncing, sub.pending = True, None
+        sub.syncing = True
+        self._unhold(sub)  # what arrived before this read is in the state it reads
         reply: dict[str, Any] = {"type": "subscribed", "id": request_id, "topic": topic}
         deltas = None
         if since is not None:
@@ -445,8 +462,8 @@ class Session:
         if not self._caught_up and self.identity is not None and topic == f"user:{self.identity.user_id}":
             self._caught_up = True
             await self._send_notifications(topic)
-        pending: list[LiveDelta] = sub.pending or []
-        sub.pending, sub.syncing = None, False
+        pending = self._unhold(sub)
+        sub.syncing = False
         for delta in pending:
             self.offer(delta)
 
@@ -477,8 +494,10 @@ class Session:
         self._send({"type": "unsubscribed", "id": request.id, "topic": request.topic})
 
     def _drop(self, topic: str) -> None:
-        if self.subscriptions.pop(topic, None) is not None:
-            self._spawn(self.hub.unwatch(topic, self))
+        sub = self.subscriptions.pop(topic, None)
+        if sub is not None:
+            self._unhold(sub)
+            self.hub.unwatch(topic, self)
 
     def offer(self, delta: LiveDelta) -> None:
         """A live delta of a watched topic (never blocks: the writer sends it)."""
@@ -486,15 +505,16 @@ class Session:
         if sub is None or self._closed:
             return
         if sub.syncing:
-            if sub.pending is None:
-                sub.pending = []
-            sub.pending.append(delta)
+            self._hold(sub, delta)
             return
         if delta.epoch == sub.epoch and delta.offset <= sub.offset:
             return  # already in the state this session was sent
         if delta.epoch != sub.epoch or delta.offset != sub.offset + 1:
             # A reset, or a delta this node missed: catch up from the history (or a snapshot).
-            sub.syncing, sub.pending = True, [delta]
+            sub.syncing = True
+            self._hold(sub, delta)
+            if self._closed:
+                return  # that overflowed the send buffer
             since = Since(epoch=sub.epoch, offset=sub.offset) if sub.offset >= 0 else None
             self._spawn(self._sync(delta.topic, since, None))
             return
@@ -535,7 +555,7 @@ class Session:
         """The bus may have missed deltas: resynchronise every topic from where it stands."""
         for topic, sub in self.subscriptions.items():
             if not sub.syncing:
-                sub.syncing, sub.pending = True, None
+                sub.syncing = True
                 self._spawn(self._sync(topic, Since(epoch=sub.epoch, offset=sub.offset), None))
 
     # ------------------------------------------------------------------ the writer
@@ -588,11 +608,7 @@ class Session:
         if self._queue is None:
             self._queue = deque()
         self._queue.append(item)
-        if self._queued_bytes > self.hub.settings.hub_send_buffer_bytes:
-            stats.slow_consumers += 1
-            self._spawn(
-                self.close(CloseCode.SLOW_CONSUMER, close_reason(ErrorCode.SLOW_CONSUMER), flush=False)
-            )
+        if self._overflowed():
             return
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._drain())
@@ -640,6 +656,34 @@ class Session:
         else:
             await self.websocket.send({"type": "websocket.send", "text": frame})
 
+    def _hold(self, sub: _Subscription, delta: LiveDelta) -> None:
+        """Keep a live delta until the topic's state is sent; it counts in the send buffer."""
+        if sub.pending is None:
+            sub.pending = []
+        sub.pending.append(delta)
+        size = len(delta.body(self.encoding))
+        sub.pending_bytes += size
+        self._held_bytes += size
+        self._overflowed()
+
+    def _unhold(self, sub: _Subscription) -> list[LiveDelta]:
+        """The deltas held for the topic, no longer held."""
+        pending = sub.pending or []
+        self._held_bytes -= sub.pending_bytes
+        sub.pending, sub.pending_bytes = None, 0
+        return pending
+
+    def _overflowed(self) -> bool:
+        """Whether what waits for this client (queued, or held while a topic synchronises) is over the
+        send buffer: it is then a slow consumer, torn down at once (PROTOCOL.md §15)."""
+        if self._queued_bytes + self._held_bytes <= self.hub.settings.hub_send_buffer_bytes:
+            return False
+        self.hub.stats.slow_consumers += 1
+        log.info("hub: session %s is a slow consumer: closed with 4008", self.id)
+        self._shut(flush=False)
+        self._spawn(self._send_close(*_close_args(ErrorCode.SLOW_CONSUMER), flush=False))
+        return True
+
     # ------------------------------------------------------------------ the end
 
     def _spawn(self, coroutine: Any) -> None:
@@ -650,22 +694,49 @@ class Session:
         task.add_done_callback(self._background.discard)
 
     async def close(self, code: int, reason: str, *, flush: bool = True) -> None:
-        """Close the connection, after sending what is queued (replies to the requests already handled)
-        unless ``flush`` is false: a slow client's backlog is dropped and freed at once."""
+        """Close the connection. The session ends at once (see `_shut`); the replies already queued
+        leave first unless ``flush`` is false, then the close frame."""
         if self._closed:
             return
+        self._shut(flush=flush)
+        await self._send_close(code, reason, flush=flush)
+
+    def _shut(self, *, flush: bool) -> None:
+        """End the session without waiting for its socket: it takes no more deltas, leaves its topics,
+        the hub's counts and deadlines, and presence (after the grace). Without ``flush``, what waits
+        to be sent is dropped and freed. Safe to call again (it releases what came since)."""
         self._closed = True
+        if not flush:
+            self._queue = None
+            self._queued_bytes = 0
+        for topic, sub in self.subscriptions.items():
+            self._unhold(sub)
+            self.hub.unwatch(topic, self)
+        self.subscriptions.clear()
+        self.hub.unwatch_deadlines(self)
+        if self._joined and self.identity is not None:
+            self._joined = False
+            self.hub.detach(self)
+            # Owned by the hub, not the session: the end of the session must not cancel it.
+            self.hub.later(self.hub.presence.leave(self.id, self.person, scopes_of(self.identity.teams)))
+
+    async def _send_close(self, code: int, reason: str, *, flush: bool) -> None:
         writer = self._writer
         if flush and writer is not None and not writer.done():
             with contextlib.suppress(Exception):
-                async with asyncio.timeout(_CLOSE_TIMEOUT):
+                async with asyncio.timeout(_FLUSH_TIMEOUT):
                     await asyncio.shield(writer)  # it returns once the queue is empty
         self._queue = None
         self._queued_bytes = 0
         await self._stop_writer()
+        if self._link is not None:
+            # The close frame goes out now, behind what the socket holds; a client that does not
+            # answer it in time (one that stopped reading never does) has its connection aborted.
+            self._link.close(code, reason, _CLOSE_GRACE)
+            return
         with contextlib.suppress(Exception):
-            # Waits for the client to take the bytes already in flight: bounded.
-            async with asyncio.timeout(_CLOSE_TIMEOUT):
+            # Another ASGI server: its close waits for the socket, so it is bounded.
+            async with asyncio.timeout(_CLOSE_GRACE):
                 await self.websocket.close(code, reason)
 
     async def _stop_writer(self) -> None:
@@ -676,20 +747,12 @@ class Session:
                 await writer
 
     async def _end(self) -> None:
-        self._closed = True
+        """The connection is gone (or closed): release whatever the session still holds."""
+        self._shut(flush=False)
         await self._stop_writer()
         for task in list(self._background or ()):
             if task is not asyncio.current_task():
                 task.cancel()
-        topics = list(self.subscriptions)
-        self.subscriptions.clear()
-        for topic in topics:
-            with contextlib.suppress(Exception):
-                await self.hub.unwatch(topic, self)
-        if self.identity is not None:
-            self.hub.detach(self)
-            with contextlib.suppress(Exception):
-                await self.hub.presence.leave(self.id, self.person, scopes_of(self.identity.teams))
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

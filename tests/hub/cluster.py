@@ -33,7 +33,8 @@ from protocol import (
 from tests.services import free_port
 
 GAMIF = str(Path(sys.executable).parent / "gamif")
-STARTED = "Application startup complete"
+STARTED = "Uvicorn running on"
+"""What uvicorn prints once it listens (its "Application startup complete" comes before the bind)."""
 JWT_SECRET = "test-secret-for-the-hub-tests-0123456789abcdef"
 ADMIN_PASSWORD = "an admin password"
 """The password of the admin `admin_token` creates (handle ``root``)."""

@@ -95,7 +95,10 @@ async def test_an_oversized_frame_is_refused_with_1009(shared_cluster, people, b
     async with Raw.open(shared_cluster.a.ws, max_size=None) as raw:
         await raw.login(people["mia"].access_token)
         await raw.send_raw(msgpack.packb({"type": "ping", "pad": "x" * 70_000}))
-        assert (await raw.closed())[0] == 1009
+        code, reason = await raw.closed()
+        # Refused by the transport's frame parser, with the protocol's reason (PROTOCOL.md §16).
+        assert code == 1009
+        assert reason.startswith("too_large: "), reason
     await bystander()
 
 
