@@ -64,6 +64,9 @@ class RegisterIn(Input):
     handle: Handle
     display_name: Name
     timezone: str = Field(default="UTC", description="IANA timezone, e.g. Europe/Paris")
+    invite: Annotated[str, Field(min_length=1, max_length=2000)] | None = Field(
+        default=None, description="the invitation for this email (GAMIF_REGISTRATION=invite)"
+    )
 
     _tz = field_validator("timezone")(_timezone)
 
