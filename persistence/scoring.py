@@ -2,9 +2,10 @@
 mission progress and new user states, in one transaction, exactly once per event id.
 
 How "exactly once" holds, also under concurrency:
-1. events are inserted with ON CONFLICT DO NOTHING, in id order (so two transactions inserting
+1. events are inserted with ON CONFLICT DO NOTHING, in key order (so two transactions inserting
    overlapping batches wait on each other instead of deadlocking); only the rows this transaction
-   inserted are scored, the rest are duplicates;
+   inserted are scored, the rest are duplicates. An event's key is its id *scoped to its sender and
+   user* (id, user, ``reported_by``): another sender's event of the same id is another event;
 2. the affected users' state rows are then locked (SELECT ... FOR UPDATE on PostgreSQL, the database
    write lock on SQLite) in user-id order, so two batches of one user apply one after the other;
 3. everything commits together, or nothing does.
@@ -30,7 +31,7 @@ from game import BadgeEarned, Engine, MetricEvent, MissionProgressed, Outcome, U
 
 from .db import begin_write
 from .models import utcnow
-from .scoring_writes import writes_for
+from .scoring_writes import EventKey, writes_for
 
 Status = Literal["accepted", "duplicate", "rejected"]
 
@@ -121,33 +122,32 @@ class Scorer:
         one event was accepted; an exception from it, or from the commit, propagates (nothing is written)."""
         received_at = now or utcnow()
         statuses: dict[int, EventStatus] = {}
-        valid: dict[str, tuple[int, Submission]] = {}
+        valid: dict[EventKey, tuple[int, Submission]] = {}
         for index, submission in enumerate(submissions):
             event = submission.event
             rejection = engine.check(event)
+            key = event_key(submission)
             if rejection is not None:
                 statuses[index] = EventStatus(event.id, "rejected", rejection.code, rejection.reason)
-            elif event.id in valid:
+            elif key in valid:
                 statuses[index] = EventStatus(
                     event.id, "duplicate", "duplicate_in_batch", "sent twice in this batch"
                 )
             else:
-                valid[event.id] = (index, submission)
+                valid[key] = (index, submission)
         outcomes: dict[str, Outcome] = {}
         if valid:
             async with self.sessions() as session, session.begin():
                 await begin_write(session)
                 inserted = await self._insert_events(session, engine, valid, received_at)
-                for event_id, (index, _) in valid.items():
-                    if event_id not in inserted:
-                        statuses[index] = EventStatus(
-                            event_id, "duplicate", "already_scored", "already scored"
-                        )
+                for key, (index, _) in valid.items():
+                    if key not in inserted:
+                        statuses[index] = EventStatus(key[0], "duplicate", "already_scored", "already scored")
                 by_user: dict[str, list[MetricEvent]] = defaultdict(list)
-                for event_id in sorted(inserted):
-                    index, submission = valid[event_id]
+                for key in sorted(inserted):
+                    index, submission = valid[key]
                     by_user[submission.event.user_id].append(submission.event)
-                    statuses[index] = EventStatus(event_id, "accepted")
+                    statuses[index] = EventStatus(key[0], "accepted")
                 if by_user:
                     scored = await self._apply(session, engine, by_user, received_at)
                     outcomes = {user_id: user.outcome for user_id, user in scored.items()}
@@ -160,12 +160,12 @@ class Scorer:
         self,
         session: AsyncSession,
         engine: Engine,
-        valid: dict[str, tuple[int, Submission]],
+        valid: dict[EventKey, tuple[int, Submission]],
         received_at: datetime,
-    ) -> set[str]:
+    ) -> set[EventKey]:
         rows = [
             {
-                "id": event_id,
+                "id": submission.event.id,
                 "user_id": uuid.UUID(submission.event.user_id),
                 "metric": submission.event.metric,
                 "value": float(submission.event.value),
@@ -176,7 +176,7 @@ class Scorer:
                 "rule_version": engine.version,
                 "metadata": submission.meta,
             }
-            for event_id, (_, submission) in sorted(valid.items())
+            for _, (_, submission) in sorted(valid.items())
         ]
         return await writes_for(session).insert_events(session, rows)
 
@@ -198,7 +198,7 @@ class Scorer:
         for user_id, rule_version, stored, timezone in locked:
             user_key = str(user_id)
             state = load_state(engine, user_key, timezone, stored)
-            outcome = engine.apply(state, by_user[user_key])
+            outcome = apply_all(engine, state, by_user[user_key])
             befores[user_key] = (timezone, state, rule_version, outcome)
             states.append(
                 {
@@ -272,6 +272,38 @@ class Scorer:
             )
             for user_key, (timezone, before, version, outcome) in befores.items()
         }
+
+
+def event_key(submission: Submission) -> EventKey:
+    """What makes an event the same event: its id, for its user, from its sender."""
+    return (submission.event.id, submission.event.user_id, submission.reported_by)
+
+
+def apply_all(engine: Engine, state: UserState, events: list[MetricEvent]) -> Outcome:
+    """Apply a user's new events. The engine takes an id once per batch, but two senders may use the
+    same id for one user (both are new here: they were inserted under different keys), so an id met
+    again goes into a further round; the engine's result does not depend on the batching."""
+    rounds: list[list[MetricEvent]] = []
+    occurrences: dict[str, int] = {}
+    for event in events:
+        nth = occurrences.get(event.id, 0)
+        occurrences[event.id] = nth + 1
+        if nth == len(rounds):
+            rounds.append([])
+        rounds[nth].append(event)
+    outcome = engine.apply(state, rounds[0] if rounds else [])
+    for more in rounds[1:]:
+        fresh = outcome.state.copy()
+        fresh.seen.clear()  # the stored events are the record of what was scored, not the state
+        following = engine.apply(fresh, more)
+        outcome = Outcome(
+            following.state,
+            outcome.effects + following.effects,
+            outcome.accepted + following.accepted,
+            outcome.duplicates + following.duplicates,
+            outcome.rejected + following.rejected,
+        )
+    return outcome
 
 
 def _accepted(events: list[MetricEvent], outcome: Outcome) -> tuple[MetricEvent, ...]:
