@@ -8,7 +8,14 @@ from .loader import default_rules, default_rules_text, load_rules, parse_rules, 
 from .metrics import MetricRule, XpTier
 from .missions import MissionRule
 from .ruleset import RuleSet
-from .self_reports import SelfReportRule, check_self_reports, count_days, counting_since, oldest_allowed
+from .self_reports import (
+    SelfReportRule,
+    check_self_reports,
+    count_days,
+    counting_since,
+    oldest_allowed,
+    over_daily_limit,
+)
 
 __all__ = [
     "BadgeRule",
@@ -30,6 +37,7 @@ __all__ = [
     "default_rules_text",
     "load_rules",
     "oldest_allowed",
+    "over_daily_limit",
     "parse_rules",
     "parse_rules_yaml",
 ]

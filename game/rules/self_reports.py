@@ -60,31 +60,29 @@ def count_days(stored: Sequence[tuple[str, datetime]], timezone: str) -> dict[tu
     return counts
 
 
-def check_self_reports(
+def too_old(rule: SelfReportRule, event: MetricEvent, as_of: datetime) -> Rejection | None:
+    """A self-report older than the rules reach at ``as_of`` (None: not too old, or not a self-report)."""
+    if event.source != "self" or event.occurred_at >= oldest_allowed(rule, as_of):
+        return None
+    reason = f"players may report their own work of the last {rule.max_age_days} days only"
+    return Rejection(event.id, TOO_OLD, reason)
+
+
+def over_daily_limit(
     rule: SelfReportRule,
     events: Sequence[MetricEvent],
     *,
-    as_of: datetime,
     timezone: str,
     counted: Mapping[tuple[str, int], int],
 ) -> dict[int, Rejection]:
-    """The self-reports among ``events`` (by index) that the bounds refuse, first come first served in
-    the given order: too old (``self_report_too_old``), or past the day's limit for that metric and
-    local day of the player (``self_report_daily_limit``), counting ``counted`` and the earlier events
-    of ``events`` that pass. Events of other sources are not looked at."""
+    """The self-reports among ``events`` (by index) past their metric's limit on the player's local
+    day, first come first served in the given order, counting ``counted`` (those already held) and
+    the earlier events that pass. Events of other sources are not looked at."""
     tz = zone(timezone)
-    oldest = oldest_allowed(rule, as_of)
     counts = dict(counted)
     refused: dict[int, Rejection] = {}
     for index, event in enumerate(events):
         if event.source != "self":
-            continue
-        if event.occurred_at < oldest:
-            refused[index] = Rejection(
-                event.id,
-                TOO_OLD,
-                f"players may report their own work of the last {rule.max_age_days} days only",
-            )
             continue
         day = local_day(event.occurred_at, tz)
         key = (event.metric, day)
@@ -98,3 +96,27 @@ def check_self_reports(
             continue
         counts[key] = counts.get(key, 0) + 1
     return refused
+
+
+def check_self_reports(
+    rule: SelfReportRule,
+    events: Sequence[MetricEvent],
+    *,
+    as_of: datetime,
+    timezone: str,
+    counted: Mapping[tuple[str, int], int],
+) -> dict[int, Rejection]:
+    """The self-reports among ``events`` (by index) that the bounds refuse at ``as_of``: too old
+    (``self_report_too_old``), or past the day's limit for that metric and local day of the player
+    (``self_report_daily_limit``, see `over_daily_limit`). Events of other sources are not looked at."""
+    refused: dict[int, Rejection] = {}
+    young: list[int] = []
+    for index, event in enumerate(events):
+        rejection = too_old(rule, event, as_of)
+        if rejection is None:
+            young.append(index)
+        else:
+            refused[index] = rejection
+    over = over_daily_limit(rule, [events[i] for i in young], timezone=timezone, counted=counted)
+    refused.update({young[position]: rejection for position, rejection in over.items()})
+    return dict(sorted(refused.items()))

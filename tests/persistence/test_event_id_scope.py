@@ -3,6 +3,7 @@ migration keeps existing rows, and the scorer counts another sender's event of t
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -180,3 +181,46 @@ async def test_two_senders_one_id_one_user_in_one_batch_both_count(sessions):
         assert state.xp == 32
         ledger = (await session.scalars(select(LedgerEntry).where(LedgerEntry.user_id == ALICE))).all()
         assert sum(entry.amount for entry in ledger) == 32
+
+
+# -- the rules' daily limit on self-reports, enforced again where the scores are written ----------
+
+
+def own(n: int, user: uuid.UUID = ALICE) -> Submission:
+    return report(f"own-{n}", user, f"user:{user}", "self")
+
+
+async def stored_self_reports(sessions, user: uuid.UUID) -> int:
+    async with sessions() as session:
+        query = select(MetricEventRow.id).where(
+            MetricEventRow.user_id == user, MetricEventRow.source == "self"
+        )
+        return len((await session.scalars(query)).all())
+
+
+async def test_the_scorer_holds_the_daily_self_report_limit_against_requests_in_flight(sessions):
+    """Ingest counts what is stored when it answers: two requests in flight at once each pass it.
+    The scorer counts again under the user's row lock, so the day never holds more than the limit."""
+    scorer = Scorer(sessions)
+    first = await scorer.score(ENGINE, [own(n) for n in range(7)])
+    assert [s.status for s in first.statuses] == ["accepted"] * 7
+    integration = report("ci-1", ALICE, "service:jira")  # not a self-report: never held back
+
+    second = await scorer.score(ENGINE, [own(n) for n in range(7, 12)] + [integration])
+
+    assert [(s.status, s.code) for s in second.statuses] == [("accepted", None)] * 3 + [
+        ("rejected", "self_report_daily_limit")
+    ] * 2 + [("accepted", None)]
+    assert await stored_self_reports(sessions, ALICE) == 10  # the refused ones were not kept
+    async with sessions() as session:
+        state = await session.get(UserStateRow, ALICE)
+        assert state is not None
+        assert state.xp == 80  # the day's cap for tickets_closed: 10 self-reports + 1 from the integration
+
+
+async def test_concurrent_batches_of_self_reports_stay_within_the_limit(sessions):
+    batches = [[own(n + 100 * b) for n in range(8)] for b in range(3)]
+    results = await asyncio.gather(*(Scorer(sessions).score(ENGINE, batch) for batch in batches))
+    accepted = sum(s.status == "accepted" for result in results for s in result.statuses)
+    assert accepted == 10
+    assert await stored_self_reports(sessions, ALICE) == 10
