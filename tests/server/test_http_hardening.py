@@ -4,6 +4,8 @@ a client leaving mid-body, and the security headers of `/`."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,12 +17,20 @@ from websockets.exceptions import InvalidStatus
 from tests.hub.cluster import HubProcess, Raw, hub_env, register
 
 BODY_SECONDS = 1
+INLINE = "(self.__next_f=self.__next_f||[]).push([0])"
 
 
 @pytest.fixture
 async def hub(tmp_path: Path, redis_prefix: str) -> AsyncIterator[HubProcess]:
     env = hub_env(f"sqlite+aiosqlite:///{tmp_path}/hub.db", None, redis_prefix, tmp_path / "data")
-    env |= {"GAMIF_BODY_READ_TIMEOUT_SECONDS": str(BODY_SECONDS), "GAMIF_DEMO_PULSE_SECONDS": "0"}
+    client = tmp_path / "client"  # a client of its own: whether the checkout's is built must not matter
+    client.mkdir()
+    (client / "index.html").write_text(f"<!doctype html><title>gamif</title><script>{INLINE}</script>")
+    env |= {
+        "GAMIF_BODY_READ_TIMEOUT_SECONDS": str(BODY_SECONDS),
+        "GAMIF_DEMO_PULSE_SECONDS": "0",
+        "GAMIF_CLIENT_DIR": str(client),
+    }
     process = HubProcess("embedded", env)
     # Listening, not merely started up (uvicorn binds after the app's startup).
     await process.spawn(["serve", "--port", str(process.port)], "Uvicorn running on", "the hub")
@@ -102,7 +112,8 @@ async def test_the_page_at_root_carries_security_headers(hub: HubProcess) -> Non
     assert home.status_code == 200
     csp = dict(part.strip().split(" ", 1) for part in home.headers["content-security-policy"].split(";"))
     assert csp["frame-ancestors"] == "'none'"
-    assert csp["script-src"] == "'self'"
+    digest = base64.b64encode(hashlib.sha256(INLINE.encode()).digest()).decode()
+    assert csp["script-src"] == f"'self' 'sha256-{digest}'"  # its inline script, by hash: nothing else
     assert csp["connect-src"] == f"'self' ws://127.0.0.1:{hub.port}"
     assert home.headers["x-content-type-options"] == "nosniff"
     assert home.headers["x-frame-options"] == "DENY"
