@@ -132,20 +132,22 @@ class TeamMembership(Base):
 
 
 class MetricEventRow(Base):
-    """An accepted metric event. Its id is the sender's idempotency key: the same id is scored once."""
+    """An accepted metric event. Its id is the sender's idempotency key, scoped to the sender and the
+    user: the same (id, user, sender) is scored once. Another sender's event of the same id is another
+    event (ids are not one global namespace: a player must not pre-empt an integration's id)."""
 
     __tablename__ = "metric_events"
     __table_args__ = (Index("ix_metric_events_user_occurred", "user_id", "occurred_at"),)
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     metric: Mapped[str] = mapped_column(String(64))
     value: Mapped[float] = mapped_column(Float)
     occurred_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     source: Mapped[str] = mapped_column(String(16))
-    reported_by: Mapped[str] = mapped_column(String(80))
-    """"user:<uuid>" or "service:<uuid>": who sent it."""
+    reported_by: Mapped[str] = mapped_column(String(80), primary_key=True)
+    """"user:<uuid>" or "service:<uuid>": who sent it (the scope of its id)."""
     rule_version: Mapped[int] = mapped_column(Integer)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
 

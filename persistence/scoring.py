@@ -2,9 +2,10 @@
 mission progress and new user states, in one transaction, exactly once per event id.
 
 How "exactly once" holds, also under concurrency:
-1. events are inserted with ON CONFLICT DO NOTHING, in id order (so two transactions inserting
+1. events are inserted with ON CONFLICT DO NOTHING, in key order (so two transactions inserting
    overlapping batches wait on each other instead of deadlocking); only the rows this transaction
-   inserted are scored, the rest are duplicates;
+   inserted are scored, the rest are duplicates. An event's key is its id *scoped to its sender and
+   user* (id, user, ``reported_by``): another sender's event of the same id is another event;
 2. the affected users' state rows are then locked (SELECT ... FOR UPDATE on PostgreSQL, the database
    write lock on SQLite) in user-id order, so two batches of one user apply one after the other;
 3. everything commits together, or nothing does.
@@ -21,16 +22,27 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from game import BadgeEarned, Engine, MetricEvent, MissionProgressed, Outcome, UserState, XpAwarded
+from game import (
+    BadgeEarned,
+    Engine,
+    MetricEvent,
+    MissionProgressed,
+    Outcome,
+    Rejection,
+    UserState,
+    XpAwarded,
+)
+from game.rules import count_days, over_daily_limit
 
 from .db import begin_write
-from .models import utcnow
-from .scoring_writes import writes_for
+from .models import MetricEventRow, table_of, utcnow
+from .scoring_writes import EventKey, writes_for
 
 Status = Literal["accepted", "duplicate", "rejected"]
 
@@ -121,35 +133,39 @@ class Scorer:
         one event was accepted; an exception from it, or from the commit, propagates (nothing is written)."""
         received_at = now or utcnow()
         statuses: dict[int, EventStatus] = {}
-        valid: dict[str, tuple[int, Submission]] = {}
+        valid: dict[EventKey, tuple[int, Submission]] = {}
         for index, submission in enumerate(submissions):
             event = submission.event
             rejection = engine.check(event)
+            key = event_key(submission)
             if rejection is not None:
                 statuses[index] = EventStatus(event.id, "rejected", rejection.code, rejection.reason)
-            elif event.id in valid:
+            elif key in valid:
                 statuses[index] = EventStatus(
                     event.id, "duplicate", "duplicate_in_batch", "sent twice in this batch"
                 )
             else:
-                valid[event.id] = (index, submission)
+                valid[key] = (index, submission)
         outcomes: dict[str, Outcome] = {}
         if valid:
             async with self.sessions() as session, session.begin():
                 await begin_write(session)
                 inserted = await self._insert_events(session, engine, valid, received_at)
-                for event_id, (index, _) in valid.items():
-                    if event_id not in inserted:
-                        statuses[index] = EventStatus(
-                            event_id, "duplicate", "already_scored", "already scored"
-                        )
-                by_user: dict[str, list[MetricEvent]] = defaultdict(list)
-                for event_id in sorted(inserted):
-                    index, submission = valid[event_id]
-                    by_user[submission.event.user_id].append(submission.event)
-                    statuses[index] = EventStatus(event_id, "accepted")
+                for key, (index, _) in valid.items():
+                    if key not in inserted:
+                        statuses[index] = EventStatus(key[0], "duplicate", "already_scored", "already scored")
+                by_user: dict[str, list[tuple[EventKey, Submission]]] = defaultdict(list)
+                for key in sorted(inserted):
+                    index, submission = valid[key]
+                    by_user[submission.event.user_id].append((key, submission))
+                    statuses[index] = EventStatus(key[0], "accepted")
                 if by_user:
-                    scored = await self._apply(session, engine, by_user, received_at)
+                    order = {key: index for key, (index, _) in valid.items()}
+                    scored, refused = await self._apply(session, engine, by_user, received_at, order)
+                    for key, rejection in refused.items():
+                        statuses[valid[key][0]] = EventStatus(
+                            key[0], "rejected", rejection.code, rejection.reason
+                        )
                     outcomes = {user_id: user.outcome for user_id, user in scored.items()}
                     if before_commit is not None:
                         await session.flush()
@@ -160,12 +176,12 @@ class Scorer:
         self,
         session: AsyncSession,
         engine: Engine,
-        valid: dict[str, tuple[int, Submission]],
+        valid: dict[EventKey, tuple[int, Submission]],
         received_at: datetime,
-    ) -> set[str]:
+    ) -> set[EventKey]:
         rows = [
             {
-                "id": event_id,
+                "id": submission.event.id,
                 "user_id": uuid.UUID(submission.event.user_id),
                 "metric": submission.event.metric,
                 "value": float(submission.event.value),
@@ -176,7 +192,7 @@ class Scorer:
                 "rule_version": engine.version,
                 "metadata": submission.meta,
             }
-            for event_id, (_, submission) in sorted(valid.items())
+            for _, (_, submission) in sorted(valid.items())
         ]
         return await writes_for(session).insert_events(session, rows)
 
@@ -184,9 +200,13 @@ class Scorer:
         self,
         session: AsyncSession,
         engine: Engine,
-        by_user: dict[str, list[MetricEvent]],
+        by_user: dict[str, list[tuple[EventKey, Submission]]],
         now: datetime,
-    ) -> dict[str, ScoredUser]:
+        order: Mapping[EventKey, int],
+    ) -> tuple[dict[str, ScoredUser], dict[EventKey, Rejection]]:
+        """Score each user's new events under their locked state row; also the self-reports refused
+        here (past the rules' daily limit: their rows are deleted again). ``order``: each event's
+        place in the batch as submitted."""
         writes = writes_for(session)
         # Make sure every user has a state row, then lock them all in a fixed order.
         locked = await writes.lock_states(session, sorted(uuid.UUID(u) for u in by_user), engine.version, now)
@@ -195,10 +215,19 @@ class Scorer:
         ledger: list[dict[str, Any]] = []
         badges: list[dict[str, Any]] = []
         missions: dict[tuple[uuid.UUID, str, str], dict[str, Any]] = {}
+        refused: dict[EventKey, Rejection] = {}
+        events_of: dict[str, list[MetricEvent]] = {}
         for user_id, rule_version, stored, timezone in locked:
             user_key = str(user_id)
+            mine = by_user[user_key]
+            if any(submission.event.source == "self" for _, submission in mine):
+                over = await _over_daily_limit(session, engine, user_id, timezone, mine, now, order)
+                if over:
+                    refused |= over
+                    mine = [(key, submission) for key, submission in mine if key not in over]
+            events_of[user_key] = [submission.event for _, submission in mine]
             state = load_state(engine, user_key, timezone, stored)
-            outcome = engine.apply(state, by_user[user_key])
+            outcome = apply_all(engine, state, events_of[user_key])
             befores[user_key] = (timezone, state, rule_version, outcome)
             states.append(
                 {
@@ -250,6 +279,8 @@ class Scorer:
                         "completed_at": now if effect.completed else None,
                         "updated_at": now,
                     }
+        if refused:
+            await _delete_events(session, list(refused))
         if states:
             await writes.update_states(session, states)
         if ledger:
@@ -260,7 +291,7 @@ class Scorer:
                 new_badges[str(user_id)].add((badge_id, tier, period))
         if missions:
             await writes.upsert_missions(session, list(missions.values()))
-        return {
+        scored = {
             user_key: ScoredUser(
                 user_key,
                 timezone,
@@ -268,10 +299,96 @@ class Scorer:
                 version,
                 outcome,
                 frozenset(new_badges.get(user_key, ())),
-                _accepted(by_user[user_key], outcome),
+                _accepted(events_of[user_key], outcome),
             )
             for user_key, (timezone, before, version, outcome) in befores.items()
         }
+        return scored, refused
+
+
+async def _over_daily_limit(
+    session: AsyncSession,
+    engine: Engine,
+    user_id: uuid.UUID,
+    timezone: str,
+    mine: list[tuple[EventKey, Submission]],
+    now: datetime,
+    order: Mapping[EventKey, int],
+) -> dict[EventKey, Rejection]:
+    """The rules' daily limit on self-reports, enforced again here, under the user's row lock: ingest
+    checks it when it answers, but two requests in flight at once were each checked without the other.
+    Counted: the stored self-reports of the days concerned (committed ones, and this batch's), first
+    come first served: by the time ingest received them, then in the order submitted."""
+    selfs = sorted(
+        ((key, submission) for key, submission in mine if submission.event.source == "self"),
+        key=lambda item: (item[1].received_at or now, order[item[0]]),
+    )
+    moments = [submission.event.occurred_at for _, submission in selfs]
+    # A local day spans at most 24 h of UTC around any moment in it.
+    low, high = min(moments) - timedelta(days=1), max(moments) + timedelta(days=1)
+    events = table_of(MetricEventRow)
+    stored = await session.execute(
+        select(events.c.id, events.c.reported_by, events.c.metric, events.c.occurred_at).where(
+            events.c.user_id == user_id,
+            events.c.source == "self",
+            events.c.occurred_at >= low,
+            events.c.occurred_at <= high,
+        )
+    )
+    batch = {key for key, _ in selfs}
+    user_key = str(user_id)
+    held = [(metric, at) for event_id, by, metric, at in stored if (event_id, user_key, by) not in batch]
+    over = over_daily_limit(
+        engine.rules.self_reports,
+        [submission.event for _, submission in selfs],
+        timezone=timezone,
+        counted=count_days(held, timezone),
+    )
+    return {selfs[index][0]: rejection for index, rejection in over.items()}
+
+
+async def _delete_events(session: AsyncSession, keys: list[EventKey]) -> None:
+    events = table_of(MetricEventRow)
+    await session.execute(
+        delete(events).where(
+            events.c.id == bindparam("key_id"),
+            events.c.user_id == bindparam("key_user"),
+            events.c.reported_by == bindparam("key_by"),
+        ),
+        [{"key_id": i, "key_user": uuid.UUID(u), "key_by": by} for i, u, by in keys],
+    )
+
+
+def event_key(submission: Submission) -> EventKey:
+    """What makes an event the same event: its id, for its user, from its sender."""
+    return (submission.event.id, submission.event.user_id, submission.reported_by)
+
+
+def apply_all(engine: Engine, state: UserState, events: list[MetricEvent]) -> Outcome:
+    """Apply a user's new events. The engine takes an id once per batch, but two senders may use the
+    same id for one user (both are new here: they were inserted under different keys), so an id met
+    again goes into a further round; the engine's result does not depend on the batching."""
+    rounds: list[list[MetricEvent]] = []
+    occurrences: dict[str, int] = {}
+    for event in events:
+        nth = occurrences.get(event.id, 0)
+        occurrences[event.id] = nth + 1
+        if nth == len(rounds):
+            rounds.append([])
+        rounds[nth].append(event)
+    outcome = engine.apply(state, rounds[0] if rounds else [])
+    for more in rounds[1:]:
+        fresh = outcome.state.copy()
+        fresh.seen.clear()  # the stored events are the record of what was scored, not the state
+        following = engine.apply(fresh, more)
+        outcome = Outcome(
+            following.state,
+            outcome.effects + following.effects,
+            outcome.accepted + following.accepted,
+            outcome.duplicates + following.duplicates,
+            outcome.rejected + following.rejected,
+        )
+    return outcome
 
 
 def _accepted(events: list[MetricEvent], outcome: Outcome) -> tuple[MetricEvent, ...]:

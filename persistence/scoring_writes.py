@@ -8,8 +8,9 @@
 - `PortableWrites`: SQLAlchemy Core statements run with many parameter sets (SQLite, the embedded
   default; any other backend).
 
-Both keep the scorer's guarantees (`persistence.scoring`): events inserted in id order with ON CONFLICT
-DO NOTHING (only the inserted ones are scored), state rows locked in user-id order.
+Both keep the scorer's guarantees (`persistence.scoring`): events inserted in key order (id, user,
+sender) with ON CONFLICT DO NOTHING (only the inserted ones are scored), state rows locked in user-id
+order.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ Row = dict[str, Any]
 StoredState = tuple[uuid.UUID, int, dict[str, Any], str]
 """A locked ``user_states`` row: user id, rule version, stored state, and the user's timezone."""
 
+EventKey = tuple[str, str, str]
+"""A ``metric_events`` row's identity: event id, user id (text), reported_by (the sender)."""
+
 BadgeRow = tuple[uuid.UUID, str, str, str]
 """An inserted ``badges_earned`` row's identity: user id, badge id, tier, period."""
 
@@ -50,8 +54,8 @@ class ScoringWrites(ABC):
     """What the scorer writes and locks, in bulk. Rows are dicts keyed by column name."""
 
     @abstractmethod
-    async def insert_events(self, session: AsyncSession, rows: Sequence[Row]) -> set[str]:
-        """Insert ``metric_events`` rows (sorted by id) unless present; the ids this call inserted."""
+    async def insert_events(self, session: AsyncSession, rows: Sequence[Row]) -> set[EventKey]:
+        """Insert ``metric_events`` rows (sorted by key) unless present; the keys this call inserted."""
 
     @abstractmethod
     async def lock_states(
@@ -91,7 +95,7 @@ class PostgresWrites(ScoringWrites):
         " CAST(:value AS float8[]), CAST(:occurred_at AS timestamptz[]), CAST(:received_at AS timestamptz[]),"
         " CAST(:source AS text[]), CAST(:reported_by AS text[]), CAST(:rule_version AS int[]),"
         " CAST(:meta AS jsonb[]))"
-        " ON CONFLICT (id) DO NOTHING RETURNING id"
+        " ON CONFLICT (id, user_id, reported_by) DO NOTHING RETURNING id, user_id, reported_by"
     )
     _CREATE_STATES = text(
         "INSERT INTO user_states (user_id, xp, level, rule_version, state, updated_at)"
@@ -138,7 +142,7 @@ class PostgresWrites(ScoringWrites):
         " updated_at = excluded.updated_at"
     )
 
-    async def insert_events(self, session: AsyncSession, rows: Sequence[Row]) -> set[str]:
+    async def insert_events(self, session: AsyncSession, rows: Sequence[Row]) -> set[EventKey]:
         params = {
             key: _column(rows, key)
             for key in ("id", "user_id", "metric", "value", "occurred_at", "received_at", "source")
@@ -147,7 +151,7 @@ class PostgresWrites(ScoringWrites):
         params["rule_version"] = _column(rows, "rule_version")
         params["meta"] = [dumps(row["metadata"]) for row in rows]
         result = await session.execute(self._EVENTS, params)
-        return set(result.scalars())
+        return {(row[0], str(row[1]), row[2]) for row in result}
 
     async def lock_states(
         self, session: AsyncSession, user_ids: Sequence[uuid.UUID], rule_version: int, now: datetime
@@ -186,11 +190,14 @@ class PortableWrites(ScoringWrites):
     def _insert(session: AsyncSession) -> Any:
         return sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
 
-    async def insert_events(self, session: AsyncSession, rows: Sequence[Row]) -> set[str]:
+    async def insert_events(self, session: AsyncSession, rows: Sequence[Row]) -> set[EventKey]:
         events = table_of(MetricEventRow)
-        statement = self._insert(session)(events).on_conflict_do_nothing(index_elements=["id"])
-        result = await session.execute(statement.returning(events.c.id), list(rows))
-        return set(result.scalars())
+        statement = self._insert(session)(events).on_conflict_do_nothing(
+            index_elements=["id", "user_id", "reported_by"]
+        )
+        returning = statement.returning(events.c.id, events.c.user_id, events.c.reported_by)
+        result = await session.execute(returning, list(rows))
+        return {(row[0], str(row[1]), row[2]) for row in result}
 
     async def lock_states(
         self, session: AsyncSession, user_ids: Sequence[uuid.UUID], rule_version: int, now: datetime

@@ -20,6 +20,7 @@ from persistence.scoring import Scorer
 
 from . import __version__
 from .api import docs, openapi
+from .api.body_deadline import BodyDeadline
 from .api.endpoints import AuthKind, Principal
 from .api.problems import exception_handlers, forbidden, unauthorized
 from .api.registry import PREFIX, api, root
@@ -35,6 +36,7 @@ from .services.challenge_lifecycle import ChallengeLifecycle, RedisWakePublisher
 from .services.challenges import ChallengesService
 from .services.demo_pulse import running_pulse
 from .services.ingest import IngestService
+from .services.login_throttle import RedisThrottleStore
 from .services.notifications import NotificationsService
 from .services.profiles import ProfilesService
 from .services.rules import RulesService
@@ -80,6 +82,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 async with open_queue(settings, step) as queue:
                     state.publisher = state.teams.publisher = hub.publisher
                     state.redis = hub.redis
+                    if hub.redis is not None:  # login throttling shared by every node
+                        state.accounts.throttle.store = RedisThrottleStore(hub.redis, settings.redis_prefix)
                     state.queue = queue
                     state.ingest = hub.ingest = IngestService(sessions, state.rules, settings, queue)
                     state.announcements = AnnouncementsService(sessions, hub.publisher)
@@ -114,9 +118,12 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         Route(f"{PREFIX}/openapi.json", openapi_json, methods=["GET"]),
         Route(f"{PREFIX}/docs", docs_page, methods=["GET"]),
         WebSocketRoute("/ws", hub_endpoint),
-        *client_routes(settings.effective_client_dir),
+        *client_routes(settings.effective_client_dir, settings.effective_public_url),
     ]
-    middleware = [Middleware(ExposeServerSend)]  # the hub's broadcast fast path (server/hub/link.py)
+    middleware = [
+        Middleware(BodyDeadline, seconds=settings.body_read_timeout_seconds),
+        Middleware(ExposeServerSend),  # the hub's broadcast fast path (server/hub/link.py)
+    ]
     if settings.cors_origins:
         # The web client's dev server (`npm run dev`) on another origin (tokens go in headers: no cookies).
         middleware.insert(

@@ -127,6 +127,68 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, ge=1_024, description="Largest accepted HTTP request body, in bytes."
     )
+    body_read_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        le=300,
+        allow_inf_nan=False,
+        description=(
+            "An HTTP request body must arrive in full within this many seconds, or the request is "
+            "answered 408 (a client that announces more than it sends cannot hold a connection)."
+        ),
+    )
+    registration: Literal["open", "closed", "invite"] = Field(
+        default="open",
+        description=(
+            "Who may create an account with `POST /api/v1/auth/register`: `open` (anyone), `invite` "
+            "(only with an invitation an admin made for that email, `POST /api/v1/auth/invites`) or "
+            "`closed` (nobody: admins create players)."
+        ),
+    )
+    login_max_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1_000,
+        description=(
+            "Failed logins in a row an account allows before each further one locks it for a while "
+            "(1 s, doubling per failure, at most `GAMIF_LOGIN_LOCKOUT_MAX_SECONDS`); a success resets it, "
+            "and a client that logged into the account before is not locked out."
+        ),
+    )
+    login_lockout_max_seconds: int = Field(
+        default=900,
+        ge=1,
+        le=86_400,
+        description="The longest an account's logins are locked after repeated failures, in seconds.",
+    )
+    login_ip_max_failures: int = Field(
+        default=30,
+        ge=1,
+        le=100_000,
+        description=(
+            "Failed logins one client IP may make in 15 minutes (over all accounts) before its logins "
+            "are refused until the window ends."
+        ),
+    )
+    client_ip_header: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9-]{1,64}$",
+        description=(
+            "Behind a reverse proxy: the request header it puts the client's IP in (e.g. `X-Real-IP`, or "
+            "`X-Forwarded-For`, of which the last entry counts). Only set it when every request comes "
+            "through that proxy: a client could otherwise choose its IP. Unset: the connection's peer."
+        ),
+        json_schema_extra=_shown_default("(unset: the connection's peer)"),
+    )
+    ws_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Browser origins, comma-separated, whose pages may open `/ws` (a request without an `Origin` "
+            "header, i.e. not from a browser, is always let through). Unset: the public URL's origin "
+            "and the `GAMIF_CORS_ORIGINS`."
+        ),
+        json_schema_extra=_shown_default("(the public URL and GAMIF_CORS_ORIGINS)"),
+    )
     ingest_max_batch: int = Field(
         default=1_000, ge=1, le=10_000, description="Most metric events in one ingest request (1 to 10000)."
     )
@@ -315,7 +377,7 @@ class Settings(BaseSettings):
             raise ValueError(f"no built client there (no index.html in {value}): run `make client`")
         return value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "ws_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
@@ -374,6 +436,17 @@ class Settings(BaseSettings):
         elif ":" in host and not host.startswith("["):
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+    @property
+    def effective_ws_origins(self) -> frozenset[str]:
+        """The browser origins whose pages may open `/ws` (scheme://host[:port], lower case)."""
+        if self.ws_origins:
+            return frozenset(origin_of(origin) for origin in self.ws_origins)
+        origins = {origin_of(self.effective_public_url), *(origin_of(o) for o in self.cors_origins)}
+        if self.public_url is None and self.host in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::", ""):
+            # A local server is opened as localhost as often as by its address.
+            origins |= {f"http://{name}:{self.port}" for name in ("127.0.0.1", "localhost", "[::1]")}
+        return frozenset(origins)
 
     def jwt_key(self) -> bytes:
         """The HMAC key for access tokens.
@@ -459,6 +532,17 @@ def _load_or_create_secret(path: Path) -> bytes:
             f"{MIN_JWT_SECRET_BYTES} bytes (damaged?): delete it to generate a new one"
         )
     return key
+
+
+def origin_of(url: str) -> str:
+    """The browser origin of a URL, as an `Origin` header says it: lower-case scheme and host, the port
+    only when it is not the scheme's default, no path."""
+    scheme, _, rest = url.strip().lower().partition("://")
+    host = rest.split("/", 1)[0]
+    default = {"http": ":80", "https": ":443"}.get(scheme)
+    if default is not None and host.endswith(default):
+        host = host.removesuffix(default)
+    return f"{scheme}://{host}"
 
 
 def env_var(field_name: str) -> str:

@@ -8,6 +8,14 @@ from .loader import default_rules, default_rules_text, load_rules, parse_rules, 
 from .metrics import MetricRule, XpTier
 from .missions import MissionRule
 from .ruleset import RuleSet
+from .self_reports import (
+    SelfReportRule,
+    check_self_reports,
+    count_days,
+    counting_since,
+    oldest_allowed,
+    over_daily_limit,
+)
 
 __all__ = [
     "BadgeRule",
@@ -19,11 +27,17 @@ __all__ = [
     "RuleError",
     "RuleSet",
     "RulesInvalid",
+    "SelfReportRule",
     "StreakRule",
     "XpTier",
+    "check_self_reports",
+    "count_days",
+    "counting_since",
     "default_rules",
     "default_rules_text",
     "load_rules",
+    "oldest_allowed",
+    "over_daily_limit",
     "parse_rules",
     "parse_rules_yaml",
 ]

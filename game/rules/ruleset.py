@@ -24,6 +24,7 @@ from .errors import RuleError
 from .levels import LevelCurve, curve_thresholds
 from .metrics import MetricRule
 from .missions import MissionRule
+from .self_reports import SelfReportRule
 
 
 class RuleSet(Rule):
@@ -39,6 +40,8 @@ class RuleSet(Rule):
     boosts: dict[RuleId, BoostRule] = Field(default_factory=dict)
     badges: dict[RuleId, BadgeRule] = Field(default_factory=dict)
     missions: dict[RuleId, MissionRule] = Field(default_factory=dict)
+    self_reports: SelfReportRule = Field(default_factory=SelfReportRule)
+    """Bounds on players' reports of their own work (defaults apply when the file has none)."""
 
     @cached_property
     def fingerprint(self) -> str:

@@ -103,6 +103,9 @@ class RegisterIn(Input):
     handle: Handle
     display_name: Name
     timezone: Timezone = "UTC"
+    invite: Annotated[str, Field(min_length=1, max_length=2000)] | None = Field(
+        default=None, description="the invitation for this email (GAMIF_REGISTRATION=invite)"
+    )
 
     _tz = field_validator("timezone")(_timezone)
 

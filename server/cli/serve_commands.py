@@ -53,6 +53,9 @@ def _serve(settings: Settings, *, demo: bool = False) -> int:
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         server_header=False,
+        # The client's address is the peer's, or GAMIF_CLIENT_IP_HEADER's: never a header that uvicorn
+        # would trust by itself (X-Forwarded-For from 127.0.0.1), which login throttling keys on.
+        proxy_headers=False,
     )
     server = GamifServer(config)
     server.run()

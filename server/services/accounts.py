@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,7 +33,10 @@ from server.auth import (
     verify_api_key,
     verify_password,
 )
+from server.auth.invites import InvalidInvite, check_invite, issue_invite
 from server.config import Settings
+
+from .login_throttle import LoginThrottle, MemoryThrottleStore, ThrottlePolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,8 @@ class Accounts:
         self.sessions = sessions
         self.settings = settings
         self.key = settings.jwt_key()
+        # In memory until the app hands over Redis (server.app), which every node then shares.
+        self.throttle = LoginThrottle(MemoryThrottleStore(), throttle_policy(settings))
 
     # -- people ------------------------------------------------------------------------------------
 
@@ -61,6 +67,8 @@ class Accounts:
         timezone: str = "UTC",
         role: str = "player",
     ) -> tuple[User, Tokens]:
+        """Create an account (self-registration asks `check_registration` first; operators and the
+        demo create accounts whatever the registration mode)."""
         try:
             check_password_policy(password)
         except WeakPassword as exc:
@@ -71,13 +79,15 @@ class Accounts:
                 "password too weak",
                 errors=[FieldError(field="password", message=str(exc), code="weak_password")],
             ) from None
+        # argon2 costs ~0.1 s of CPU: in a thread, so that every socket of this process keeps moving.
+        password_hash = await asyncio.to_thread(hash_password, password)
         user = User(
             email=email.lower(),
             handle=handle,
             display_name=display_name,
             timezone=timezone,
             role=role,
-            password_hash=hash_password(password),
+            password_hash=password_hash,
         )
         async with self.sessions() as session, session.begin():
             await begin_write(session)
@@ -95,21 +105,69 @@ class Accounts:
             tokens = await self._issue(session, user, family=uuid.uuid4())
         return user, tokens
 
-    async def login(self, login: str, password: str) -> Tokens:
+    def check_registration(self, email: str, invite: str | None) -> None:
+        """Raise a problem unless ``GAMIF_REGISTRATION`` lets this person register themself."""
+        mode = self.settings.registration
+        if mode == "closed":
+            raise Problem(
+                403, "registration-closed", "Registration closed", "accounts are created by an admin here"
+            )
+        if mode == "invite":
+            if invite is None:
+                raise Problem(
+                    403,
+                    "invitation-required",
+                    "Invitation required",
+                    "registering needs an invitation (`invite`) from an admin",
+                )
+            try:
+                check_invite(self.key, invite, email=email, issuer=self.settings.jwt_issuer, now=utcnow())
+            except InvalidInvite as exc:
+                raise Problem(
+                    422,
+                    "validation",
+                    "Invalid request",
+                    str(exc),
+                    errors=[FieldError(field="invite", message=str(exc), code="invalid_invite")],
+                ) from None
+
+    def invite(self, email: str, ttl_seconds: int) -> tuple[str, datetime]:
+        """An invitation for ``email`` and when it expires."""
+        now = utcnow()
+        token = issue_invite(
+            self.key, email=email, issuer=self.settings.jwt_issuer, ttl_seconds=ttl_seconds, now=now
+        )
+        return token, now + timedelta(seconds=ttl_seconds)
+
+    async def login(self, login: str, password: str, client_ip: str = "") -> Tokens:
+        """Verify a password and issue tokens. The throttle is asked first (`LoginThrottled`), argon2
+        runs in a thread and outside any transaction (it would hold SQLite's write lock for its ~0.1 s),
+        and the write transaction that issues the tokens reads the account again."""
+        name = login.lower()
+        async with self.sessions() as session:
+            user = await session.scalar(select(User).where(or_(User.email == name, User.handle == name)))
+        account = f"user:{user.id}" if user is not None else f"login:{name}"
+        await self.throttle.check(account, client_ip)
+        if user is None or not has_usable_password(user.password_hash):
+            # Do not reveal by timing which logins exist, or which accounts have no password.
+            await asyncio.to_thread(equalize_verification_time, password)
+            await self.throttle.failed(account, client_ip)
+            raise unauthorized("wrong login or password", "invalid_credentials")
+        stored = user.password_hash
+        if not await asyncio.to_thread(verify_password, stored, password) or user.disabled_at is not None:
+            await self.throttle.failed(account, client_ip)
+            raise unauthorized("wrong login or password", "invalid_credentials")
+        await self.throttle.succeeded(account, client_ip)
+        rehashed = await asyncio.to_thread(hash_password, password) if needs_rehash(stored) else None
         async with self.sessions() as session, session.begin():
             await begin_write(session)
-            user = await session.scalar(
-                select(User).where(or_(User.email == login.lower(), User.handle == login.lower()))
-            )
-            if user is None or not has_usable_password(user.password_hash):
-                # Do not reveal by timing which logins exist, or which accounts have no password.
-                equalize_verification_time(password)
+            current = await session.get(User, user.id)
+            # Changed since the password was checked (disabled, deleted, or a new password): refuse.
+            if current is None or current.disabled_at is not None or current.password_hash != stored:
                 raise unauthorized("wrong login or password", "invalid_credentials")
-            if not verify_password(user.password_hash, password) or user.disabled_at is not None:
-                raise unauthorized("wrong login or password", "invalid_credentials")
-            if needs_rehash(user.password_hash):
-                user.password_hash = hash_password(password)
-            return await self._issue(session, user, family=uuid.uuid4())
+            if rehashed is not None:
+                current.password_hash = rehashed
+            return await self._issue(session, current, family=uuid.uuid4())
 
     async def refresh(self, token: str, now: datetime | None = None) -> Tokens:
         """Rotate a refresh token. Presenting an already-rotated one means it leaked: revoke the family."""
@@ -230,3 +288,11 @@ class Accounts:
             raise unauthorized("this API key was revoked", "revoked")
         metrics = None if account.metrics is None else frozenset(account.metrics)
         return Principal("service", str(account.id), "service", frozenset(account.scopes), metrics)
+
+
+def throttle_policy(settings: Settings) -> ThrottlePolicy:
+    return ThrottlePolicy(
+        max_failures=settings.login_max_failures,
+        lockout_max_seconds=settings.login_lockout_max_seconds,
+        ip_max_failures=settings.login_ip_max_failures,
+    )

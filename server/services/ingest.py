@@ -34,6 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from taskiq.exceptions import SendTaskError
 
 from game import Engine, MetricEvent, Source
+from game.rules import check_self_reports, count_days, counting_since
+from game.rules.self_reports import TOO_MANY_SELF_REPORTS
 from persistence.models import MetricEventRow, User, utcnow
 from persistence.scoring import Submission
 from server.api import schemas
@@ -91,6 +93,8 @@ class IngestService:
         if principal.kind == "service" and not allows(principal.scopes, None, Scope.METRICS_WRITE, None):
             raise Problem(403, "forbidden", "Not allowed", "this API key may not write metrics")
         engine = await self.rules.engine()
+        if principal.kind == "user":
+            _check_self_report_count(engine, len(events))
         users, me = await self._users(principal, events)
         # Each event's status; None for an admitted one until we know whether it was already scored.
         statuses: list[schemas.EventStatusOut | None] = []
@@ -108,14 +112,10 @@ class IngestService:
                 statuses.append(None)
             else:
                 statuses.append(admitted)
-        scored: set[str] = set()
-        if submissions:
-            async with self.sessions() as session:
-                ids = [s.event.id for s in submissions]
-                scored = set(
-                    await session.scalars(select(MetricEventRow.id).where(MetricEventRow.id.in_(ids)))
-                )
+        scored = await self._already_scored(principal, submissions)
         fresh = [s for s in submissions if s.event.id not in scored]
+        bounded = await self._bound_self_reports(engine, me, fresh, now) if me is not None else {}
+        fresh = [s for s in fresh if s.event.id not in bounded]
         if fresh:
             try:
                 await self.queue.enqueue(fresh, now)
@@ -130,6 +130,7 @@ class IngestService:
                 ) from None
         out = [
             status
+            or bounded.get(item.id)
             or (
                 _status(item.id, "duplicate", "already_scored", "id", "already scored")
                 if item.id in scored
@@ -183,6 +184,46 @@ class IngestService:
             return rejected(rejection.code, _FIELD_OF.get(rejection.code), rejection.reason)
         return Submission(event, principal.label, dict(item.metadata))
 
+    async def _already_scored(self, principal: Principal, submissions: list[Submission]) -> set[str]:
+        """The ids of the submissions already scored. An event id is the sender's: it is unique per
+        source (this API key, or this player) and user, so another sender's event of the same id is
+        another event (a player cannot pre-empt an integration's id, nor one integration another's)."""
+        if not submissions:
+            return set()
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(MetricEventRow.user_id, MetricEventRow.id).where(
+                    MetricEventRow.reported_by == principal.label,
+                    MetricEventRow.id.in_([s.event.id for s in submissions]),
+                )
+            )
+            stored = {(str(user_id), event_id) for user_id, event_id in rows}
+        return {s.event.id for s in submissions if (s.event.user_id, s.event.id) in stored}
+
+    async def _bound_self_reports(
+        self, engine: Engine, me: User, fresh: list[Submission], now: datetime
+    ) -> dict[str, schemas.EventStatusOut]:
+        """The player's reports that the rules' self-report bounds refuse (too old, or past a metric's
+        daily limit counting what is stored), by event id, in request order."""
+        rule = engine.rules.self_reports
+        if not fresh:
+            return {}
+        async with self.sessions() as session:
+            stored = await session.execute(
+                select(MetricEventRow.metric, MetricEventRow.occurred_at).where(
+                    MetricEventRow.user_id == me.id,
+                    MetricEventRow.source == "self",
+                    MetricEventRow.occurred_at >= counting_since(rule, now),
+                )
+            )
+            counted = count_days([(metric, at) for metric, at in stored], me.timezone)
+        events = [s.event for s in fresh]
+        refused = check_self_reports(rule, events, as_of=now, timezone=me.timezone, counted=counted)
+        return {
+            r.event_id: _status(r.event_id, "rejected", r.code, "occurred_at", r.reason)
+            for r in refused.values()
+        }
+
     async def _users(
         self, principal: Principal, events: list[schemas.MetricEventIn]
     ) -> tuple[dict[str, User], User | None]:
@@ -194,6 +235,17 @@ class IngestService:
             if principal.kind == "user":
                 me = await session.get(User, uuid.UUID(principal.id))
         return found, me
+
+
+def _check_self_report_count(engine: Engine, count: int) -> None:
+    """A player's request carries at most the rules' ``self_reports.max_per_request`` events."""
+    limit = engine.rules.self_reports.max_per_request
+    if count > limit:
+        error = FieldError(
+            field="events", message=f"at most {limit} self-reports a request", code=TOO_MANY_SELF_REPORTS
+        )
+        detail = f"more than {limit} self-reports (the rules' self_reports.max_per_request)"
+        raise Problem(422, "validation", "Invalid request", detail, errors=[error])
 
 
 def _whose(

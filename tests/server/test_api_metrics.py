@@ -323,7 +323,7 @@ async def test_an_id_repeated_in_a_request_counts_once_the_first_time(app, playe
     ]
     assert (response.json()["accepted"], response.json()["duplicates"]) == (2, 2)
     async with app.state.sessions() as session:
-        row = await session.get(MetricEventRow, "rep-1")
+        row = await session.get(MetricEventRow, ("rep-1", uuid.UUID(player.id), f"user:{player.id}"))
     assert row is not None
     assert row.value == 1  # the first of the repeated events, not a later one
 

@@ -268,3 +268,33 @@ def test_concurrent_first_start_keeps_the_winners_secret(
     monkeypatch.setattr("server.config.os.link", link_after_another_process)
     assert Settings(data_dir=tmp_path).jwt_key() == winner.encode()
     assert [p.name for p in tmp_path.iterdir()] == ["jwt-secret"]
+
+
+def test_ws_origins_default_to_the_public_urls_origin(monkeypatch: pytest.MonkeyPatch) -> None:
+    local = load_settings()  # 127.0.0.1:8000, no public URL: how a local server is opened
+    assert local.effective_ws_origins == {
+        "http://127.0.0.1:8000",
+        "http://localhost:8000",
+        "http://[::1]:8000",
+    }
+    monkeypatch.setenv("GAMIF_PUBLIC_URL", "https://Gamif.example.com:443/app")
+    monkeypatch.setenv("GAMIF_CORS_ORIGINS", "http://localhost:3000")
+    assert load_settings().effective_ws_origins == {"https://gamif.example.com", "http://localhost:3000"}
+    monkeypatch.setenv("GAMIF_WS_ORIGINS", "https://dash.example.com, http://wall.example.com:80/")
+    assert load_settings().effective_ws_origins == {"https://dash.example.com", "http://wall.example.com"}
+
+
+def test_abuse_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GAMIF_REGISTRATION", "sometimes")
+    monkeypatch.setenv("GAMIF_WS_ORIGINS", "evil.example")
+    monkeypatch.setenv("GAMIF_CLIENT_IP_HEADER", "X Real IP")
+    monkeypatch.setenv("GAMIF_BODY_READ_TIMEOUT_SECONDS", "0")
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    named = {line.split(":", 1)[0] for line in str(error.value).splitlines()}
+    assert named == {
+        "GAMIF_REGISTRATION",
+        "GAMIF_WS_ORIGINS",
+        "GAMIF_CLIENT_IP_HEADER",
+        "GAMIF_BODY_READ_TIMEOUT_SECONDS",
+    }

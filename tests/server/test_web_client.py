@@ -3,6 +3,8 @@ API's own 404s left as problem bodies; without a built client, `/` says how to b
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -123,3 +125,30 @@ def test_origins_must_be_urls(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GAMIF_CORS_ORIGINS", "localhost:3000")
     with pytest.raises(ConfigError, match="GAMIF_CORS_ORIGINS"):
         load_settings()
+
+
+async def test_pages_allow_exactly_their_own_inline_scripts(tmp_path: Path) -> None:
+    out = built_client(tmp_path)
+    push = 'self.__next_f.push([1,"a payload with \\u003c and & in it"])'
+    (out / "index.html").write_text(
+        "<!doctype html><title>dashboard</title>"
+        "<script src='/_next/static/chunks/app-1a2b.js' async></script>"
+        f"<script>(self.__next_f=self.__next_f||[]).push([0])</script><script>{push}</script>"
+    )
+    settings = Settings(data_dir=tmp_path / "data", client_dir=out, public_url="https://gamif.example.com")
+    async for client in serve(settings):
+        home = await client.get("/")
+        asset = await client.get("/_next/static/chunks/app-1a2b.js")
+        missing = await client.get("/no/such/page/")
+    policy = dict(part.strip().split(" ", 1) for part in home.headers["content-security-policy"].split(";"))
+    expected = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+        for script in ("(self.__next_f=self.__next_f||[]).push([0])", push)
+    ]
+    assert policy["script-src"].split() == ["'self'", *expected]  # no 'unsafe-inline' for scripts
+    assert policy["connect-src"] == "'self' wss://gamif.example.com"
+    assert policy["frame-ancestors"] == "'none'"
+    assert policy["object-src"] == "'none'"
+    for response in (home, asset, missing):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
