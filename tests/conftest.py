@@ -11,7 +11,9 @@ when a selected test needs them. Fixtures:
   on demand, dropped at the end of the test;
 - ``database_url``: a migrated, empty database, once on SQLite and once on PostgreSQL;
 - ``redis_server``: the Redis URL; ``redis_prefix``: a key prefix of the test's own, whose keys are
-  deleted at the end of the test (tests touch no other keys).
+  deleted at the end of the test (tests touch no other keys);
+- ``redis_of_its_own``: a Redis server of the test's own (`tests.stores.ThrowawayRedis`, append-only,
+  fsync always), which the test may stop, kill and start again.
 
 The terminal summary says which servers were used, and how the tests that ran on PostgreSQL fared.
 """
@@ -30,6 +32,7 @@ from sqlalchemy.engine import make_url
 
 from persistence.migrate import upgrade
 from tests import services
+from tests.stores import ThrowawayRedis
 
 settings.register_profile("gamif", max_examples=200, deadline=None, print_blob=True)
 settings.register_profile("quick", max_examples=25, deadline=None, print_blob=True)
@@ -185,3 +188,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.write_sep("-", "real services")
     for line in lines:
         terminalreporter.write_line(line)
+
+
+@pytest.fixture
+async def redis_of_its_own() -> AsyncIterator[ThrowawayRedis]:
+    """A Redis of the test's own, to stop or kill: never the shared one."""
+    server = ThrowawayRedis()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+        server.remove()

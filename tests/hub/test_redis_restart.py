@@ -8,9 +8,7 @@ the API accepted (202) is scored, exactly once."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,67 +19,9 @@ from sqlalchemy import select
 from persistence.db import create_engine, session_factory
 from persistence.models import MetricEventRow
 from tests.hub.cluster import HubProcess, Worker, admin_token, hub_env
-from tests.services import free_port
+from tests.stores import ThrowawayRedis
 
 pytestmark = pytest.mark.postgresql
-
-
-class DurableRedis:
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.process: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    async def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary is not None
-        self.process = await asyncio.create_subprocess_exec(
-            binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--dir",
-            str(self.workdir),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        async with asyncio.timeout(20):
-            while True:
-                try:
-                    _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                except OSError:
-                    await asyncio.sleep(0.02)  # until it listens: no other signal to wait on
-                    continue
-                writer.close()
-                return
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(20):
-                await self.process.wait()
-
-
-@pytest.fixture
-async def redis_of_its_own(tmp_path: Path) -> AsyncIterator[DurableRedis]:
-    server = DurableRedis(tmp_path / "redis")
-    server.workdir.mkdir()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture
@@ -90,7 +30,7 @@ def postgres_database(_postgresql_database_url: str) -> str:
 
 
 async def test_no_accepted_event_is_lost_when_redis_restarts(
-    postgres_database: str, redis_of_its_own: DurableRedis, tmp_path: Path
+    postgres_database: str, redis_of_its_own: ThrowawayRedis, tmp_path: Path
 ) -> None:
     env = hub_env(postgres_database, redis_of_its_own.url, "restart:", tmp_path)
     env["GAMIF_WORKER_CLAIM_IDLE_MS"] = "2000"

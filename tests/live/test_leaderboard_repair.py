@@ -14,7 +14,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import redis
@@ -32,25 +31,14 @@ from server.hub.redis import RedisStreams
 from server.services.leaderboard_live import LiveBoards
 from server.services.rules import RulesService
 from server.services.scoring_step import ScoringStep
-from tests.hub.test_redis_restart import DurableRedis
 from tests.live.conftest import NOW, World
+from tests.stores import ThrowawayRedis
 
 PREFIX = "repair-test:"
 
 
 @pytest.fixture
-async def redis_of_its_own(tmp_path: Path) -> AsyncIterator[DurableRedis]:
-    server = DurableRedis(tmp_path / "redis")
-    server.workdir.mkdir()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
-async def client(redis_of_its_own: DurableRedis) -> AsyncIterator[aioredis.Redis]:
+async def client(redis_of_its_own: ThrowawayRedis) -> AsyncIterator[aioredis.Redis]:
     redis = aioredis.from_url(redis_of_its_own.url, socket_timeout=5)
     yield redis
     await redis.aclose()
@@ -72,7 +60,7 @@ async def test_a_failed_record_is_repaired_from_the_database_once_redis_is_back(
     world: World,
     sessions: async_sessionmaker[AsyncSession],
     rules: RulesService,
-    redis_of_its_own: DurableRedis,
+    redis_of_its_own: ThrowawayRedis,
     client: aioredis.Redis,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -142,7 +130,7 @@ async def test_an_exclusive_rebuild_does_not_swap_over_what_happened_meanwhile(
     sessions: async_sessionmaker[AsyncSession],
     rules: RulesService,
     client: aioredis.Redis,
-    redis_of_its_own: DurableRedis,
+    redis_of_its_own: ThrowawayRedis,
     meanwhile: str,
 ) -> None:
     leaderboards = Leaderboards(client, prefix=PREFIX, clock=lambda: NOW)
@@ -183,7 +171,7 @@ async def test_an_exclusive_rebuild_does_not_swap_over_what_happened_meanwhile(
 async def test_the_push_coalescer_backs_off_gives_up_after_its_bound_then_pushes_on_the_next_change(
     world: World,
     sessions: async_sessionmaker[AsyncSession],
-    redis_of_its_own: DurableRedis,
+    redis_of_its_own: ThrowawayRedis,
     client: aioredis.Redis,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -226,7 +214,7 @@ async def test_a_process_stopping_before_redis_could_be_told_says_so(
     world: World,
     sessions: async_sessionmaker[AsyncSession],
     rules: RulesService,
-    redis_of_its_own: DurableRedis,
+    redis_of_its_own: ThrowawayRedis,
     client: aioredis.Redis,
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -4,7 +4,7 @@ append-only file), and a worker is SIGKILLed and another started. Every queued e
 once: the stored events are exactly those sent, every user's XP is the engine's own replay of their
 events, and nothing is left in the queue or its dead letters.
 
-The servers are the test's own (`tests.tasks.stores`), never the shared ones.
+The servers are the test's own (`tests.stores`), never the shared ones.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from server.services.scoring_step import to_payload
 from tasks.scoring import register_scoring
 from tests import services
 from tests.hub.cluster import Worker
-from tests.tasks.stores import ThrowawayPostgres, ThrowawayRedis
+from tests.stores import ThrowawayPostgres, ThrowawayRedis
 
 pytestmark = pytest.mark.postgresql
 

@@ -115,6 +115,13 @@ class ThrowawayRedis:
         finally:
             await client.aclose()
 
+    async def stop(self) -> None:
+        """SIGTERM: a clean shutdown (the append-only file is complete)."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(START_TIMEOUT_S):
+                await self.process.wait()
+
     async def kill(self) -> None:
         """SIGKILL: no shutdown, nothing saved but what the append-only file already holds."""
         assert self.process is not None
