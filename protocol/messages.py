@@ -45,6 +45,7 @@ from protocol.limits import (
     RATE_PER_SECOND,
 )
 from protocol.ops import MergeOp, MoveOp, Op, OpFormatError, RemoveOp, SetOp, check_ops, parse_op
+from protocol.text import unstorable_character
 from protocol.topics import is_topic
 
 __all__ = [
@@ -166,19 +167,12 @@ Ops = Annotated[tuple[Op, ...], PlainValidator(_ops)]
 
 
 def _no_nul(value: Any) -> Any:
-    """Refuses NUL characters anywhere in a string, or in the keys and strings of a map or array (walked
-    without recursion: the codec already bounds the depth, but a validator should not rely on it)."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                raise ValueError("NUL characters (U+0000) are not allowed")
-        elif isinstance(item, dict):
-            pending.extend(item)
-            pending.extend(item.values())
-        elif isinstance(item, list | tuple):
-            pending.extend(item)
+    """Refuses NUL characters anywhere in a string, or in the keys and strings of a map or array."""
+    found = unstorable_character(value)
+    if found == "\x00":
+        raise ValueError("NUL characters (U+0000) are not allowed")
+    if found is not None:  # a lone surrogate: msgpack and JSON frames decode none, but say so if one came
+        raise ValueError("lone surrogates (U+D800 to U+DFFF) are not text")
     return value
 
 

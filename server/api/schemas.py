@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from zoneinfo import available_timezones
@@ -12,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from game.challenges import ChallengeDefinition, Mode, RankReward, Reward, Scoring
 from game.challenges.definition import MAX_GRACE_SECONDS, ChallengeId, MetricId, TeamSlug
 from game.periods import UnknownTimezone, zone
+from protocol.text import unstorable_character
 from server.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 # Patterns are read by three regex dialects: pydantic's (Rust's `regex`), and the OpenAPI document's
@@ -51,26 +51,14 @@ class Input(BaseModel):
         return value
 
 
-_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
-
-
 def _bad_text(value: Any) -> str | None:
-    """What is wrong with the strings of a value (map keys included), walked without recursion."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            found = _UNSTORABLE.search(item)
-            if found is not None:
-                if found.group() == "\x00":
-                    return "NUL characters (\\u0000) are not allowed"
-                return "lone surrogates (\\ud800 to \\udfff) are not text"
-        elif isinstance(item, dict):
-            pending.extend(item)
-            pending.extend(item.values())
-        elif isinstance(item, list | tuple):
-            pending.extend(item)
-    return None
+    """What is wrong with the strings of a value (map keys included)."""
+    found = unstorable_character(value)
+    if found is None:
+        return None
+    if found == "\x00":
+        return "NUL characters (\\u0000) are not allowed"
+    return "lone surrogates (\\ud800 to \\udfff) are not text"
 
 
 class Output(BaseModel):
