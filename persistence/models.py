@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -341,3 +342,22 @@ class ChallengeReward(Base):
     xp: Mapped[int] = mapped_column(Integer, default=0)
     badge: Mapped[str | None] = mapped_column(String(64))
     granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QueuedBatch(Base):
+    """A batch of metric events accepted for scoring by an embedded server (no Redis): kept from the
+    moment ingest accepts it (before its 202) until it is scored (then deleted), so that a crash loses
+    nothing; one that cannot be scored stays, as a dead letter (``failed_at`` set), until an admin replays
+    or drops it (`gamif queue`). With Redis the queue is a Redis stream instead (`tasks.broker`)."""
+
+    __tablename__ = "queued_batches"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    """The scoring task's argument, as JSON."""
+    events: Mapped[int]
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    failed_at: Mapped[datetime | None]
+    """Set when the batch was given up on: a dead letter, not scored again until replayed."""
+    reason: Mapped[str | None] = mapped_column(Text)

@@ -79,7 +79,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
             async with open_hub(settings, sessions, state.rules, state.accounts.key) as hub:
                 boards = hub.boards or hub.embedded_boards  # on Redis, or embedded
                 step = ScoringStep(state.scorer, state.rules, hub.publisher, boards, hub.challenges)
-                async with open_queue(settings, step) as queue:
+                async with open_queue(settings, step, sessions) as queue:
                     state.publisher = state.teams.publisher = hub.publisher
                     state.redis = hub.redis
                     if hub.redis is not None:  # login throttling shared by every node

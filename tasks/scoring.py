@@ -71,7 +71,8 @@ async def _dead_letter(
     count = len(events) if isinstance(events, list) else 0
     broker = context.broker
     if not isinstance(broker, ReliableStreamBroker):
-        # Embedded (taskiq's in-memory broker): there is no queue to keep it in; the log is all there is.
+        # A broker with no dead-letter stream. Not gamif's embedded one: its scoring function keeps the
+        # batches it cannot score itself (`server.services.scoring_queue.embedded_score_payload`).
         log.error("scoring: a batch of %d events cannot be scored and is dropped: %s", count, reason)
         return {"accepted": 0, "duplicates": 0, "dead_lettered": count}
     raw = broker.formatter.dumps(context.message).message

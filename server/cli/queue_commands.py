@@ -1,5 +1,7 @@
 """`gamif queue`: the scoring queue's dead letters (batches the workers could not score), for an admin
-to see, replay once the cause is fixed, or drop (`tasks.dead_letters`)."""
+to see, replay once the cause is fixed, or drop: on Redis a stream (`tasks.dead_letters`); embedded, the
+batches the database keeps (`persistence.queued_batches`), which the serving process scores again
+within seconds of a replay."""
 
 from __future__ import annotations
 
@@ -13,17 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from server.config import Settings
 
-from .common import redis_settings_or_report
+from .common import settings_or_report
 
 if TYPE_CHECKING:
     from tasks.dead_letters import DeadLetter
 
 log = logging.getLogger("gamif.queue")
 
-_WHY = (
-    "the scoring queue and its dead letters are Redis streams "
-    "(without Redis, gamif scores in the serving process)"
-)
 _SHOWN_IDS = 20
 
 
@@ -66,7 +64,7 @@ def drop_command(args: argparse.Namespace) -> int:
 
 
 def _run(action: str, args: argparse.Namespace, command: Any) -> int:
-    settings = redis_settings_or_report(f"queue {action}", _WHY)
+    settings = settings_or_report()
     if settings is None:
         return 1
     if action in ("replay", "drop") and bool(args.ids) == bool(args.all):
@@ -77,11 +75,15 @@ def _run(action: str, args: argparse.Namespace, command: Any) -> int:
         return 2
     _log_to_stderr()
     from redis.exceptions import RedisError
+    from sqlalchemy.exc import SQLAlchemyError
 
+    from server.app import SchemaOutOfDate
+
+    store = "Redis" if settings.redis_url is not None else "the database"
     try:
         code: int = asyncio.run(command(settings, args))
-    except (RedisError, OSError) as error:
-        print(f"gamif queue {action}: Redis failed: {type(error).__name__}: {error}", file=sys.stderr)
+    except (RedisError, SQLAlchemyError, SchemaOutOfDate, OSError) as error:
+        print(f"gamif queue {action}: {store} failed: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
     return code
 
@@ -102,7 +104,11 @@ def _described(letter: DeadLetter) -> dict[str, Any]:
 
 
 class _Queue:
-    """The dead letters and what it takes to read their messages (the queue's own serializer)."""
+    """The dead letters of the Redis stream, and what it takes to read their messages (the queue's own
+    serializer)."""
+
+    id_example = "1733561234567-0"
+    id_kind = "a stream entry id"
 
     def __init__(self, settings: Settings) -> None:
         from server.hub.wiring import redis_client
@@ -111,7 +117,7 @@ class _Queue:
 
         self.redis = redis_client(settings)
         self.name = queue_name(settings)
-        self.dead = DeadLetters(self.redis, self.name)
+        self.dead: DeadLetters | _EmbeddedDeadLetters = DeadLetters(self.redis, self.name)
         self.formatter = stream_broker(settings).formatter  # nothing connects: only its decoder is used
 
     async def __aenter__(self) -> _Queue:
@@ -119,6 +125,12 @@ class _Queue:
 
     async def __aexit__(self, *_: object) -> None:
         await self.redis.aclose()
+
+    @staticmethod
+    def valid_id(entry_id: str) -> bool:
+        from tasks.dead_letters import valid_id
+
+        return valid_id(entry_id)
 
     def payload(self, data: bytes) -> dict[str, Any] | None:
         """The scoring task's argument in a queued message, or None if it does not decode."""
@@ -149,8 +161,96 @@ class _Queue:
         return state
 
 
+class _EmbeddedDeadLetters:
+    """The embedded queue's dead letters, as `tasks.dead_letters.DeadLetters` shows the stream's."""
+
+    name = "the database (table queued_batches)"
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    @staticmethod
+    def _letter(row: Any) -> DeadLetter:
+        from tasks.dead_letters import DeadLetter
+
+        return DeadLetter(
+            id=str(row.id),
+            reason=row.reason or "",
+            attempts=row.attempts,
+            events=row.events,
+            failed_at=row.failed_at.isoformat(timespec="seconds") if row.failed_at else "",
+            worker="embedded",
+            data=row.payload,
+        )
+
+    async def count(self) -> int:
+        return int((await self.store.counts())[1])
+
+    async def entries(self, limit: int | None = None) -> list[DeadLetter]:
+        return [self._letter(row) for row in await self.store.dead_letters(limit)]
+
+    async def get(self, entry_id: str) -> DeadLetter | None:
+        row = await self.store.dead_letter(int(entry_id))
+        return None if row is None else self._letter(row)
+
+    async def replay(self, entry_id: str) -> str | None:
+        return entry_id if await self.store.replay(int(entry_id)) else None
+
+    async def drop(self, entry_id: str) -> bool:
+        return bool(await self.store.drop(int(entry_id)))
+
+
+class _EmbeddedQueue(_Queue):
+    """An embedded server's queue: the batches its database keeps until they are scored."""
+
+    id_example = "42"
+    id_kind = "a dead letter's number"
+
+    def __init__(self, settings: Settings) -> None:
+        from persistence.db import create_engine, session_factory
+        from persistence.queued_batches import QueuedBatches
+
+        self.url = settings.effective_database_url
+        self.engine = create_engine(self.url)
+        self.name = "embedded queue"
+        self.store = QueuedBatches(session_factory(self.engine))
+        self.dead = _EmbeddedDeadLetters(self.store)
+
+    async def __aenter__(self) -> _Queue:
+        from server.app import prepare_schema
+
+        await prepare_schema(self.url)  # a data directory the server never ran on has no table yet
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.engine.dispose()
+
+    @staticmethod
+    def valid_id(entry_id: str) -> bool:
+        return entry_id.isascii() and entry_id.isdigit() and 0 < int(entry_id) < 2**63
+
+    def payload(self, data: bytes) -> dict[str, Any] | None:
+        import orjson
+
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return None
+        return payload if isinstance(payload, dict) else None
+
+    async def state(self) -> dict[str, Any]:
+        waiting, dead = await self.store.counts()
+        return {"queue": self.name, "length": waiting, "waiting": waiting, "being_scored": None} | {
+            "dead_letters": dead
+        }
+
+
+def _open(settings: Settings) -> _Queue:
+    return _Queue(settings) if settings.redis_url is not None else _EmbeddedQueue(settings)
+
+
 async def _list(settings: Settings, args: argparse.Namespace) -> int:
-    async with _Queue(settings) as queue:
+    async with _open(settings) as queue:
         state = await queue.state()
         letters = await queue.dead.entries(args.limit)
     if args.json:
@@ -163,6 +263,8 @@ async def _list(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     if state.get("waiting") is None:
         where = f"{state['length']} batch(es), not read by any worker yet"
+    elif state.get("being_scored") is None:  # embedded: the serving process scores what it keeps
+        where = f"{state['waiting']} batch(es) kept to be scored"
     else:
         where = f"{state['waiting']} batch(es) waiting, {state['being_scored']} being scored"
     print(f"queue {state['queue']}: {where}; dead letters in {queue.dead.name}: {state['dead_letters']}")
@@ -176,15 +278,15 @@ async def _list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _inspect(settings: Settings, args: argparse.Namespace) -> int:
-    from tasks.dead_letters import valid_id
-
-    if not valid_id(args.id):
+    queue = _open(settings)
+    if not queue.valid_id(args.id):
         print(
-            f"gamif queue inspect: {args.id!r} is not a stream entry id (like 1733561234567-0)",
+            f"gamif queue inspect: {args.id!r} is not {queue.id_kind} (like {queue.id_example})",
             file=sys.stderr,
         )
+        await queue.__aexit__()
         return 1
-    async with _Queue(settings) as queue:
+    async with queue:
         letter = await queue.dead.get(args.id)
     if letter is None:
         print(f"gamif queue inspect: no dead letter {args.id} in {queue.dead.name}", file=sys.stderr)
@@ -214,14 +316,12 @@ async def _inspect(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _ids(queue: _Queue, args: argparse.Namespace, action: str) -> list[str] | None:
-    from tasks.dead_letters import valid_id
-
     if args.all:
         return [letter.id for letter in await queue.dead.entries()]
-    wrong = [entry for entry in args.ids if not valid_id(entry)]
+    wrong = [entry for entry in args.ids if not queue.valid_id(entry)]
     if wrong:
         print(
-            f"gamif queue {action}: not stream entry ids (like 1733561234567-0): {', '.join(wrong)}",
+            f"gamif queue {action}: not {queue.id_kind}s (like {queue.id_example}): {', '.join(wrong)}",
             file=sys.stderr,
         )
         return None
@@ -229,7 +329,7 @@ async def _ids(queue: _Queue, args: argparse.Namespace, action: str) -> list[str
 
 
 async def _replay(settings: Settings, args: argparse.Namespace) -> int:
-    async with _Queue(settings) as queue:
+    async with _open(settings) as queue:
         ids = await _ids(queue, args, "replay")
         if ids is None:
             return 1
@@ -252,7 +352,7 @@ async def _replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _drop(settings: Settings, args: argparse.Namespace) -> int:
-    async with _Queue(settings) as queue:
+    async with _open(settings) as queue:
         ids = await _ids(queue, args, "drop")
         if ids is None:
             return 1
