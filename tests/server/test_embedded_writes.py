@@ -70,7 +70,12 @@ async def test_notifications_marked_read_while_the_demo_pulse_scores(
             await begin_write(session)
             ids = await session.scalars(select(User.id).where(User.handle.in_(list(people))))
             rows = [
-                {"user_id": user_id, "kind": "badge_earned", "data": {"badge": f"b{n}", "explanation": "x"}}
+                {
+                    "user_id": user_id,
+                    "kind": "badge_earned",
+                    # as the scoring writes them (`server.services.live`): the feed reads them too
+                    "data": {"key": f"b{n}", "badge_id": f"b{n}", "name": f"Badge {n}", "explanation": "x"},
+                }
                 for user_id in ids
                 for n in range(10)
             ]
