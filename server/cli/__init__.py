@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=text)
         command.add_argument("--host", help="interface to listen on (default: GAMIF_HOST, 127.0.0.1)")
         command.add_argument("--port", type=_positive, help="port (default: GAMIF_PORT, 8000)")
+        _log_level(command)
         command.set_defaults(handler=serve_commands.serve if name == "serve" else serve_commands.demo)
 
     work = commands.add_parser("worker", help="score queued metric events (taskiq workers; needs Redis)")
@@ -34,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=40,
         help="queued batches one process holds at once, scored together in groups (default: 40)",
     )
+    _log_level(work)
     work.set_defaults(handler=worker_commands.worker)
     queue_commands.add_parser(commands)
 
@@ -111,6 +114,15 @@ def _rules_and_events(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--users", help="JSON object of user id -> timezone (default: UTC, or the sample's)")
 
 
+def _log_level(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=("debug", "info", "warning", "error"),
+        help="the same as GAMIF_LOG_LEVEL (wins over it): gamif's, uvicorn's and taskiq's log level",
+    )
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -123,6 +135,8 @@ def _positive(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
+    if not _configure_logging():
+        return 1
     if words[:2] == ["bench", "fanout"]:
         # Its options are the benchmark kit's own (argparse's REMAINDER would swallow a leading --help).
         from load_tests.fanout import cli as fanout_cli
@@ -133,12 +147,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return load_cli.main(words[1:], prog="gamif load")
     args = build_parser().parse_args(words)
+    log_level: str | None = getattr(args, "log_level", None)
+    if log_level:
+        # An alias of the setting, put where every part of this process and its children (the
+        # worker processes) read it, and where the settings see it; the logging follows it.
+        os.environ["GAMIF_LOG_LEVEL"] = log_level
+        if not _configure_logging():
+            return 1
     try:
         code: int = args.handler(args)
     except BrokenPipeError:  # `gamif simulate | head` is fine
         sys.stderr.close()
         return 0
     return code
+
+
+def _configure_logging() -> bool:
+    """Configure this process's logging from GAMIF_LOG_LEVEL and GAMIF_LOG_FORMAT, before any command
+    runs (whether it reads the other settings or not); False after reporting an invalid one."""
+    from server import logs
+    from server.config import ConfigError, load_log_settings
+
+    try:
+        settings = load_log_settings()
+    except ConfigError as error:
+        print(f"gamif: invalid settings:\n{error}", file=sys.stderr)
+        return False
+    logs.configure(settings.log_level, settings.log_format)
+    return True
 
 
 if __name__ == "__main__":  # pragma: no cover
