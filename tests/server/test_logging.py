@@ -22,7 +22,7 @@ from tests.hub.cluster import Worker
 from tests.services import free_port
 
 GAMIF = str(Path(sys.executable).parent / "gamif")
-STARTED = "Application startup complete"
+STARTED = "Uvicorn running on"
 
 
 @contextmanager
