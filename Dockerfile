@@ -16,6 +16,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY . .
 COPY --from=client /client/out /app/client/out
+# gamif only, for serving: not the load-testing kit (its `load` extra), which `gamif load` then names.
 RUN pip install -c constraints.txt . \
     && useradd --create-home --uid 10001 gamif \
     && mkdir /data && chown gamif /data

@@ -1,5 +1,7 @@
-"""``python -m load_tests SCENARIO [options]``: the load kit (`load_tests.kit.cli`)."""
+"""``python -m load_tests SCENARIO [options]``: the load kit (`load_tests.kit.cli`), as `gamif load`."""
 
-from load_tests.kit.cli import main
+import sys
 
-raise SystemExit(main())
+from load_tests.commands import load
+
+raise SystemExit(load(sys.argv[1:], prog="python -m load_tests"))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "GAMIF_"
@@ -39,6 +39,14 @@ def _shown_default(text: str) -> dict[str, Any]:
 
 class ConfigError(ValueError):
     """Invalid settings: the message has one line per problem, each naming its environment variable."""
+
+
+def _lowercase(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+LogLevel = Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_lowercase)]
+LogFormat = Annotated[Literal["text", "json"], BeforeValidator(_lowercase)]
 
 
 class Settings(BaseSettings):
@@ -321,8 +329,19 @@ class Settings(BaseSettings):
             "this often, so that the dashboards and the demo challenge's scoreboard move (0: off)."
         ),
     )
-    log_level: Literal["debug", "info", "warning", "error"] = Field(
-        default="info", description="Log level: debug, info, warning or error."
+    log_level: LogLevel = Field(
+        default="info",
+        description=(
+            "Log level of gamif's own loggers, and of uvicorn's and taskiq's: debug, info, warning or error "
+            "(other libraries log warnings and errors). `--log-level` on the command line wins over it."
+        ),
+    )
+    log_format: LogFormat = Field(
+        default="text",
+        description=(
+            "How every gamif process (server, worker, CLI) writes its log lines, on stderr: `text` (one "
+            "line each: level, time, logger, message) or `json` (one JSON object a line, for log shippers)."
+        ),
     )
 
     # ------------------------------------------------------------------ validators
@@ -395,11 +414,6 @@ class Settings(BaseSettings):
         if value is not None and not value.is_file():
             raise ValueError(f"no such file: {value}")
         return value
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _lowercase_log_level(cls, value: object) -> object:
-        return value.strip().lower() if isinstance(value, str) else value
 
     # ------------------------------------------------------------------ derived values
 
@@ -554,6 +568,24 @@ def load_settings() -> Settings:
     """The settings from the environment, or ConfigError listing every problem (one line each)."""
     try:
         return Settings()
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+class LogSettings(BaseSettings):
+    """The logging settings alone, read as ``Settings`` reads them: every gamif process configures its
+    logging first, whether or not it goes on to read (and needs) the other settings."""
+
+    model_config = Settings.model_config
+
+    log_level: LogLevel = Settings.model_fields["log_level"].default
+    log_format: LogFormat = Settings.model_fields["log_format"].default
+
+
+def load_log_settings() -> LogSettings:
+    """``GAMIF_LOG_LEVEL`` and ``GAMIF_LOG_FORMAT``, or ConfigError naming the invalid one(s)."""
+    try:
+        return LogSettings()
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from . import bench, engine_commands, leaderboard_commands, queue_commands, serve_commands, worker_commands
+from . import engine_commands, leaderboard_commands, plugins, queue_commands, serve_commands, worker_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=text)
         command.add_argument("--host", help="interface to listen on (default: GAMIF_HOST, 127.0.0.1)")
         command.add_argument("--port", type=_positive, help="port (default: GAMIF_PORT, 8000)")
+        _log_level(command)
         command.set_defaults(handler=serve_commands.serve if name == "serve" else serve_commands.demo)
 
     work = commands.add_parser("worker", help="score queued metric events (taskiq workers; needs Redis)")
@@ -34,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=40,
         help="queued batches one process holds at once, scored together in groups (default: 40)",
     )
+    _log_level(work)
     work.set_defaults(handler=worker_commands.worker)
     queue_commands.add_parser(commands)
 
@@ -88,20 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--revision", default="head", help="the revision to migrate to (default: head)")
     migrate.set_defaults(handler=db_commands.migrate)
 
-    benchmark = commands.add_parser("bench", help="benchmarks")
-    targets = benchmark.add_subparsers(dest="target", required=True, metavar="TARGET")
-    engine = targets.add_parser("engine", help="engine throughput (events/s on one core)")
-    engine.add_argument("--users", type=_positive, default=2_000)
-    engine.add_argument("--days", type=_positive, default=60)
-    engine.add_argument("--repeat", type=_positive, default=3, help="timed runs; the best counts")
-    engine.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    engine.set_defaults(handler=bench.engine)
-    # Listed for --help; `main` hands `gamif bench fanout ...` to load_tests.fanout before parsing.
-    targets.add_parser(
-        "fanout", help="hub fan-out against a bare Starlette loop and websockets.broadcast (needs Redis)"
-    )
-    # Likewise `gamif load ...`: the load kit parses its scenarios' options itself.
-    commands.add_parser("load", help="load scenarios that drive the protocol (gamif load --help)")
+    # Commands of other installed packages (the load kit's `load` and `bench`): `main` hands them their
+    # words before parsing; they are listed here for --help.
+    for name, entry in sorted(plugins.commands().items()):
+        commands.add_parser(name, help=plugins.summary(entry))
     return parser
 
 
@@ -109,6 +102,15 @@ def _rules_and_events(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rules", help="rules file (default: the embedded default rules)")
     parser.add_argument("--events", help="events, one JSON object a line (default: the shipped sample)")
     parser.add_argument("--users", help="JSON object of user id -> timezone (default: UTC, or the sample's)")
+
+
+def _log_level(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=("debug", "info", "warning", "error"),
+        help="the same as GAMIF_LOG_LEVEL (wins over it): gamif's, uvicorn's and taskiq's log level",
+    )
 
 
 def _positive(text: str) -> int:
@@ -123,22 +125,40 @@ def _positive(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
-    if words[:2] == ["bench", "fanout"]:
-        # Its options are the benchmark kit's own (argparse's REMAINDER would swallow a leading --help).
-        from load_tests.fanout import cli as fanout_cli
-
-        return fanout_cli.main(words[2:], prog="gamif bench fanout")
-    if words[:1] == ["load"]:
-        from load_tests.kit import cli as load_cli
-
-        return load_cli.main(words[1:], prog="gamif load")
-    args = build_parser().parse_args(words)
+    plugin = plugins.commands().get(words[0]) if words else None
+    args = None if plugin is not None else build_parser().parse_args(words)
+    log_level: str | None = getattr(args, "log_level", None)
+    if log_level:
+        # An alias of the setting, put where every part of this process and its children (the
+        # worker processes) read it, and where the settings see it.
+        os.environ["GAMIF_LOG_LEVEL"] = log_level
+    if not _configure_logging():
+        return 1
     try:
-        code: int = args.handler(args)
+        if plugin is not None:
+            code = plugins.run(plugin, words[1:])
+        else:
+            assert args is not None
+            code = args.handler(args)
     except BrokenPipeError:  # `gamif simulate | head` is fine
         sys.stderr.close()
         return 0
     return code
+
+
+def _configure_logging() -> bool:
+    """Configure this process's logging from GAMIF_LOG_LEVEL and GAMIF_LOG_FORMAT, before any command
+    runs (whether it reads the other settings or not); False after reporting an invalid one."""
+    from server import logs
+    from server.config import ConfigError, load_log_settings
+
+    try:
+        settings = load_log_settings()
+    except ConfigError as error:
+        print(f"gamif: invalid settings:\n{error}", file=sys.stderr)
+        return False
+    logs.configure(settings.log_level, settings.log_format)
+    return True
 
 
 if __name__ == "__main__":  # pragma: no cover

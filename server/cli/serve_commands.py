@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import os
 import sys
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from server.config import Settings
 
@@ -18,6 +21,8 @@ if TYPE_CHECKING:  # the CLI starts fast: the server's modules are imported wher
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from server.services.rules import RulesService
+
+log = logging.getLogger("gamif.serve")
 
 DEMO_PASSWORD = "gamif-demo-password"
 DEMO_DOMAIN = "demo.gamif.dev"
@@ -44,7 +49,9 @@ def _serve(settings: Settings, *, demo: bool = False) -> int:
         create_app(settings, demo=demo),
         host=settings.host,
         port=settings.port,
-        log_level=settings.log_level,
+        # Logging is the process's own (server/logs.py, set up before any command runs): uvicorn's
+        # loggers go through it rather than through a configuration of uvicorn's.
+        log_config=None,
         # Small binary frames: the sans-I/O websockets implementation (with the protocol's close
         # reasons: server/hub/transport.py), no compression, a small frame limit, and a bounded drain
         # on shutdown so deploys do not hang on idle sockets.
@@ -57,9 +64,33 @@ def _serve(settings: Settings, *, demo: bool = False) -> int:
         # would trust by itself (X-Forwarded-For from 127.0.0.1), which login throttling keys on.
         proxy_headers=False,
     )
+    _log_start(settings, demo=demo)
     server = GamifServer(config)
     server.run()
     return 1 if server.forced else 0
+
+
+def _log_start(settings: Settings, *, demo: bool) -> None:
+    """What this node runs on, in the log: where an operator (or a log shipper) looks first."""
+    from persistence.migrate import masked
+
+    what = "the demo" if demo else "the HTTP API and the WebSocket hub"
+    log.info("gamif %s: serving %s on %s:%s", version("gamif"), what, settings.host, settings.port)
+    database = "embedded SQLite" if settings.database_url is None else "database"
+    log.info("%s: %s", database, masked(settings.effective_database_url))
+    if settings.redis_url is None:
+        log.info("no Redis: one embedded node (scoring in this process, in-memory leaderboards and bus)")
+    else:
+        log.info("Redis: %s (prefix %r)", _without_password(settings.redis_url), settings.redis_prefix)
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + host))
 
 
 def create_admin(args: argparse.Namespace) -> int:

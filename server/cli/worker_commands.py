@@ -60,6 +60,9 @@ def worker(args: argparse.Namespace) -> int:
             modules=[],
             workers=args.workers,
             log_level=settings.log_level.upper(),  # type: ignore[arg-type]
+            # The logging `gamif` configured (server/logs.py) is the worker processes' too (they are
+            # forked): taskiq's own basicConfig would add nothing, or a second format.
+            configure_logging=False,
             # SIGTERM (or SIGINT): the supervisor notices within a second and stops its worker, which
             # takes no new batch, gives those it holds WAIT_TASKS_SECONDS (an unfinished one stays
             # pending in the stream and is taken over: scoring is idempotent), then closes its

@@ -18,7 +18,9 @@ from pathlib import Path
 import httpx
 
 GAMIF = str(Path(sys.executable).parent / "gamif")
-STARTED = "Application startup complete"
+STARTED = "Uvicorn running on"
+"""What uvicorn prints once it listens (its "Application startup complete" comes before the bind: a
+request sent on that line can be refused)."""
 
 
 def free_port() -> int:
