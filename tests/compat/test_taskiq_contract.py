@@ -57,12 +57,14 @@ async def test_the_receivers_loop_hands_every_message_to_the_callback(
         await broker.kick(BrokerMessage(task_id=uuid.uuid4().hex, task_name="none", message=data, labels={}))
     receiver = Probe(broker)
     TASKIQ.check(receiver.broker is broker, "keeps its broker in Receiver.broker")
-    listening = asyncio.create_task(receiver.listen(asyncio.Event()))
+    finish = asyncio.Event()
+    listening = asyncio.create_task(receiver.listen(finish))
     try:
         async with asyncio.timeout(10):
             got = [await seen.get(), await seen.get()]
         TASKIQ.check(got == [b"first", b"second"], "hands each message, with its ack, to Receiver.callback")
     finally:
-        listening.cancel()
-        await asyncio.wait([listening])
+        finish.set()  # how taskiq's worker process stops its receiver
+        async with asyncio.timeout(10):
+            await listening
         await broker.shutdown()
