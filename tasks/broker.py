@@ -37,8 +37,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 from taskiq import AckableMessage
-from taskiq_redis import RedisStreamBroker
 
+from .compat.taskiq_redis import MESSAGE_FIELD, StreamBroker
 from .dead_letters import dead_letter_fields
 
 _CLAIM_BATCH = 100
@@ -48,7 +48,7 @@ _RETRY_MAX = 5.0
 log = logging.getLogger("gamif.tasks")
 
 
-class ReliableStreamBroker(RedisStreamBroker):
+class ReliableStreamBroker(StreamBroker):
     def __init__(
         self,
         url: str,
@@ -65,10 +65,10 @@ class ReliableStreamBroker(RedisStreamBroker):
             url,
             queue_name=queue_name,
             consumer_group_name=consumer_group_name,
-            consumer_id="0",
+            start_id="0",
             # Kept under redis-py's 5 s socket timeout, so that a blocked read never looks like a dead link.
-            xread_block=read_block_ms,
-            idle_timeout=claim_idle_ms,
+            read_block_ms=read_block_ms,
+            claim_idle_ms=claim_idle_ms,
             **connection_kwargs,
         )
         self.claim_every = claim_every
@@ -99,7 +99,7 @@ class ReliableStreamBroker(RedisStreamBroker):
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, _RETRY_MAX)
                     with contextlib.suppress(RedisError, OSError):
-                        await self._declare_consumer_group()  # a Redis that restarted empty has no group
+                        await self.declare_consumer_group()  # a Redis that restarted empty has no group
         finally:
             renewing.cancel()
 
@@ -119,7 +119,7 @@ class ReliableStreamBroker(RedisStreamBroker):
             while True:
                 # redis-py types stream replies loosely: [(stream, [(id, {field: value})])].
                 fetched: list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] = await redis.xreadgroup(
-                    group, self.consumer_name, {queue: ">"}, block=self.block, count=self.count
+                    group, self.consumer_name, {queue: ">"}, block=self.read_block_ms, count=self.read_count
                 )  # type: ignore[assignment]
                 for _stream, entries in fetched or ():
                     for entry_id, fields in entries:
@@ -133,7 +133,7 @@ class ReliableStreamBroker(RedisStreamBroker):
 
     def _message(self, entry_id: bytes, fields: dict[bytes, bytes]) -> AckableMessage:
         self._held.add(entry_id)
-        return AckableMessage(data=fields[b"data"], ack=self._acknowledger(entry_id))
+        return AckableMessage(data=fields[MESSAGE_FIELD], ack=self._acknowledger(entry_id))
 
     def _acknowledger(self, entry_id: bytes) -> Callable[[], Awaitable[None]]:
         async def ack() -> None:
@@ -192,7 +192,7 @@ class ReliableStreamBroker(RedisStreamBroker):
             self.queue_name,
             self.consumer_group_name,
             self.consumer_name,
-            min_idle_time=self.idle_timeout,
+            min_idle_time=self.claim_idle_ms,
             start_id="0-0",
             count=_CLAIM_BATCH,
         )
@@ -214,7 +214,7 @@ class ReliableStreamBroker(RedisStreamBroker):
             # Every worker that took it stopped before finishing it: giving it to another would only
             # stop that one too.
             reason = f"taken {taken} times by workers that stopped (died or hung) before finishing it"
-            dead = await self.dead_letter(fields[b"data"], reason=reason, attempts=taken, events=0)
+            dead = await self.dead_letter(fields[MESSAGE_FIELD], reason=reason, attempts=taken, events=0)
             await redis.xack(self.queue_name, self.consumer_group_name, entry_id)
             log.error(
                 "task queue: message %s was %s: moved to the dead-letter stream %s as %s",

@@ -11,30 +11,31 @@ from __future__ import annotations
 import logging
 
 from taskiq import AckableMessage
-from taskiq.receiver import Receiver
 from taskiq.utils import maybe_awaitable
 
 from .broker import ReliableStreamBroker
+from .compat.taskiq import GatedReceiver
 
 log = logging.getLogger("gamif.tasks")
 
 
-class DeadLetteringReceiver(Receiver):
-    async def callback(self, message: bytes | AckableMessage, raise_err: bool = False) -> None:
+class DeadLetteringReceiver(GatedReceiver):
+    async def turned_away(self, message: AckableMessage) -> bool:
         broker = self.broker
-        if isinstance(message, AckableMessage) and isinstance(broker, ReliableStreamBroker):
-            reason = self._cannot_run(message.data)
-            if reason is not None:
-                entry = await broker.dead_letter(message.data, reason=reason, attempts=1, events=0)
-                log.error(
-                    "task queue: a message %s: moved to the dead-letter stream %s as %s",
-                    reason,
-                    broker.dead_letter_name,
-                    entry,
-                )
-                await maybe_awaitable(message.ack())
-                return
-        await super().callback(message, raise_err)
+        if not isinstance(broker, ReliableStreamBroker):
+            return False
+        reason = self._cannot_run(message.data)
+        if reason is None:
+            return False
+        entry = await broker.dead_letter(message.data, reason=reason, attempts=1, events=0)
+        log.error(
+            "task queue: a message %s: moved to the dead-letter stream %s as %s",
+            reason,
+            broker.dead_letter_name,
+            entry,
+        )
+        await maybe_awaitable(message.ack())
+        return True
 
     def _cannot_run(self, data: bytes) -> str | None:
         """Why this worker cannot run the message, or None (it decodes, and its task is known)."""

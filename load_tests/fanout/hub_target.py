@@ -39,7 +39,8 @@ ADMIN_HANDLE = "bench"
 _PUBLISH_CHUNK = 500  # changes per pipelined round trip to Redis
 
 
-def _gamif_executable() -> str | None:
+def gamif_executable() -> str | None:
+    """The ``gamif`` command of this Python's environment (else the one on the PATH), or None."""
     beside = Path(sys.executable).parent / "gamif"
     return str(beside) if beside.exists() else shutil.which("gamif")
 
@@ -64,7 +65,7 @@ class HubTarget(Target):
     def unavailable(self) -> str | None:
         if importlib.util.find_spec("server.hub.endpoint") is None:
             return "the hub's WebSocket endpoint (server/hub/endpoint.py, GET /ws) is not there yet"
-        if _gamif_executable() is None:
+        if gamif_executable() is None:
             return "the gamif command is not installed (pip install -e .)"
         try:
             self._runner().run(self._ping())
@@ -93,7 +94,7 @@ class HubTarget(Target):
     def _prepare(self) -> None:
         """The database and its admin, once for every server run of this target."""
         self._data = tempfile.TemporaryDirectory(prefix="gamif-fanout-")
-        gamif = _gamif_executable()
+        gamif = gamif_executable()
         assert gamif is not None
         created = subprocess.run(
             [gamif, "create-admin", "--email", "bench@example.com", "--handle", ADMIN_HANDLE],
@@ -109,7 +110,7 @@ class HubTarget(Target):
     def start(self) -> None:
         if self._data is None:
             self._prepare()
-        gamif = _gamif_executable()
+        gamif = gamif_executable()
         assert gamif is not None
         self.port = free_port()
         self.server = ServerProcess([gamif, "serve", "--port", str(self.port)], env=self._environment())

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from load_tests.kit.result import Result, empty_series
 
-from .results import TargetResult, _comparison_line
+from .results import TargetResult, comparison_line
 
 
 def to_kit(document: dict[str, Any], results: dict[str, TargetResult], command: str) -> Result:
@@ -32,7 +32,7 @@ def to_kit(document: dict[str, Any], results: dict[str, TargetResult], command: 
     hub = results.get("hub")
     largest = max(hub.fanout, key=lambda run: run.subscribers) if hub is not None and hub.fanout else None
     notes = [
-        _comparison_line(name, comparison)
+        comparison_line(name, comparison)
         for name, comparison in document["comparisons"].items()
         if comparison is not None
     ]

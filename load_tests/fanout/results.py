@@ -290,7 +290,7 @@ def table(results: dict[str, TargetResult], comparisons: dict[str, dict[str, Any
     lines += [_memory_row(result.name, result.memory) for result in results.values() if result.memory]
     for name, comparison in comparisons.items():
         if comparison is not None:
-            lines += ["", _comparison_line(name, comparison)]
+            lines += ["", comparison_line(name, comparison)]
     return "\n".join(lines)
 
 
@@ -298,7 +298,8 @@ def _ratios_text(ratios: dict[str, float]) -> str:
     return ", ".join(f"{ratio:.2f} at {int(n):,}" for n, ratio in ratios.items())
 
 
-def _comparison_line(name: str, comparison: dict[str, Any]) -> str:
+def comparison_line(name: str, comparison: dict[str, Any]) -> str:
+    """One target's throughput against the baselines, as a line of the report."""
     frames, deliveries = (
         _ratios_text(comparison["frames_per_s"]),
         _ratios_text(comparison["deliveries_per_s"]),

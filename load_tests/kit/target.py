@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from load_tests.fanout.targets import TargetError
-from load_tests.pipeline.stack import Stack, _check
+from load_tests.pipeline.stack import Stack, check_status
 
 from .options import add_store_options
 
@@ -118,7 +118,7 @@ class OwnStack(Target):
                 answer = await client.post(
                     "/api/v1/teams", json={"slug": slug, "name": slug}, headers=headers
                 )
-                _check(answer, 201, f"creating team {slug}")
+                check_status(answer, 201, f"creating team {slug}")
             for start in range(0, count, ADMIN_BATCH):
                 batch = [
                     {"handle": f"{prefix}u{index}", "display_name": f"Load user {index}"}
@@ -127,7 +127,7 @@ class OwnStack(Target):
                 answer = await client.post(
                     "/api/v1/admin/users", json={"users": batch, "issue_tokens": True}, headers=headers
                 )
-                _check(answer, 201, "creating load users through the admin API")
+                check_status(answer, 201, "creating load users through the admin API")
                 for index, user in enumerate(answer.json()["users"], start):
                     team = slugs[index % teams] if teams and index < in_teams else None
                     created.append(LoadUser(user["id"], user["handle"], user["access_token"], team))
@@ -138,7 +138,7 @@ class OwnStack(Target):
                     answer = await client.put(
                         f"/api/v1/teams/{user.team}/members/{user.handle}", headers=headers
                     )
-                _check(answer, 204, f"adding {user.handle} to {user.team}")
+                check_status(answer, 204, f"adding {user.handle} to {user.team}")
 
             await asyncio.gather(*(join(user) for user in created if user.team))
         return created

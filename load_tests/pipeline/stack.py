@@ -21,7 +21,7 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 from redis.asyncio import Redis
 
-from load_tests.fanout.hub_target import _gamif_executable
+from load_tests.fanout.hub_target import gamif_executable
 from load_tests.fanout.targets import HOST, ServerProcess, TargetError, answers_http, free_port
 
 ADMIN_HANDLE = "pipeline-admin"
@@ -96,14 +96,14 @@ class Stack:
             login = await client.post(
                 "/api/v1/auth/login", json={"login": ADMIN_HANDLE, "password": self._password}
             )
-            _check(login, 200, "admin login")
+            check_status(login, 200, "admin login")
             token = self.admin_token = login.json()["access_token"]
             created = await client.post(
                 "/api/v1/service-accounts",
                 json={"name": "pipeline bench", "scopes": ["metrics:write"]},
                 headers={"Authorization": f"Bearer {token}"},
             )
-            _check(created, 201, "creating the service account")
+            check_status(created, 201, "creating the service account")
             self.api_key = created.json()["api_key"]
 
     def start_worker(self, workers: int, concurrency: int) -> int:
@@ -165,7 +165,7 @@ class Stack:
                         "display_name": f"Player {index}",
                     },
                 )
-            _check(answer, 201, f"registering {handle}")
+            check_status(answer, 201, f"registering {handle}")
             body = answer.json()
             return Player(handle, body["user"]["id"], body["tokens"]["access_token"])
 
@@ -199,7 +199,7 @@ class Stack:
     # ------------------------------------------------------------------ helpers
 
     def _gamif(self) -> str:
-        gamif = _gamif_executable()
+        gamif = gamif_executable()
         if gamif is None:
             raise TargetError("the gamif command is not installed (pip install -e .)")
         return gamif
@@ -218,7 +218,8 @@ class Stack:
             raise TargetError(f"{what} failed:\n{done.stdout}{done.stderr}")
 
 
-def _check(answer: httpx.Response, status: int, what: str) -> None:
+def check_status(answer: httpx.Response, status: int, what: str) -> None:
+    """Raise a `TargetError` saying what failed unless the API answered `status`."""
     if answer.status_code != status:
         raise TargetError(f"{what} answered {answer.status_code}: {answer.text[:500]}")
 

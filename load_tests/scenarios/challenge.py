@@ -16,7 +16,7 @@ from typing import Any
 from load_tests.fanout.targets import TargetError
 from load_tests.kit import slo
 from load_tests.kit.target import LoadUser, OwnStack, Target
-from load_tests.pipeline.stack import _check
+from load_tests.pipeline.stack import check_status
 
 from . import common
 
@@ -66,7 +66,7 @@ async def go(args: Any, checks: list[slo.Check]) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {target.stack.admin_token}"}
         async with target.stack.http() as client:
             answer = await client.post("/api/v1/challenges", json=body, headers=headers)
-            _check(answer, 201, "creating the challenge")
+            check_status(answer, 201, "creating the challenge")
         if not target.team_slugs:
             raise TargetError("no teams were created")
 

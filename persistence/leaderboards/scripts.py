@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.connection import ConnectionPoolInterface
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 from redis.typing import EncodableT
+
+from persistence.compat.redis import pooled_connection
 
 from .layout import KINDS
 
@@ -173,25 +174,14 @@ class Script:
         command whose connection failed (its default retry), and a recorded batch whose reply was lost
         has been applied, so resending it would count it twice. NOSCRIPT means it did not run: load
         the script and send it again."""
-        pool: ConnectionPoolInterface = redis.connection_pool  # the annotated interface
-        conn = await pool.get_connection()
-        try:
+        async with pooled_connection(redis) as conn:
             for attempt in (1, 2):
-                await conn.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
                 try:
-                    return await conn.read_response()
+                    return await conn.execute("EVALSHA", self.sha, len(keys), *keys, *args)
                 except NoScriptError:
                     if attempt == 2:
                         raise
-                await conn.send_command("SCRIPT", "LOAD", self.source)
-                await conn.read_response()
-        except ResponseError:
-            raise  # an error reply: the connection is still in step
-        except BaseException:
-            await conn.disconnect(nowait=True)  # a reply may be pending: the connection cannot be reused
-            raise
-        finally:
-            await pool.release(conn)
+                await conn.execute("SCRIPT", "LOAD", self.source)
         raise AssertionError("unreachable")  # pragma: no cover
 
 

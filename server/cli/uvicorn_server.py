@@ -12,6 +12,8 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from server.compat.uvicorn import forget_signal
+
 log = logging.getLogger("uvicorn.error")
 
 GRACEFUL_SHUTDOWN_SECONDS = 6
@@ -31,9 +33,8 @@ class GamifServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         with super().capture_signals():
             yield
-            # The signals uvicorn re-raises on leaving; SIGINT (Ctrl-C) keeps its usual ending.
-            captured: list[int] = self._captured_signals
-            captured[:] = [sig for sig in captured if sig != signal.SIGTERM]
+            # SIGINT (Ctrl-C) keeps its usual ending.
+            forget_signal(self, signal.SIGTERM)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         try:

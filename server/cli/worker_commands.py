@@ -51,31 +51,28 @@ def worker(args: argparse.Namespace) -> int:
         print(f"gamif worker: cannot start: {type(error).__name__}: {error}".splitlines()[0], file=sys.stderr)
         return 1
     from taskiq.acks import AcknowledgeType
-    from taskiq.cli.worker.args import WorkerArgs
-    from taskiq.cli.worker.run import run_worker
 
-    code = run_worker(
-        WorkerArgs(
-            broker="server.worker:broker",
-            modules=[],
-            workers=args.workers,
-            log_level=settings.log_level.upper(),  # type: ignore[arg-type]
-            # The logging `gamif` configured (server/logs.py) is the worker processes' too (they are
-            # forked): taskiq's own basicConfig would add nothing, or a second format.
-            configure_logging=False,
-            # SIGTERM (or SIGINT): the supervisor notices within a second and stops its worker, which
-            # takes no new batch, gives those it holds WAIT_TASKS_SECONDS (an unfinished one stays
-            # pending in the stream and is taken over: scoring is idempotent), then closes its
-            # services within SHUTDOWN_SECONDS. The whole stays within the README's 10 s.
-            wait_tasks_timeout=WAIT_TASKS_SECONDS,
-            shutdown_timeout=SHUTDOWN_SECONDS,
-            max_async_tasks=args.concurrency,
-            # The tasks acknowledge their messages themselves, after the commit (`tasks.scoring`):
-            # taskiq's default would acknowledge a task that failed, and lose its batch.
-            ack_type=AcknowledgeType.MANUAL,
-            # What it cannot run goes to the dead letters rather than being acknowledged and dropped.
-            receiver="tasks.receiver:DeadLetteringReceiver",
-        )
+    from tasks.compat.taskiq import run_worker_processes
+
+    code = run_worker_processes(
+        broker="server.worker:broker",
+        workers=args.workers,
+        log_level=settings.log_level.upper(),
+        # The logging `gamif` configured (server/logs.py) is the worker processes' too (they are
+        # forked): taskiq's own basicConfig would add nothing, or a second format.
+        configure_logging=False,
+        # SIGTERM (or SIGINT): the supervisor notices within a second and stops its worker, which
+        # takes no new batch, gives those it holds WAIT_TASKS_SECONDS (an unfinished one stays
+        # pending in the stream and is taken over: scoring is idempotent), then closes its
+        # services within SHUTDOWN_SECONDS. The whole stays within the README's 10 s.
+        wait_tasks_timeout=WAIT_TASKS_SECONDS,
+        shutdown_timeout=SHUTDOWN_SECONDS,
+        max_async_tasks=args.concurrency,
+        # The tasks acknowledge their messages themselves, after the commit (`tasks.scoring`):
+        # taskiq's default would acknowledge a task that failed, and lose its batch.
+        ack_type=AcknowledgeType.MANUAL,
+        # What it cannot run goes to the dead letters rather than being acknowledged and dropped.
+        receiver="tasks.receiver:DeadLetteringReceiver",
     )
     # taskiq's supervisor returns None once it has asked its workers to stop, or -1 when they kept
     # dying at start. It does not wait for them (Python would, without end, on leaving): a worker that

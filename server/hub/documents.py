@@ -26,13 +26,13 @@ from redis.typing import EncodableT
 
 from protocol import Encoding, encode_value
 
-from .redis import _HEAD_BODY, _PRELUDE, _PUBLISH_FN, RedisStreams, _run, _Script
+from .redis import LUA_HEAD_BODY, LUA_PRELUDE, LUA_PUBLISH_FN, RedisStreams, Script, run_scripts
 from .streams import Position, new_epoch
 
 # KEYS: meta, log. ARGV: fresh epoch, meta_ttl_ms. Returns {epoch, seq, doc or false}, creating the epoch.
 _READ_LUA = (
-    _PRELUDE
-    + _HEAD_BODY
+    LUA_PRELUDE
+    + LUA_HEAD_BODY
     + """
 local d = redis.call('HMGET', KEYS[1], 'doc_epoch', 'doc')
 if d[1] == epoch then
@@ -45,8 +45,8 @@ return {epoch, seq, false}
 # KEYS: meta, log. ARGV: publish args (7), expected epoch, expected seq, payload, doc, min interval ms.
 # Returns {'ok', epoch, offset}, {'conflict', epoch, seq, doc or false} or {'wait', ms}.
 _PUBLISH_IF_LUA = (
-    _PRELUDE
-    + _PUBLISH_FN
+    LUA_PRELUDE
+    + LUA_PUBLISH_FN
     + """
 local epoch, seq, at = current(KEYS[1])
 if not epoch then
@@ -69,8 +69,8 @@ return {'ok', r[1], r[2]}
 """
 )
 
-_READ = _Script(_READ_LUA)
-_PUBLISH_IF = _Script(_PUBLISH_IF_LUA)
+_READ = Script(_READ_LUA)
+_PUBLISH_IF = Script(_PUBLISH_IF_LUA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +118,9 @@ class DocumentStore:
     async def read(self, topic: str) -> Stored:
         """The topic's position (creating its epoch if it has none) and its document there, read together."""
         keys = [self.streams.names.meta(topic), self.streams.names.log(topic)]
-        [(epoch, seq, doc)] = await _run(self.redis, [(_READ, keys, [new_epoch(), self.streams.idle_ttl_ms])])
+        [(epoch, seq, doc)] = await run_scripts(
+            self.redis, [(_READ, keys, [new_epoch(), self.streams.idle_ttl_ms])]
+        )
         return Stored(Position(_text(epoch), int(seq)), _document(doc))
 
     async def publish_if(
@@ -141,7 +143,7 @@ class DocumentStore:
             encode_value(document, Encoding.MSGPACK),
             min_interval_ms,
         ]
-        [reply] = await _run(self.redis, [(_PUBLISH_IF, keys, args)], once=True)
+        [reply] = await run_scripts(self.redis, [(_PUBLISH_IF, keys, args)], once=True)
         kind = _text(reply[0])
         if kind == "ok":
             return Published(Position(_text(reply[1]), int(reply[2])))

@@ -25,7 +25,7 @@ from redis.typing import EncodableT
 from protocol import PRESENCE_MAX_PEOPLE, Encoding, encode_value
 
 from .presence import Person, Presence, presence_document, presence_topic_of
-from .redis import _HEAD_BODY, _PRELUDE, _PUBLISH_FN, RedisStreams, _run, _Script
+from .redis import LUA_HEAD_BODY, LUA_PRELUDE, LUA_PUBLISH_FN, RedisStreams, Script, run_scripts
 from .streams import Position, new_epoch
 
 # Canonical msgpack pieces, assembled in Lua (strings of at most 31 bytes are fixstr).
@@ -51,8 +51,8 @@ end
 # KEYS: meta, log, sessions, refs, people, scopes. ARGV: publish args (7), member, until, user id,
 # packed person, max people, scope. Returns 1 if the user came online.
 _JOIN_LUA = (
-    _PRELUDE
-    + _PUBLISH_FN
+    LUA_PRELUDE
+    + LUA_PUBLISH_FN
     + _MSGPACK_LUA
     + """
 local sessions, refs, people = KEYS[3], KEYS[4], KEYS[5]
@@ -76,8 +76,8 @@ return 1
 
 # KEYS: meta, log, sessions, refs, people. ARGV: publish args (7), now. Returns how many left.
 _SWEEP_LUA = (
-    _PRELUDE
-    + _PUBLISH_FN
+    LUA_PRELUDE
+    + LUA_PUBLISH_FN
     + _MSGPACK_LUA
     + """
 local sessions, refs, people = KEYS[3], KEYS[4], KEYS[5]
@@ -104,16 +104,16 @@ return #ops
 
 # KEYS: meta, log, refs, people. ARGV: fresh epoch, meta_ttl_ms. Returns {epoch, offset, count, people}.
 _SNAPSHOT_LUA = (
-    _PRELUDE
-    + _HEAD_BODY
+    LUA_PRELUDE
+    + LUA_HEAD_BODY
     + """
 return {epoch, seq, redis.call('HLEN', KEYS[3]), redis.call('HGETALL', KEYS[4])}
 """
 )
 
-_JOIN = _Script(_JOIN_LUA)
-_SWEEP = _Script(_SWEEP_LUA)
-_SNAPSHOT = _Script(_SNAPSHOT_LUA)
+_JOIN = Script(_JOIN_LUA)
+_SWEEP = Script(_SWEEP_LUA)
+_SNAPSHOT = Script(_SNAPSHOT_LUA)
 
 
 class RedisPresence(Presence):
@@ -135,7 +135,7 @@ class RedisPresence(Presence):
     def _keys(self, scope: str) -> list[str]:
         topic = presence_topic_of(scope)
         base = f"{self.prefix}hub:{{{topic}}}"
-        return [*self.streams._keys(topic), f"{base}:sessions", f"{base}:refs", f"{base}:people"]
+        return [*self.streams.topic_keys(topic), f"{base}:sessions", f"{base}:refs", f"{base}:people"]
 
     @property
     def _scopes_key(self) -> str:
@@ -168,7 +168,7 @@ class RedisPresence(Presence):
             ]
             calls.append((_JOIN, [*self._keys(scope), self._scopes_key], args))
         if calls:
-            await _run(self.redis, calls, once=True)
+            await run_scripts(self.redis, calls, once=True)
 
     async def leave(self, session_id: str, person: Person, scopes: Sequence[str]) -> None:
         member = f"{person.user_id} {session_id}"
@@ -218,12 +218,12 @@ class RedisPresence(Presence):
             (_SWEEP, self._keys(scope), [*self.streams.publish_args(presence_topic_of(scope)), now])
             for scope in scopes
         ]
-        left = await _run(self.redis, calls, once=True) if calls else []
+        left = await run_scripts(self.redis, calls, once=True) if calls else []
         return sum(int(n) for n in left)
 
     async def snapshot(self, scope: str) -> tuple[dict[str, Any], Position]:
         keys = self._keys(scope)
-        [(epoch, offset, count, flat)] = await _run(
+        [(epoch, offset, count, flat)] = await run_scripts(
             self.redis,
             [(_SNAPSHOT, [keys[0], keys[1], keys[3], keys[4]], [new_epoch(), self.streams.idle_ttl_ms])],
         )

@@ -50,11 +50,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.connection import AbstractConnection, ConnectionPoolInterface
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.typing import EncodableT
+
+from persistence.compat.redis import DedicatedConnection, decodes_responses, pooled_connection
 
 from .streams import (
     DEFAULT_IDLE_TTL_SECONDS,
@@ -97,7 +96,7 @@ class RedisNames:
 
 # --------------------------------------------------------------------------------------------- scripts
 
-_PRELUDE = """
+LUA_PRELUDE = """
 -- The server's run id changes with every restart and failover (see the module docstring).
 local info = redis.call('INFO', 'server')
 local found = string.find(info, 'run_id:', 1, true)
@@ -122,7 +121,7 @@ end
 # publish(meta, log, payload, args, i): appends payload as the topic's next delta, where args[i..i+6] are
 # now_ms, max_len, max_age_ms, log_ttl_ms, meta_ttl_ms, fresh epoch, channel. Returns {epoch, offset, at_ms}.
 # A function, so that other scripts (presence) publish in the same atomic step as their own writes.
-_PUBLISH_FN = """
+LUA_PUBLISH_FN = """
 local function at_of(log, offset)
   return tonumber(redis.call('XRANGE', log, entry_id(offset), entry_id(offset))[1][2][2])
 end
@@ -184,11 +183,11 @@ end
 """
 
 # KEYS: meta, log. ARGV: payload, then the publish arguments. Returns {epoch, offset, at_ms}.
-_PUBLISH_LUA = _PRELUDE + _PUBLISH_FN + "return publish(KEYS[1], KEYS[2], ARGV[1], ARGV, 2)\n"
+_PUBLISH_LUA = LUA_PRELUDE + LUA_PUBLISH_FN + "return publish(KEYS[1], KEYS[2], ARGV[1], ARGV, 2)\n"
 
 # Sets `epoch` and `seq`: the head of the topic of KEYS[1], KEYS[2] (meta, log), starting a new epoch
 # (ARGV[1]) if it has none, and keeping it ARGV[2] ms more.
-_HEAD_BODY = """
+LUA_HEAD_BODY = """
 local epoch, seq = current(KEYS[1])
 if not epoch then
   epoch, seq = ARGV[1], 0
@@ -199,12 +198,12 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 """
 
 # KEYS: meta, log. ARGV: fresh epoch, meta_ttl_ms. Returns {epoch, offset}.
-_HEAD_LUA = _PRELUDE + _HEAD_BODY + "return {epoch, seq}\n"
+_HEAD_LUA = LUA_PRELUDE + LUA_HEAD_BODY + "return {epoch, seq}\n"
 
 # KEYS: meta, log. ARGV: epoch, offset. Returns the deltas after offset as one string of records
 # `<offset> <at_ms> <size>\n<payload>` (one bulk reply parses far faster than nested arrays), or nil.
 _SINCE_LUA = (
-    _PRELUDE
+    LUA_PRELUDE
     + """
 local epoch, seq = current(KEYS[1])
 local offset = tonumber(ARGV[2])
@@ -229,7 +228,10 @@ return table.concat(records)
 )
 
 
-class _Script:
+class Script:
+    """A Lua script and its SHA1, run by `run_scripts` (also by the hub's presence and documents, whose
+    scripts are built on `LUA_PRELUDE` and the functions after it)."""
+
     __slots__ = ("sha", "source")
 
     def __init__(self, source: str) -> None:
@@ -237,14 +239,15 @@ class _Script:
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
 
-_PUBLISH = _Script(_PUBLISH_LUA)
-_HEAD = _Script(_HEAD_LUA)
-_SINCE = _Script(_SINCE_LUA)
+_PUBLISH = Script(_PUBLISH_LUA)
+_HEAD = Script(_HEAD_LUA)
+_SINCE = Script(_SINCE_LUA)
 
-_Call = tuple[_Script, Sequence[str], Sequence[EncodableT]]
+ScriptCall = tuple[Script, Sequence[str], Sequence[EncodableT]]
+"""One script to run: the script, its keys and its arguments."""
 
 
-async def _run(redis: Redis, calls: Sequence[_Call], *, once: bool = False) -> list[Any]:
+async def run_scripts(redis: Redis, calls: Sequence[ScriptCall], *, once: bool = False) -> list[Any]:
     """Run the scripts by EVALSHA in one round trip, loading them if the server lacks them.
 
     ``once``: never resend (for ``publish``). redis-py retries a command whose connection failed, by
@@ -265,7 +268,7 @@ async def _run(redis: Redis, calls: Sequence[_Call], *, once: bool = False) -> l
     return results
 
 
-async def _send(redis: Redis, calls: Sequence[_Call]) -> list[Any]:
+async def _send(redis: Redis, calls: Sequence[ScriptCall]) -> list[Any]:
     """Through the client (with its retries): for the scripts that may run twice (``head``, ``since``)."""
     if len(calls) == 1:
         script, keys, args = calls[0]
@@ -279,29 +282,16 @@ async def _send(redis: Redis, calls: Sequence[_Call]) -> list[Any]:
     return list(await pipe.execute(raise_on_error=False))
 
 
-async def _send_once(redis: Redis, calls: Sequence[_Call]) -> list[Any]:
+async def _send_once(redis: Redis, calls: Sequence[ScriptCall]) -> list[Any]:
     """On a connection of the client's pool, by hand, so that nothing is sent twice."""
-    pool: ConnectionPoolInterface = redis.connection_pool  # the annotated interface
-    conn = await pool.get_connection()
-    try:
-        commands = [(b"EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args in calls]
-        await conn.send_packed_command(conn.pack_commands(commands))
-        results: list[Any] = []
-        for _ in calls:
-            try:
-                results.append(await conn.read_response())
-            except ResponseError as error:  # an error reply: the connection is still in step
-                results.append(error)
-    except BaseException:
-        await conn.disconnect(nowait=True)  # replies may be pending: the connection cannot be reused
-        raise
-    finally:
-        await pool.release(conn)
-    return results
+    async with pooled_connection(redis) as conn:
+        return await conn.execute_many(
+            [(b"EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args in calls]
+        )
 
 
 def _require_bytes(redis: Redis) -> None:
-    if redis.connection_pool.connection_kwargs.get("decode_responses"):
+    if decodes_responses(redis):
         raise ValueError("the hub needs a Redis client with decode_responses=False: payloads are bytes")
 
 
@@ -328,7 +318,7 @@ class RedisStreams(Streams):
         self.redis = redis
         self.names = RedisNames(prefix)
 
-    def _keys(self, topic: str) -> list[str]:
+    def topic_keys(self, topic: str) -> list[str]:
         return [self.names.meta(topic), self.names.log(topic)]
 
     def publish_args(self, topic: str) -> list[EncodableT]:
@@ -349,29 +339,29 @@ class RedisStreams(Streams):
 
     async def publish_many(self, items: Iterable[tuple[str, bytes]]) -> list[Delta]:
         items = list(items)
-        calls: list[_Call] = []
+        calls: list[ScriptCall] = []
         for topic, payload in items:
-            calls.append((_PUBLISH, self._keys(topic), [payload, *self.publish_args(topic)]))
-        replies = await _run(self.redis, calls, once=True) if calls else []
+            calls.append((_PUBLISH, self.topic_keys(topic), [payload, *self.publish_args(topic)]))
+        replies = await run_scripts(self.redis, calls, once=True) if calls else []
         return [
             Delta(topic, epoch.decode(), int(offset), bytes(payload), int(at_ms))
             for (topic, payload), (epoch, offset, at_ms) in zip(items, replies, strict=True)
         ]
 
     async def head(self, topic: str) -> Position:
-        [(epoch, offset)] = await _run(
-            self.redis, [(_HEAD, self._keys(topic), [new_epoch(), self.idle_ttl_ms])]
+        [(epoch, offset)] = await run_scripts(
+            self.redis, [(_HEAD, self.topic_keys(topic), [new_epoch(), self.idle_ttl_ms])]
         )
         return Position(epoch.decode(), int(offset))
 
     async def since(self, topic: str, epoch: str, offset: int) -> list[Delta] | None:
         if offset < 0:
             return None
-        [records] = await _run(self.redis, [(_SINCE, self._keys(topic), [epoch, offset])])
+        [records] = await run_scripts(self.redis, [(_SINCE, self.topic_keys(topic), [epoch, offset])])
         return None if records is None else _parse_records(topic, epoch, records)
 
     async def drop(self, topic: str) -> None:
-        await self.redis.delete(*self._keys(topic))
+        await self.redis.delete(*self.topic_keys(topic))
 
 
 # ------------------------------------------------------------------------------------------------- bus
@@ -417,7 +407,7 @@ class RedisBus(Bus):
         self.client_id: int | None = None
         """Redis's id of the bus connection (``CLIENT LIST``, ``CLIENT KILL ID``); None while down."""
         self.reconnects = 0
-        self._conn: AbstractConnection | None = None
+        self._conn: DedicatedConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         # Per channel, the SUBSCRIBE/UNSUBSCRIBE commands sent on this connection and not yet answered:
@@ -481,26 +471,19 @@ class RedisBus(Bus):
         self._inflight[channel] = self._inflight.get(channel, 0) + 1
         # On failure, the reader notices the broken connection, reconnects and resubscribes.
         with contextlib.suppress(*_LOST):
-            await conn.send_command(command, channel, check_health=False)
+            await conn.send(command, channel)
 
     # ------------------------------------------------------------------ connection
 
     async def _open(self, *, resync: bool) -> None:
         """A new connection, subscribed to every wanted channel (the replies are read by `_pump`)."""
-        # The pool's settings, but a connection of our own, kept out of the pool (redis-py leaves
-        # make_connection and connect unannotated).
-        conn: AbstractConnection = self.redis.connection_pool.make_connection()  # type: ignore[no-untyped-call]
-        conn.retry = Retry(NoBackoff(), 0)  # reconnecting is ours to do, and to tell the listener about
-        parser: Any = getattr(conn, "_parser", None)
-        if hasattr(parser, "set_pubsub_push_handler"):
-            # Under RESP3, redis-py's default handler formats every message for a debug log, even when
-            # the log is off; its own PubSub replaces the handler the same way.
-            parser.set_pubsub_push_handler(_as_is)
+        # Reconnecting is ours to do, and to tell the listener about.
+        conn = DedicatedConnection(self.redis)
         try:
             async with asyncio.timeout(self.connect_timeout):
-                await conn.connect()  # type: ignore[no-untyped-call]
-                await conn.send_command(b"CLIENT", b"ID", check_health=False)
-                client_id = int(await conn.read_response())
+                await conn.connect()
+                await conn.send(b"CLIENT", b"ID")
+                client_id = int(await conn.read_reply())
                 # No await from here to the write: a subscription made meanwhile is either in these
                 # commands or sent after them, on this connection.
                 self._conn, self.client_id = conn, client_id
@@ -512,12 +495,12 @@ class RedisBus(Bus):
                     commands = [
                         (b"SUBSCRIBE", *channels[i : i + 1_000]) for i in range(0, len(channels), 1_000)
                     ]
-                    await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+                    await conn.send_many(commands)
         except BaseException:
             if self._conn is conn:
                 await self._drop_connection()
             else:
-                await conn.disconnect(nowait=True)
+                await conn.disconnect()
             raise
 
     async def _drop_connection(self) -> None:
@@ -525,7 +508,7 @@ class RedisBus(Bus):
         self._confirmed.clear()
         self._inflight.clear()
         if conn is not None:
-            await conn.disconnect(nowait=True)
+            await conn.disconnect()
 
     async def _run(self) -> None:
         delay = self.backoff_initial
@@ -556,18 +539,18 @@ class RedisBus(Bus):
             if self._resync_left == 0:
                 self._reset()  # nothing to resubscribe: the reset can be told at once
 
-    async def _pump(self, conn: AbstractConnection) -> None:
+    async def _pump(self, conn: DedicatedConnection) -> None:
         loop = asyncio.get_running_loop()
         heard = loop.time()
         pinged: float | None = None
         while True:
-            reply = await conn.read_response(timeout=self.read_timeout, push_request=True)
+            reply = await conn.read(self.read_timeout)
             now = loop.time()
             if reply is None:  # nothing within read_timeout
                 if pinged is not None and now - pinged > self.ping_timeout:
                     raise _Unresponsive(f"no answer to a PING within {self.ping_timeout} s")
                 if pinged is None and now - heard >= self.ping_interval:
-                    await conn.send_command(b"PING", check_health=False)
+                    await conn.send(b"PING")
                     pinged = now
                 continue
             heard, pinged = now, None
@@ -603,10 +586,6 @@ class RedisBus(Bus):
             self._resync_left -= 1
             if self._resync_left == 0:
                 self._reset()
-
-
-async def _as_is(response: Any) -> Any:
-    return response
 
 
 def _parse_records(topic: str, epoch: str, data: bytes) -> list[Delta]:

@@ -11,23 +11,20 @@ PROTOCOL.md says where uvicorn does otherwise.
   error.
 
 `gamif serve` runs uvicorn with `HubWebSocketProtocol`. Everything here is a thin override of
-uvicorn 0.54's ``WebSocketsSansIOProtocol``; the hub also works on any other ASGI server, with that
-server's close reasons.
+uvicorn 0.54's ``WebSocketsSansIOProtocol``, through `server.compat.uvicorn`; the hub also works on
+any other ASGI server, with that server's close reasons.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from uvicorn._types import ASGISendEvent
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import CloseCode
-from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from protocol import ErrorCode, close_reason
-
-from .link import reset
+from server.compat.uvicorn import ASGISendEvent, SansIOWebSocketProtocol, reset
 
 SERVICE_RESTART = "service_restart"
 """The reason of the 1012 close on shutdown: the close code's name (PROTOCOL.md §17)."""
@@ -46,35 +43,29 @@ class HubServerProtocol(ServerProtocol):
         super().fail(code, reason)
 
 
-class HubWebSocketProtocol(WebSocketsSansIOProtocol):
+class HubWebSocketProtocol(SansIOWebSocketProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # websockets' own logger, not uvicorn's: its info lines ("connection open", "connection
         # rejected") would repeat the one uvicorn logs for each upgrade, accepted or refused.
-        self.conn = HubServerProtocol(
-            extensions=self.conn.available_extensions, max_size=self.config.ws_max_size
+        self.use_server_protocol(
+            lambda extensions, max_size: HubServerProtocol(extensions=extensions, max_size=max_size)
         )
 
     def shutdown(self) -> None:
-        if self.handshake_complete and not self.close_sent and self.conn.state is State.OPEN:
-            self.stop_keepalive()
-            self.queue.put_nowait({"type": "websocket.disconnect", "code": 1012, "reason": SERVICE_RESTART})
-            self.conn.send_close(1012, SERVICE_RESTART)
-            self.close_sent = True
-            self.transport.write(b"".join(self.conn.data_to_send()))
-            self.transport.close()
-        else:
+        if not self.close_if_open(1012, SERVICE_RESTART):
             super().shutdown()  # not a WebSocket yet (a 500), or closing already
         # A closed transport still sends what it holds before it lets go, and a client that stopped
         # reading never takes it: reset such a connection at once, any other soon, so that none holds
         # the process until the graceful-shutdown timeout.
-        if not self.writable.is_set():
-            reset(self.transport)
+        transport = self.connection_transport
+        if self.write_paused:
+            reset(transport)
         else:
-            self.loop.call_later(SHUTDOWN_CLOSE_GRACE, reset, self.transport)
+            asyncio.get_running_loop().call_later(SHUTDOWN_CLOSE_GRACE, reset, transport)
 
     async def send(self, message: ASGISendEvent) -> None:
         await super().send(message)
         if message["type"] == "websocket.http.response.body" and not message.get("more_body", False):
             # The denial response is the handshake's answer: the connection is done with.
-            self.handshake_complete = True
+            self.end_handshake()

@@ -410,11 +410,11 @@ async def test_redis_scripts_are_loaded_when_the_server_lacks_them(
     redis_client: aioredis.Redis, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A variant of the script that this server cannot know yet (no SCRIPT FLUSH: the server is shared).
-    unknown = redis_hub._Script(redis_hub._PUBLISH.source + f"\n-- {redis_prefix}\n")
+    unknown = redis_hub.Script(redis_hub._PUBLISH.source + f"\n-- {redis_prefix}\n")
     monkeypatch.setattr(redis_hub, "_PUBLISH", unknown)
     streams = RedisStreams(redis_client, prefix=redis_prefix)
     assert (await streams.publish(TOPIC, b"a")).offset == 1  # one call
-    unknown = redis_hub._Script(redis_hub._PUBLISH.source + "-- pipelined\n")
+    unknown = redis_hub.Script(redis_hub._PUBLISH.source + "-- pipelined\n")
     monkeypatch.setattr(redis_hub, "_PUBLISH", unknown)
     deltas = await streams.publish_many([(TOPIC, b"b"), (TOPIC, b"c")])  # a pipeline
     assert [delta.offset for delta in deltas] == [2, 3]
