@@ -38,7 +38,6 @@ the score first (see `persistence.leaderboards`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -62,12 +61,13 @@ from persistence.models import User
 from persistence.scoring import ScoreResult, Submission
 from protocol import leaderboard_topic, row_ops
 from server.config import Settings
-from server.hub.documents import Conflict, DocumentStore, Published, Stored, Wait
-from server.hub.publish import Publisher, TopicChange, encode_change
+from server.hub.documents import DocumentStore, Stored
+from server.hub.publish import Publisher, TopicChange
 from server.hub.redis import RedisStreams
 from server.hub.streams import Position
 
 from .coalesce import Coalescer
+from .document_push import PushFailed, push_document
 from .leaderboard_repair import FIRST_DELAY_S, BoardsRepair
 from .rank_notices import RankNotifier
 from .rules import RulesService
@@ -76,7 +76,6 @@ from .topics import LEADERBOARD_SIZE, ms
 log = logging.getLogger("gamif.leaderboards")
 
 _NAME_CACHE_SIZE = 100_000
-_MAX_ATTEMPTS = 20
 
 
 def board_document(page: Page, names: Mapping[str, str], size: int = LEADERBOARD_SIZE) -> dict[str, Any]:
@@ -223,26 +222,20 @@ class LiveBoards:
         are equal); returns the document and position after it."""
         _, board, period = topic.split(":")
         stored = self._last.get(topic) or await self.store.read(topic)
-        for _ in range(_MAX_ATTEMPTS):
-            # Read the board after learning the position: a document published by anyone since makes the
-            # compare-and-set fail, so a document never replaces a newer one.
-            document = await self.document(board, period)
-            if document == stored.document:
-                self._last[topic] = stored
-                return stored
-            payload = encode_change(TopicChange(topic, board_ops(stored.document, document)))
-            outcome = await self.store.publish_if(
-                topic, stored.position, payload, document, min_interval_ms=min_interval_ms
+        try:
+            stored = await push_document(
+                self.store,
+                topic,
+                stored,
+                lambda: self.document(board, period),
+                lambda before, after: TopicChange(topic, board_ops(before, after)),
+                min_interval_ms=min_interval_ms,
             )
-            if isinstance(outcome, Published):
-                stored = self._last[topic] = Stored(outcome.position, document)
-                return stored
-            if isinstance(outcome, Conflict):
-                stored = outcome.current
-            elif isinstance(outcome, Wait):
-                await asyncio.sleep(outcome.ms / 1000)
-        self._last.pop(topic, None)
-        raise RuntimeError(f"{topic}: could not publish after {_MAX_ATTEMPTS} attempts")
+        except PushFailed:
+            self._last.pop(topic, None)
+            raise
+        self._last[topic] = stored
+        return stored
 
     async def snapshot(self, board: str, period: str) -> tuple[dict[str, Any], Position]:
         """The document at the stream's head (see the module docstring)."""
