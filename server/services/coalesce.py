@@ -105,6 +105,13 @@ class Coalescer:
             # In the same step as the last check of `_dirty`: a later `touch` starts a new task.
             self._pushers.pop(topic, None)
 
+    async def settled(self) -> None:
+        """Until every topic marked so far has been pushed, each at its interval (or given up): what a
+        caller that must see the pushes done awaits, rather than sleeping and hoping."""
+        while self._pushers:
+            # asyncio.wait, not gather: a caller that stops waiting must not cancel the pushes.
+            await asyncio.wait(list(self._pushers.values()))
+
     async def aclose(self, final: Push) -> None:
         """Stop, then push what is pending at once with ``final`` (a process stopping)."""
         pending = list(self._pushers.values())

@@ -199,6 +199,10 @@ class LiveBoards:
     def touch(self, topic: str) -> None:
         self._pushes.touch(topic)
 
+    async def settled(self) -> None:
+        """Until every change marked so far has been pushed, each topic at its interval."""
+        await self._pushes.settled()
+
     async def aclose(self) -> None:
         """Push what is pending now (a worker stopping), then stop (a pending repair is left to the
         next process that records: the dirty mark is in Redis, if Redis could be told)."""

@@ -75,25 +75,29 @@ async def test_scores_reorder_a_watched_board_and_the_mirror_matches_a_fresh_sna
         assert rows[ben.user_id]["display_name"] == "Lb-Ben"
         assert rows[ben.user_id]["score"] > rows[ana.user_id]["score"] > 0
         assert rows[ben.user_id]["rank"] < rows[ana.user_id]["rank"]
-        await asyncio.sleep(0.5)  # nothing else is pending: the mirror is at the head
-        await drain(raw, mirror)
-    async with Raw.open(cluster.b.ws) as other:
-        await other.login(ben.access_token)
-        fresh = await other.subscribe(TOPIC)
+        # A fresh snapshot from the other node is the document at the stream's head when it is taken: the
+        # watched mirror, fed each delta up to that offset, is exactly it.
+        async with Raw.open(cluster.b.ws) as other:
+            await other.login(ben.access_token)
+            fresh = await other.subscribe(TOPIC)
+        await catch_up(raw, mirror, fresh.offset)
     assert (fresh.epoch, fresh.offset, fresh.snapshot) == (mirror.epoch, mirror.offset, mirror.document)
 
 
-async def drain(raw: Raw, mirror: TopicMirror) -> None:
-    while True:
-        try:
-            message = await raw.recv(timeout=0.3)
-        except TimeoutError:
-            return
-        for delta in (
-            message.deltas if isinstance(message, Batch) else [message] if isinstance(message, Delta) else []
-        ):
-            if delta.topic == mirror.topic:
-                assert mirror.apply_delta(delta) is Outcome.APPLIED
+async def catch_up(raw: Raw, mirror: TopicMirror, offset: int) -> None:
+    """Apply the topic's deltas to ``mirror`` one by one until it is at ``offset`` (none past it)."""
+    async with asyncio.timeout(20):
+        while mirror.offset < offset:
+            message = await raw.recv()
+            for delta in (
+                message.deltas
+                if isinstance(message, Batch)
+                else [message]
+                if isinstance(message, Delta)
+                else []
+            ):
+                if delta.topic == mirror.topic and mirror.offset < offset:
+                    assert mirror.apply_delta(delta) is Outcome.APPLIED
 
 
 async def test_many_events_within_the_push_interval_make_few_deltas(shared_cluster: Cluster):
