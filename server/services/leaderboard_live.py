@@ -71,7 +71,7 @@ from .document_push import PushFailed, push_document
 from .leaderboard_repair import FIRST_DELAY_S, BoardsRepair
 from .rank_notices import RankNotifier
 from .rules import RulesService
-from .topics import LEADERBOARD_SIZE, ms
+from .topics import LEADERBOARD_SIZE, ms, ranked_board_document
 
 log = logging.getLogger("gamif.leaderboards")
 
@@ -80,20 +80,14 @@ _NAME_CACHE_SIZE = 100_000
 
 def board_document(page: Page, names: Mapping[str, str], size: int = LEADERBOARD_SIZE) -> dict[str, Any]:
     """The §9 document of a page of `Leaderboards.top` (rows already in rank order)."""
-    span = page.span
-    return {
-        "board": page.board,
-        "period": span.period,
-        "period_start_ms": 0 if span.start is None else ms(span.start),
-        "period_end_ms": None if span.end is None else ms(span.end),
-        "size": size,
-        "ranked": page.ranked,
-        "rows": [
-            {"member": row.member, "display_name": names.get(row.member, row.member), "score": row.score,
-             "rank": row.rank}
-            for row in page.rows[:size]
-        ],
-    }  # fmt: skip
+    rows = [
+        {"member": row.member, "display_name": names.get(row.member, row.member), "score": row.score,
+         "rank": row.rank}
+        for row in page.rows[:size]
+    ]  # fmt: skip
+    return ranked_board_document(
+        page.board, page.span.period, (page.span.start, page.span.end), page.ranked, rows, size
+    )
 
 
 def board_ops(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> list[list[Any]]:

@@ -276,6 +276,20 @@ def leaderboard_document(
         rows.append(
             {"member": entry.member, "display_name": entry.display_name, "score": entry.score, "rank": rank}
         )
+    return ranked_board_document(board, period, bounds, ranked, rows, size)
+
+
+def ranked_board_document(
+    board: str,
+    period: str,
+    bounds: tuple[datetime | None, datetime | None],
+    ranked: int,
+    rows: Sequence[dict[str, Any]],
+    size: int = LEADERBOARD_SIZE,
+) -> dict[str, Any]:
+    """The §9 document around ``rows`` already ranked (``member``, ``display_name``, ``score``, ``rank``,
+    in rank order): the one shape of a board's document, whoever ranked it (the database here, the Redis
+    boards in `server.services.leaderboard_live`)."""
     start, end = bounds
     return {
         "board": board,
@@ -284,7 +298,7 @@ def leaderboard_document(
         "period_end_ms": None if end is None else ms(end),
         "size": size,
         "ranked": ranked,
-        "rows": rows,
+        "rows": list(rows[:size]),
     }
 
 
@@ -601,6 +615,7 @@ __all__ = [
     "mission_key",
     "ms",
     "period_bounds",
+    "ranked_board_document",
     "team_document",
     "team_members",
     "user_document",
