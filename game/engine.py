@@ -30,7 +30,7 @@ from .effects import (
 )
 from .events import MetricEvent, Rejection
 from .levels import LevelProgress, level_for, progress_for
-from .periods import day_label, local_day, period_days, period_key, period_label, zone
+from .periods import day_label, local_day, period_days, period_key, period_label, week_start_index, zone
 from .rules.badges import EventCount, MetricTotal
 from .scoring import EventXp, MetricScorer, number
 from .state import MILLI, StreakProgress, UserState
@@ -71,7 +71,7 @@ class Engine:
         self.rules = rules
         self.version = rules.version
         self.thresholds = rules.level_thresholds
-        self._week_start = 0 if rules.week_starts == "monday" else 6
+        self._week_start = week_start_index(rules.week_starts)
         self._metrics = {mid: MetricScorer(mid, rule, rules.boosts) for mid, rule in rules.metrics.items()}
         self._judge = BadgeJudge(rules)
         self._streaks_of_metric: dict[str, list[str]] = defaultdict(list)

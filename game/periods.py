@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from functools import lru_cache
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PeriodKind = str  # "daily" | "weekly" | "monthly"
+WeekStart = Literal["monday", "sunday"]
 
 
 class UnknownTimezone(ValueError):
@@ -24,6 +26,15 @@ def zone(name: str) -> ZoneInfo:
         raise UnknownTimezone(
             f"unknown timezone {name!r} (use an IANA name such as 'Europe/Paris')"
         ) from None
+
+
+def week_start_index(week_starts: str) -> int:
+    """A rule set's ``week_starts`` as `period_key` counts it: 0 for Monday, 6 for Sunday."""
+    if week_starts == "monday":
+        return 0
+    if week_starts == "sunday":
+        return 6
+    raise ValueError(f"week_starts is monday or sunday, not {week_starts!r}")
 
 
 def local_day(moment: datetime, tz: ZoneInfo) -> int:
@@ -52,6 +63,14 @@ def period_days(key: int, period: PeriodKind) -> range:
     following = key + 1
     end = date(following // 12, following % 12 + 1, 1).toordinal()
     return range(start, end)
+
+
+def period_dates(day: date, period: PeriodKind, week_start: int) -> tuple[date, date]:
+    """The daily, weekly or monthly period containing ``day``: its first day and the day after its last
+    (``[start, end)``), in whatever calendar ``day`` was read in. The one reckoning of period bounds: the
+    engine's caps and missions, the leaderboards' keys and the live documents all agree on it."""
+    days = period_days(period_key(day.toordinal(), period, week_start), period)
+    return date.fromordinal(days.start), date.fromordinal(days.stop)
 
 
 def period_label(key: int, period: PeriodKind) -> str:

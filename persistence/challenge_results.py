@@ -41,7 +41,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from game import BadgeEarned, Effect, Engine, Outcome, UserState, XpAwarded
+from game import Effect, Engine, Outcome, UserState
 from game.challenges import ChallengeDefinition, Results, TeamReward, TeamTally, results, standings
 
 from .db import begin_write
@@ -55,7 +55,8 @@ from .models import (
     User,
     table_of,
 )
-from .scoring import BadgeRowKey, BeforeCommit, ScoredBatch, ScoredUser, dump_state, load_state
+from .scoring import BeforeCommit, ScoredBatch, ScoredUser, dump_state, load_state
+from .scoring_rows import EffectRows
 from .scoring_writes import writes_for
 
 SCHEDULED, LIVE, FINISHED = "scheduled", "live", "finished"
@@ -297,8 +298,7 @@ async def _pay(
     locked = await writes.lock_states(session, sorted(by_user), engine.version, now)
     rule_id = f"challenges.{challenge_id}"
     states: list[dict[str, Any]] = []
-    ledger: list[dict[str, Any]] = []
-    badges: list[dict[str, Any]] = []
+    rows = EffectRows()
     befores: dict[str, tuple[str, UserState, int, Outcome]] = {}
     for user_id, version, stored, timezone in locked:
         state = before = load_state(engine, str(user_id), timezone, stored)
@@ -325,43 +325,9 @@ async def _pay(
                 "updated_at": now,
             }
         )
-        for effect in effects:
-            explanation = effect.explanation
-            if isinstance(effect, XpAwarded) and effect.amount:
-                ledger.append(
-                    {
-                        "user_id": user_id,
-                        "amount": effect.amount,
-                        "source": effect.source,
-                        "metric": None,
-                        "day": None,
-                        "rule_id": explanation.rule_id,
-                        "rule_version": explanation.rule_version,
-                        "explanation": explanation.text,
-                        "event_ids": [],
-                        "created_at": now,
-                    }
-                )
-            elif isinstance(effect, BadgeEarned):
-                badges.append(
-                    {
-                        "user_id": user_id,
-                        "badge_id": effect.badge_id,
-                        "tier": effect.tier or "",
-                        "period": effect.period or "",
-                        "secret": effect.secret,
-                        "rule_version": explanation.rule_version,
-                        "explanation": explanation.text,
-                        "earned_at": now,
-                    }
-                )
+        rows.add(user_id, effects, now)
     await writes.update_states(session, states)
-    if ledger:
-        await writes.insert_ledger(session, ledger)
-    new_badges: dict[str, set[BadgeRowKey]] = defaultdict(set)
-    if badges:
-        for user_id, badge_id, tier, period in await writes.insert_badges(session, badges):
-            new_badges[str(user_id)].add((badge_id, tier, period))
+    new_badges = await rows.write(session, writes)
     return {
         key: ScoredUser(key, timezone, before, version, outcome, frozenset(new_badges.get(key, ())))
         for key, (timezone, before, version, outcome) in befores.items()

@@ -29,19 +29,17 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game import (
-    BadgeEarned,
     Engine,
     MetricEvent,
-    MissionProgressed,
     Outcome,
     Rejection,
     UserState,
-    XpAwarded,
 )
 from game.rules import count_days, over_daily_limit
 
 from .db import begin_write
 from .models import MetricEventRow, table_of, utcnow
+from .scoring_rows import BadgeRowKey, EffectRows
 from .scoring_writes import EventKey, writes_for
 
 Status = Literal["accepted", "duplicate", "rejected"]
@@ -77,10 +75,6 @@ class ScoreResult:
     @property
     def accepted(self) -> int:
         return sum(1 for s in self.statuses if s.status == "accepted")
-
-
-BadgeRowKey = tuple[str, str, str]
-"""A ``badges_earned`` row's identity within a user: ``(badge_id, tier, period)``, ``""`` for none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,9 +206,7 @@ class Scorer:
         locked = await writes.lock_states(session, sorted(uuid.UUID(u) for u in by_user), engine.version, now)
         befores: dict[str, tuple[str, UserState, int, Outcome]] = {}
         states: list[dict[str, Any]] = []
-        ledger: list[dict[str, Any]] = []
-        badges: list[dict[str, Any]] = []
-        missions: dict[tuple[uuid.UUID, str, str], dict[str, Any]] = {}
+        rows = EffectRows()
         refused: dict[EventKey, Rejection] = {}
         events_of: dict[str, list[MetricEvent]] = {}
         for user_id, rule_version, stored, timezone in locked:
@@ -239,58 +231,12 @@ class Scorer:
                     "updated_at": now,
                 }
             )
-            for effect in outcome.effects:
-                explanation = effect.explanation
-                if isinstance(effect, XpAwarded) and effect.amount:
-                    ledger.append(
-                        {
-                            "user_id": user_id,
-                            "amount": effect.amount,
-                            "source": effect.source,
-                            "metric": effect.metric,
-                            "day": effect.day,
-                            "rule_id": explanation.rule_id,
-                            "rule_version": explanation.rule_version,
-                            "explanation": explanation.text,
-                            "event_ids": list(explanation.event_ids),
-                            "created_at": now,
-                        }
-                    )
-                elif isinstance(effect, BadgeEarned):
-                    badges.append(
-                        {
-                            "user_id": user_id,
-                            "badge_id": effect.badge_id,
-                            "tier": effect.tier or "",
-                            "period": effect.period or "",
-                            "secret": effect.secret,
-                            "rule_version": explanation.rule_version,
-                            "explanation": explanation.text,
-                            "earned_at": now,
-                        }
-                    )
-                elif isinstance(effect, MissionProgressed):
-                    missions[user_id, effect.mission_id, effect.period] = {
-                        "user_id": user_id,
-                        "mission_id": effect.mission_id,
-                        "period": effect.period,
-                        "progress": effect.progress,
-                        "goal": effect.goal,
-                        "completed_at": now if effect.completed else None,
-                        "updated_at": now,
-                    }
+            rows.add(user_id, outcome.effects, now)
         if refused:
             await _delete_events(session, list(refused))
         if states:
             await writes.update_states(session, states)
-        if ledger:
-            await writes.insert_ledger(session, ledger)
-        new_badges: dict[str, set[BadgeRowKey]] = defaultdict(set)
-        if badges:
-            for user_id, badge_id, tier, period in await writes.insert_badges(session, badges):
-                new_badges[str(user_id)].add((badge_id, tier, period))
-        if missions:
-            await writes.upsert_missions(session, list(missions.values()))
+        new_badges = await rows.write(session, writes)
         scored = {
             user_key: ScoredUser(
                 user_key,

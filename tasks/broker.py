@@ -38,6 +38,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 from taskiq import AckableMessage
 
+from .backoff import Backoff
 from .compat.taskiq_redis import MESSAGE_FIELD, StreamBroker
 from .dead_letters import dead_letter_fields
 
@@ -87,17 +88,17 @@ class ReliableStreamBroker(StreamBroker):
         # The claims are renewed beside the reading: taskiq stops reading while every task slot is busy
         # (all of them waiting out an outage, say), and that is when they matter.
         renewing = asyncio.create_task(self._keep_claims())
-        delay = _RETRY_FIRST
+        backoff = Backoff(_RETRY_FIRST, _RETRY_MAX)
         try:
             while True:
                 try:
                     async for message in self._listen_once():
-                        delay = _RETRY_FIRST
+                        backoff.reset()
                         yield message
                 except (RedisError, OSError) as error:
+                    delay = backoff.step()
                     log.warning("task queue: Redis unavailable (%r); retrying in %.1f s", error, delay)
                     await asyncio.sleep(delay)
-                    delay = min(delay * 2, _RETRY_MAX)
                     with contextlib.suppress(RedisError, OSError):
                         await self.declare_consumer_group()  # a Redis that restarted empty has no group
         finally:
@@ -173,17 +174,17 @@ class ReliableStreamBroker(StreamBroker):
     async def _until_done(self, what: str, command: Callable[[Redis], Awaitable[Any]]) -> Any:
         """Run ``command`` until Redis answers it (it restarts, fails over): what depends on it was
         already done and must not be lost."""
-        delay = _RETRY_FIRST
+        backoff = Backoff(_RETRY_FIRST, _RETRY_MAX)
         while True:
             try:
                 async with Redis(connection_pool=self.connection_pool) as redis:
                     return await command(redis)
             except (RedisError, OSError) as error:
+                delay = backoff.step()
                 log.warning(
                     "task queue: cannot %s, Redis unavailable (%r); retrying in %.1f s", what, error, delay
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, _RETRY_MAX)
 
     async def _claim(self, redis: Redis) -> list[tuple[bytes, dict[bytes, bytes]]]:
         """Messages another consumer took and has not acknowledged for ``claim_idle_ms`` (it died, or

@@ -74,6 +74,8 @@ events are all worth 0 thousandths and hides disabled users; ties there go by me
 periods are UTC ones (the same as here with the default timezone).
 """
 
+from game.periods import WeekStart
+
 from .boards import (
     DEFAULT_RETENTION_DAYS,
     BoardChange,
@@ -85,7 +87,7 @@ from .boards import (
     Row,
     Standing,
 )
-from .layout import PERIODS, SCOPES, XP_BOARD, Calendar, Period, PeriodSpan, Scope, WeekStart
+from .layout import PERIODS, SCOPES, XP_BOARD, Calendar, Period, PeriodSpan, Scope
 from .plan import Award
 from .sources import TeamHistory
 

@@ -14,6 +14,8 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from game.periods import WeekStart
+
 from .layout import (
     CODE_DIGITS,
     KINDS,
@@ -24,7 +26,6 @@ from .layout import (
     Period,
     PeriodSpan,
     Scope,
-    WeekStart,
     cast_period,
     cast_scope,
     check_board,

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Literal
 
-from game.periods import zone
+from game.periods import WeekStart, period_dates, week_start_index, zone
 from game.state import MILLI
 
 Period = Literal["daily", "weekly", "monthly", "all_time"]
@@ -18,8 +18,6 @@ Scope = Literal["user", "team", "team_avg"]
 """``user``: a user's own score; ``team``: the sum of the team's members' contributions;
 ``team_avg``: that sum divided by the number of members who contributed (see the package docstring)."""
 SCOPES: tuple[Scope, ...] = ("user", "team", "team_avg")
-
-WeekStart = Literal["monday", "sunday"]
 
 XP_BOARD = "xp"
 BOARD_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -133,12 +131,10 @@ class Calendar:
     a period's bounds are its first local midnight (the first one, when a DST change repeats it)."""
 
     def __init__(self, timezone: str = "UTC", week_starts: WeekStart = "monday") -> None:
-        if week_starts not in ("monday", "sunday"):
-            raise ValueError(f"week_starts is monday or sunday, not {week_starts!r}")
+        self._week_start = week_start_index(week_starts)  # raises for anything but monday or sunday
         self.timezone = timezone
         self.week_starts = week_starts
         self._zone = zone(timezone)
-        self._week_start = 0 if week_starts == "monday" else 6
         # Spans by (period, local date): the local date is all that decides.
         self._span = lru_cache(maxsize=4096)(self._span_of)
 
@@ -157,17 +153,10 @@ class Calendar:
         return moment.astimezone(self._zone).date()
 
     def _span_of(self, period: Period, day: date) -> PeriodSpan:
-        if period == "daily":
-            start, end, label = day, day + timedelta(days=1), day.isoformat()
-        elif period == "weekly":
-            start = day - timedelta(days=(day.weekday() - self._week_start) % 7)
-            end, label = start + timedelta(days=7), start.isoformat()
-        elif period == "monthly":
-            start = day.replace(day=1)
-            end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
-            label = f"{start.year:04d}-{start.month:02d}"
-        else:
+        if period not in ("daily", "weekly", "monthly"):
             raise ValueError(f"not a leaderboard period: {period!r}")
+        start, end = period_dates(day, period, self._week_start)
+        label = f"{start.year:04d}-{start.month:02d}" if period == "monthly" else start.isoformat()
         return PeriodSpan(period, label, self._midnight(start), self._midnight(end))
 
     def _midnight(self, day: date) -> datetime:

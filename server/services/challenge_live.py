@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -40,34 +40,17 @@ from persistence.models import Challenge, User, utcnow
 from protocol import challenge_topic, diff_ops
 from server.hub.documents import Conflict, Published, Stored, Wait
 from server.hub.memory import MemoryStreams
-from server.hub.publish import TopicChange, encode_change
+from server.hub.publish import TopicChange
 from server.hub.streams import Position
 
 from .coalesce import Coalescer
+from .document_push import Documents, PushFailed, push_document
 
 log = logging.getLogger("gamif.challenges")
-
-_MAX_ATTEMPTS = 5
 
 
 class UnknownChallenge(LookupError):
     pass
-
-
-class Documents(Protocol):
-    """Where a topic's document is kept beside its stream (`server.hub.documents.DocumentStore`)."""
-
-    async def read(self, topic: str) -> Stored: ...
-
-    async def publish_if(
-        self,
-        topic: str,
-        expected: Position,
-        payload: bytes,
-        document: dict[str, Any],
-        *,
-        min_interval_ms: int = 0,
-    ) -> Published | Conflict | Wait: ...
 
 
 class MemoryDocuments:
@@ -183,27 +166,22 @@ class ChallengeScoreboards:
         they are equal); returns the document and position after it."""
         challenge_id = topic.split(":", 1)[1]
         stored = self._last.get(topic) or await self.store.read(topic)
-        for _ in range(_MAX_ATTEMPTS):
-            # Read the scores after learning the position: a document published by anyone since makes
-            # the compare-and-set fail, so a document never replaces a newer one.
-            after = await self.document(challenge_id)
-            if after == stored.document:
-                self._last[topic] = stored
-                return stored
-            before = stored.document or {}
-            change = TopicChange(topic, diff_ops(before, after), _transition_events(before, after))
-            outcome = await self.store.publish_if(
-                topic, stored.position, encode_change(change), after, min_interval_ms=min_interval_ms
+        try:
+            stored = await push_document(
+                self.store,
+                topic,
+                stored,
+                lambda: self.document(challenge_id),
+                lambda before, after: TopicChange(
+                    topic, diff_ops(before or {}, after), _transition_events(before or {}, after)
+                ),
+                min_interval_ms=min_interval_ms,
             )
-            if isinstance(outcome, Published):
-                stored = self._last[topic] = Stored(outcome.position, after)
-                return stored
-            if isinstance(outcome, Conflict):
-                stored = outcome.current
-            elif isinstance(outcome, Wait):
-                await asyncio.sleep(outcome.ms / 1000)
-        self._last.pop(topic, None)
-        raise RuntimeError(f"{topic}: could not publish after {_MAX_ATTEMPTS} attempts")
+        except PushFailed:
+            self._last.pop(topic, None)
+            raise
+        self._last[topic] = stored
+        return stored
 
     async def snapshot(self, challenge_id: str) -> tuple[dict[str, Any], Position]:
         """The document at the stream's head (see the module docstring); UnknownChallenge if none."""
@@ -228,4 +206,4 @@ def _transition_events(before: dict[str, Any], after: dict[str, Any]) -> list[tu
     return []
 
 
-__all__ = ["ChallengeScoreboards", "MemoryDocuments", "UnknownChallenge"]
+__all__ = ["ChallengeScoreboards", "Documents", "MemoryDocuments", "UnknownChallenge"]

@@ -16,6 +16,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from tasks.backoff import Backoff
+
 Push = Callable[[str], Awaitable[object]]
 
 MAX_ATTEMPTS = 8
@@ -45,6 +47,7 @@ class Coalescer:
         self._pushed_at: dict[str, float] = {}
         self.max_attempts = max_attempts
         self.max_backoff_ms = max_backoff_ms
+        self._backoff = Backoff(interval_ms, max_backoff_ms)
         self.given_up = 0
         """Topics given up so far (each after `max_attempts` failures in a row)."""
 
@@ -56,7 +59,7 @@ class Coalescer:
 
     def _delay_ms(self, failures: int) -> int:
         """The wait before a push after ``failures`` failed ones in a row: the interval, doubling."""
-        return min(self.interval_ms << min(failures, 30), max(self.max_backoff_ms, self.interval_ms))
+        return int(self._backoff.after(failures))
 
     async def _pusher(self, topic: str) -> None:
         # One task per dirty topic: changes that arrive while it waits join the same push.
@@ -101,6 +104,13 @@ class Coalescer:
         finally:
             # In the same step as the last check of `_dirty`: a later `touch` starts a new task.
             self._pushers.pop(topic, None)
+
+    async def settled(self) -> None:
+        """Until every topic marked so far has been pushed, each at its interval (or given up): what a
+        caller that must see the pushes done awaits, rather than sleeping and hoping."""
+        while self._pushers:
+            # asyncio.wait, not gather: a caller that stops waiting must not cancel the pushes.
+            await asyncio.wait(list(self._pushers.values()))
 
     async def aclose(self, final: Push) -> None:
         """Stop, then push what is pending at once with ``final`` (a process stopping)."""

@@ -28,7 +28,6 @@ metrics, four periods each), forgotten with the topic's stream.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -38,18 +37,16 @@ from game import XpAwarded
 from persistence.leaderboards import PERIODS
 from persistence.scoring import ScoreResult, Submission
 from protocol import leaderboard_topic
-from server.hub.documents import Conflict, Published, Stored, Wait
-from server.hub.publish import TopicChange, encode_change
+from server.hub.documents import Stored
+from server.hub.publish import TopicChange
 from server.hub.streams import Position
 
-from .challenge_live import Documents
 from .coalesce import Coalescer
+from .document_push import Documents, push_document
 from .leaderboard_live import board_ops
 from .topics import Period, TopicDirectory, TopicRefused, cast_period, ms, period_bounds
 
 log = logging.getLogger("gamif.leaderboards")
-
-_MAX_ATTEMPTS = 5
 
 
 def touched_boards(
@@ -129,23 +126,14 @@ class EmbeddedBoards:
 
     async def _publish(self, topic: str, stored: Stored, *, min_interval_ms: int = 0) -> Stored:
         _, board, period = topic.split(":")
-        for _ in range(_MAX_ATTEMPTS):
-            # Compute the board after learning the position: a document published by anyone since makes
-            # the compare-and-set fail, so a document never replaces a newer one.
-            after = await self.directory.compute_board(board, cast_period(period))
-            if after == stored.document:
-                return stored
-            payload = encode_change(TopicChange(topic, board_ops(stored.document, after)))
-            outcome = await self.store.publish_if(
-                topic, stored.position, payload, after, min_interval_ms=min_interval_ms
-            )
-            if isinstance(outcome, Published):
-                return Stored(outcome.position, after)
-            if isinstance(outcome, Conflict):
-                stored = outcome.current
-            elif isinstance(outcome, Wait):
-                await asyncio.sleep(outcome.ms / 1000)
-        raise RuntimeError(f"{topic}: could not publish after {_MAX_ATTEMPTS} attempts")
+        return await push_document(
+            self.store,
+            topic,
+            stored,
+            lambda: self.directory.compute_board(board, cast_period(period)),
+            lambda before, after: TopicChange(topic, board_ops(before, after)),
+            min_interval_ms=min_interval_ms,
+        )
 
     async def snapshot(self, board: str, period: Period) -> tuple[dict[str, Any], Position]:
         """The document at the stream's head (see the module docstring); TopicRefused for an unknown board."""

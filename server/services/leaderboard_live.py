@@ -38,7 +38,6 @@ the score first (see `persistence.leaderboards`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -62,39 +61,33 @@ from persistence.models import User
 from persistence.scoring import ScoreResult, Submission
 from protocol import leaderboard_topic, row_ops
 from server.config import Settings
-from server.hub.documents import Conflict, DocumentStore, Published, Stored, Wait
-from server.hub.publish import Publisher, TopicChange, encode_change
+from server.hub.documents import DocumentStore, Stored
+from server.hub.publish import Publisher, TopicChange
 from server.hub.redis import RedisStreams
 from server.hub.streams import Position
 
 from .coalesce import Coalescer
+from .document_push import PushFailed, push_document
 from .leaderboard_repair import FIRST_DELAY_S, BoardsRepair
 from .rank_notices import RankNotifier
 from .rules import RulesService
-from .topics import LEADERBOARD_SIZE, ms
+from .topics import LEADERBOARD_SIZE, ms, ranked_board_document
 
 log = logging.getLogger("gamif.leaderboards")
 
 _NAME_CACHE_SIZE = 100_000
-_MAX_ATTEMPTS = 20
 
 
 def board_document(page: Page, names: Mapping[str, str], size: int = LEADERBOARD_SIZE) -> dict[str, Any]:
     """The §9 document of a page of `Leaderboards.top` (rows already in rank order)."""
-    span = page.span
-    return {
-        "board": page.board,
-        "period": span.period,
-        "period_start_ms": 0 if span.start is None else ms(span.start),
-        "period_end_ms": None if span.end is None else ms(span.end),
-        "size": size,
-        "ranked": page.ranked,
-        "rows": [
-            {"member": row.member, "display_name": names.get(row.member, row.member), "score": row.score,
-             "rank": row.rank}
-            for row in page.rows[:size]
-        ],
-    }  # fmt: skip
+    rows = [
+        {"member": row.member, "display_name": names.get(row.member, row.member), "score": row.score,
+         "rank": row.rank}
+        for row in page.rows[:size]
+    ]  # fmt: skip
+    return ranked_board_document(
+        page.board, page.span.period, (page.span.start, page.span.end), page.ranked, rows, size
+    )
 
 
 def board_ops(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> list[list[Any]]:
@@ -200,6 +193,10 @@ class LiveBoards:
     def touch(self, topic: str) -> None:
         self._pushes.touch(topic)
 
+    async def settled(self) -> None:
+        """Until every change marked so far has been pushed, each topic at its interval."""
+        await self._pushes.settled()
+
     async def aclose(self) -> None:
         """Push what is pending now (a worker stopping), then stop (a pending repair is left to the
         next process that records: the dirty mark is in Redis, if Redis could be told)."""
@@ -223,26 +220,20 @@ class LiveBoards:
         are equal); returns the document and position after it."""
         _, board, period = topic.split(":")
         stored = self._last.get(topic) or await self.store.read(topic)
-        for _ in range(_MAX_ATTEMPTS):
-            # Read the board after learning the position: a document published by anyone since makes the
-            # compare-and-set fail, so a document never replaces a newer one.
-            document = await self.document(board, period)
-            if document == stored.document:
-                self._last[topic] = stored
-                return stored
-            payload = encode_change(TopicChange(topic, board_ops(stored.document, document)))
-            outcome = await self.store.publish_if(
-                topic, stored.position, payload, document, min_interval_ms=min_interval_ms
+        try:
+            stored = await push_document(
+                self.store,
+                topic,
+                stored,
+                lambda: self.document(board, period),
+                lambda before, after: TopicChange(topic, board_ops(before, after)),
+                min_interval_ms=min_interval_ms,
             )
-            if isinstance(outcome, Published):
-                stored = self._last[topic] = Stored(outcome.position, document)
-                return stored
-            if isinstance(outcome, Conflict):
-                stored = outcome.current
-            elif isinstance(outcome, Wait):
-                await asyncio.sleep(outcome.ms / 1000)
-        self._last.pop(topic, None)
-        raise RuntimeError(f"{topic}: could not publish after {_MAX_ATTEMPTS} attempts")
+        except PushFailed:
+            self._last.pop(topic, None)
+            raise
+        self._last[topic] = stored
+        return stored
 
     async def snapshot(self, board: str, period: str) -> tuple[dict[str, Any], Position]:
         """The document at the stream's head (see the module docstring)."""

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from persistence.leaderboards import Leaderboards
 from persistence.models import utcnow
+from tasks.backoff import Backoff
 
 from .background import Background
 
@@ -107,24 +108,22 @@ class BoardsRepair(Background):
             self._task = None  # a later failure starts a new loop
 
     async def _repair_until_clean(self) -> None:
-        delay, attempt = self.first_delay_s, 0
+        backoff = Backoff(self.first_delay_s, self.max_delay_s)
         while True:
-            await asyncio.sleep(delay)
-            attempt += 1
+            await asyncio.sleep(backoff.step())
             try:
                 if await self._attempt():
                     return
-                delay, attempt = self.first_delay_s, 0  # repaired, but a newer failure is pending
+                backoff.reset()  # repaired, but a newer failure is pending
                 continue
             except Exception as error:
                 problem = error
-            delay = min(delay * 2, self.max_delay_s)
             log.log(
-                logging.ERROR if attempt >= ALERT_AFTER else logging.WARNING,
+                logging.ERROR if backoff.failures >= ALERT_AFTER else logging.WARNING,
                 "leaderboards dirty: repair attempt %d failed (%r); next in %.0f s",
-                attempt,
+                backoff.failures,
                 problem,
-                delay,
+                backoff.delay,
             )
 
     async def _attempt(self) -> bool:

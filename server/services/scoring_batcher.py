@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from persistence.scoring import ScoreResult, Submission
+from tasks.backoff import Backoff
 from tasks.scoring import Unscorable
 
 from .scoring_step import ScoringStep
@@ -148,7 +149,7 @@ class ScoringBatcher:
         """Score, retrying with backoff (rolled back each time): while a store is unavailable without
         limit; after another failure up to ``attempts`` attempts in all, then `Unscorable` (or, for a
         group that will be split, ``split``, the failure itself)."""
-        delay = _RETRY_FIRST
+        backoff = Backoff(_RETRY_FIRST, _RETRY_MAX)
         started = time.monotonic()
         attempt = failures = 0
         while True:
@@ -157,6 +158,7 @@ class ScoringBatcher:
                 return await self.step.run(submissions, now)
             except Exception as error:
                 waited = time.monotonic() - started
+                delay = backoff.step()
                 if transient(error):
                     level = logging.ERROR if waited >= ALERT_AFTER_S else logging.WARNING
                     log.log(
@@ -191,7 +193,6 @@ class ScoringBatcher:
                         delay,
                     )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, _RETRY_MAX)
 
 
 def _split(result: ScoreResult, sizes: list[int]) -> list[ScoreResult]:

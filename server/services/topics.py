@@ -23,7 +23,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import BigInteger, Select, func, select
@@ -32,7 +32,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game import Engine, RuleSet, UserState
-from game.periods import local_day, period_days, period_key, period_label, zone
+from game.periods import (
+    local_day,
+    period_dates,
+    period_days,
+    period_key,
+    period_label,
+    week_start_index,
+    zone,
+)
 from game.state import MILLI
 from persistence.db import begin_write
 from persistence.models import (
@@ -108,11 +116,6 @@ def mission_key(mission_id: str, period: str) -> str:
     return f"{mission_id}@{period}"
 
 
-def _week_start(rules: RuleSet) -> int:
-    """``week_starts`` as game.periods counts it (0: Monday, 6: Sunday)."""
-    return 0 if rules.week_starts == "monday" else 6
-
-
 def user_document(
     engine: Engine,
     user: User,
@@ -178,7 +181,7 @@ def _missions(engine: Engine, state: UserState, now: datetime) -> dict[str, Any]
             key, label = 0, "window"
             raw = state.windows.get(mission_id, (0, 0))[index]
         else:
-            key = period_key(today, mission.period, _week_start(rules))
+            key = period_key(today, mission.period, week_start_index(rules.week_starts))
             label = period_label(key, mission.period)
             raw = sum(
                 state.days[mission.metric, day][index]
@@ -240,16 +243,7 @@ def period_bounds(period: Period, now: datetime, week_starts: str) -> tuple[date
     """The UTC calendar period containing ``now``: ``[start, end)``, ``(None, None)`` for ``all_time``."""
     if period == "all_time":
         return None, None
-    day = now.astimezone(UTC).date()
-    if period == "daily":
-        start = day
-        end = day + timedelta(days=1)
-    elif period == "weekly":
-        start = day - timedelta(days=(day.weekday() - (0 if week_starts == "monday" else 6)) % 7)
-        end = start + timedelta(days=7)
-    else:
-        start = day.replace(day=1)
-        end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    start, end = period_dates(now.astimezone(UTC).date(), period, week_start_index(week_starts))
     return (
         datetime(start.year, start.month, start.day, tzinfo=UTC),
         datetime(end.year, end.month, end.day, tzinfo=UTC),
@@ -282,6 +276,20 @@ def leaderboard_document(
         rows.append(
             {"member": entry.member, "display_name": entry.display_name, "score": entry.score, "rank": rank}
         )
+    return ranked_board_document(board, period, bounds, ranked, rows, size)
+
+
+def ranked_board_document(
+    board: str,
+    period: str,
+    bounds: tuple[datetime | None, datetime | None],
+    ranked: int,
+    rows: Sequence[dict[str, Any]],
+    size: int = LEADERBOARD_SIZE,
+) -> dict[str, Any]:
+    """The §9 document around ``rows`` already ranked (``member``, ``display_name``, ``score``, ``rank``,
+    in rank order): the one shape of a board's document, whoever ranked it (the database here, the Redis
+    boards in `server.services.leaderboard_live`)."""
     start, end = bounds
     return {
         "board": board,
@@ -290,7 +298,7 @@ def leaderboard_document(
         "period_end_ms": None if end is None else ms(end),
         "size": size,
         "ranked": ranked,
-        "rows": rows,
+        "rows": list(rows[:size]),
     }
 
 
@@ -607,6 +615,7 @@ __all__ = [
     "mission_key",
     "ms",
     "period_bounds",
+    "ranked_board_document",
     "team_document",
     "team_members",
     "user_document",

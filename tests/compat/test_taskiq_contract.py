@@ -27,6 +27,7 @@ def test_the_worker_cli_takes_what_gamif_worker_gives_it() -> None:
         "modules",
         "workers",
         "log_level",
+        "configure_logging",
         "wait_tasks_timeout",
         "shutdown_timeout",
         "max_async_tasks",

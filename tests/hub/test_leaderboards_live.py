@@ -75,25 +75,29 @@ async def test_scores_reorder_a_watched_board_and_the_mirror_matches_a_fresh_sna
         assert rows[ben.user_id]["display_name"] == "Lb-Ben"
         assert rows[ben.user_id]["score"] > rows[ana.user_id]["score"] > 0
         assert rows[ben.user_id]["rank"] < rows[ana.user_id]["rank"]
-        await asyncio.sleep(0.5)  # nothing else is pending: the mirror is at the head
-        await drain(raw, mirror)
-    async with Raw.open(cluster.b.ws) as other:
-        await other.login(ben.access_token)
-        fresh = await other.subscribe(TOPIC)
+        # A fresh snapshot from the other node is the document at the stream's head when it is taken: the
+        # watched mirror, fed each delta up to that offset, is exactly it.
+        async with Raw.open(cluster.b.ws) as other:
+            await other.login(ben.access_token)
+            fresh = await other.subscribe(TOPIC)
+        await catch_up(raw, mirror, fresh.offset)
     assert (fresh.epoch, fresh.offset, fresh.snapshot) == (mirror.epoch, mirror.offset, mirror.document)
 
 
-async def drain(raw: Raw, mirror: TopicMirror) -> None:
-    while True:
-        try:
-            message = await raw.recv(timeout=0.3)
-        except TimeoutError:
-            return
-        for delta in (
-            message.deltas if isinstance(message, Batch) else [message] if isinstance(message, Delta) else []
-        ):
-            if delta.topic == mirror.topic:
-                assert mirror.apply_delta(delta) is Outcome.APPLIED
+async def catch_up(raw: Raw, mirror: TopicMirror, offset: int) -> None:
+    """Apply the topic's deltas to ``mirror`` one by one until it is at ``offset`` (none past it)."""
+    async with asyncio.timeout(20):
+        while mirror.offset < offset:
+            message = await raw.recv()
+            for delta in (
+                message.deltas
+                if isinstance(message, Batch)
+                else [message]
+                if isinstance(message, Delta)
+                else []
+            ):
+                if delta.topic == mirror.topic and mirror.offset < offset:
+                    assert mirror.apply_delta(delta) is Outcome.APPLIED
 
 
 async def test_many_events_within_the_push_interval_make_few_deltas(shared_cluster: Cluster):
@@ -138,15 +142,15 @@ async def top_of_every_board(cluster: Cluster, metrics: list[str]) -> dict[tuple
 async def test_a_rebuild_leaves_the_boards_as_they_were_live(shared_cluster: Cluster):
     cluster = shared_cluster
     cleo = await cluster.register("lb-cleo")
-    await post(cluster, cleo, 3)
-    async with asyncio.timeout(20):  # until the worker has recorded it
-        while (
-            await Leaderboards(cluster.redis, prefix=cluster.env["GAMIF_REDIS_PREFIX"]).rank(
-                "tickets_closed", "all_time", cleo.user_id
-            )
-            is None
-        ):
-            await asyncio.sleep(0.1)
+    mirror = TopicMirror(TOPIC)
+    async with Raw.open(cluster.a.ws) as raw:
+        await raw.login(cleo.access_token)
+        mirror.apply_subscribed(await raw.subscribe(TOPIC))
+        await post(cluster, cleo, 3)
+        # Until the worker has recorded her and pushed the topic: the record alone is not enough, the
+        # push follows it asynchronously, and a push landing after the head is read below (during the
+        # rebuild) would be taken for the rebuild's.
+        await watch(raw, mirror, lambda m: position_of(m.document, cleo.user_id) is not None)
     metrics = ["tickets_closed", "commits", "reviews_done"]
     live = await top_of_every_board(cluster, metrics)
     head = await cluster.redis.hget(f"{cluster.env['GAMIF_REDIS_PREFIX']}hub:{{{TOPIC}}}:meta", "seq")

@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,28 +141,34 @@ async def test_two_processes_publishing_one_board_keep_its_deltas_exact(
 async def test_changes_within_one_interval_make_one_delta(redis: Redis, redis_prefix: str) -> None:
     live = process(redis, redis_prefix, push_ms=300)
     _, start = await live.snapshot("xp", "weekly")
+    began = time.monotonic()
     for i in range(200):
         changes = await live.leaderboards.record([Award(f"m{i % 30:02}", "xp", 1 + i % 4, NOW)])
         live.mark(changes)
-        await asyncio.sleep(0.002)  # 200 batches in about half a second
-    await asyncio.sleep(0.7)
+        await asyncio.sleep(0.002)  # spreads the 200 batches over about half a second
+    await live.settled()  # every change marked has been pushed, each at its interval
+    elapsed = time.monotonic() - began
     head = (await live.store.read(TOPIC)).position
     # The first change goes at once, then at most one per 300 ms: a handful, not 200.
-    assert 1 <= head.offset - start.offset <= 4
+    assert 1 <= head.offset - start.offset <= elapsed / 0.3 + 1, (head.offset - start.offset, elapsed)
+    assert head.offset - start.offset < 20
     assert await replay(live.store.streams, head.epoch) == await live.document("xp", "weekly")
 
 
 async def test_the_interval_holds_across_processes(redis: Redis, redis_prefix: str) -> None:
     a, b = process(redis, redis_prefix, push_ms=400), process(redis, redis_prefix, push_ms=400)
     _, start = await a.snapshot("xp", "weekly")
+    began = time.monotonic()
     for i in range(60):
         live = a if i % 2 else b
         live.mark(await live.leaderboards.record([Award(f"m{i % 7}", "xp", 2, NOW)]))
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(1.0)
-    await asyncio.gather(a.aclose(), b.aclose())
+        await asyncio.sleep(0.01)  # spreads the changes over about 0.6 s
+    await asyncio.gather(a.settled(), b.settled())
+    elapsed = time.monotonic() - began
+    await asyncio.gather(a.aclose(), b.aclose())  # nothing is left to push
     head = (await a.store.read(TOPIC)).position
-    assert head.offset - start.offset <= 4  # ~0.6 s of changes, two processes, one shared interval
+    # Two processes, one shared interval: one delta per 400 ms in all (each its own would give twice).
+    assert 1 <= head.offset - start.offset <= elapsed / 0.4 + 1, (head.offset - start.offset, elapsed)
     assert await replay(a.store.streams, head.epoch) == await a.document("xp", "weekly")
 
 
