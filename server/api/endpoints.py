@@ -14,38 +14,21 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .problems import FieldError, Problem
+from server.auth.principal import Principal as Principal  # noqa: PLC0414 (re-exported: it lived here)
+from server.services.validation import validated
+
+from .problems import Problem
 
 M = TypeVar("M", bound=BaseModel)
 
 AuthKind = Literal["public", "user", "admin", "principal"]
 """public: anyone; user: a logged-in person; admin: a person with the admin role;
 principal: a person or a service account (API key)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: a user (from an access token) or a service account (from an API key)."""
-
-    kind: Literal["user", "service"]
-    id: str
-    role: str = "player"
-    scopes: frozenset[str] = frozenset()
-    metrics: frozenset[str] | None = None
-    """For a service account: the metric types it may write (None: all)."""
-
-    @property
-    def is_admin(self) -> bool:
-        return self.kind == "user" and self.role == "admin"
-
-    @property
-    def label(self) -> str:
-        return f"{self.kind}:{self.id}"
 
 
 class Authenticator(Protocol):
@@ -262,26 +245,8 @@ def json_depth(value: Any) -> int:
 
 
 def validate(model: type[M], data: Any, where: str) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        errors = [field_error(error, where) for error in exc.errors(include_url=False)]
-        fields = ", ".join(e.field for e in errors[:5]) + (" …" if len(errors) > 5 else "")
-        detail = f"invalid {where}: {fields}"
-        raise Problem(422, "validation", "Invalid request", detail, errors=errors) from None
-
-
-def field_error(error: Any, where: str) -> FieldError:
-    path = ".".join(str(part) for part in error["loc"]) or where
-    message = str(error["msg"]).removeprefix("Value error, ")
-    # A model validator's cross-field error arrives at the model's root; one that names its field
-    # (``ValueError`` with a ``field``, "<field>: <message>") is reported there instead.
-    moved = getattr((error.get("ctx") or {}).get("error"), "field", None)
-    if not error["loc"] and isinstance(moved, str) and moved:
-        path, message = moved, message.removeprefix(f"{moved}: ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown field"
-    return FieldError(field=path, message=message, code=str(error["type"]))
+    """``data`` as a ``model``; a bad field is a 422 naming it (`server.services.validation`)."""
+    return validated(model, data, where)
 
 
 _CONVERTER = re.compile(r"\{(\w+)(:\w+)?\}")

@@ -13,6 +13,19 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from server.services.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    InvalidRules,
+    InvitationRequired,
+    NotFound,
+    QueueUnavailable,
+    RegistrationClosed,
+    Unauthenticated,
+    Unavailable,
+)
 from server.services.store_outage import describe, store_unavailable
 
 log = logging.getLogger("gamif.api")
@@ -74,27 +87,55 @@ def problem_response(problem: Problem, instance: str | None = None) -> Response:
     return Response(content, problem.status, headers=problem.headers, media_type=PROBLEM_JSON)
 
 
-# Common problems, named once.
+# Common problems the HTTP layer raises itself (auth, say), through the same table as the services'.
 def not_found(what: str) -> Problem:
-    return Problem(404, "not-found", "Not found", f"{what} does not exist")
+    return problem_of(NotFound.named(what))
 
 
 def unauthorized(detail: str, reason: str = "invalid_token") -> Problem:
-    return Problem(
-        401,
-        "unauthorized",
-        "Authentication required",
-        detail,
-        headers={"WWW-Authenticate": f'Bearer error="{reason}"'},
-    )
+    return problem_of(Unauthenticated(detail, reason))
 
 
 def forbidden(detail: str) -> Problem:
-    return Problem(403, "forbidden", "Not allowed", detail)
+    return problem_of(Forbidden(detail))
 
 
 def conflict(detail: str) -> Problem:
-    return Problem(409, "conflict", "Conflict", detail)
+    return problem_of(Conflict(detail))
+
+
+PROBLEMS: dict[type[DomainError], tuple[int, str, str]] = {
+    NotFound: (404, "not-found", "Not found"),
+    Conflict: (409, "conflict", "Conflict"),
+    Invalid: (422, "validation", "Invalid request"),
+    InvalidRules: (422, "invalid-rules", "Invalid rule set"),
+    Forbidden: (403, "forbidden", "Not allowed"),
+    RegistrationClosed: (403, "registration-closed", "Registration closed"),
+    InvitationRequired: (403, "invitation-required", "Invitation required"),
+    Unauthenticated: (401, "unauthorized", "Authentication required"),
+    Unavailable: (503, "unavailable", "Service unavailable"),
+    QueueUnavailable: (503, "unavailable", "Queue unavailable"),
+}
+"""The one table from the services' errors (`server.services.errors`) to problems: status, kind (the type
+URI's last part) and title. A subclass without a row answers as its nearest listed parent."""
+
+
+def problem_of(error: DomainError) -> Problem:
+    """The problem answering a service's refusal: its table row, its detail and field errors, and the
+    headers its kind calls for (who to authenticate as, when to try again)."""
+    status, kind, title = next(PROBLEMS[c] for c in type(error).__mro__ if c in PROBLEMS)
+    headers = None
+    if isinstance(error, Unauthenticated):
+        headers = {"WWW-Authenticate": f'Bearer error="{error.reason}"'}
+    elif isinstance(error, Unavailable):
+        headers = {"Retry-After": str(error.retry_after_seconds)}
+    errors = [FieldError(field=e.field, message=e.message, code=e.code) for e in error.errors] or None
+    return Problem(status, kind, title, error.detail, errors=errors, headers=headers)
+
+
+async def handle_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return problem_response(problem_of(exc), request.url.path)
 
 
 async def handle_problem(request: Request, exc: Exception) -> Response:
@@ -124,13 +165,8 @@ def store_down(error: BaseException) -> bool:
 
 
 def unavailable() -> Problem:
-    return Problem(
-        503,
-        "unavailable",
-        "Service unavailable",
-        "a data store cannot be reached right now; nothing was changed: send the request again",
-        headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)},
-    )
+    detail = "a data store cannot be reached right now; nothing was changed: send the request again"
+    return problem_of(Unavailable(detail, STORE_RETRY_AFTER_SECONDS))
 
 
 async def handle_store_error(request: Request, exc: Exception) -> Response:
@@ -165,6 +201,7 @@ def exception_handlers() -> dict[Any, Any]:
     store = dict.fromkeys(STORE_ERRORS, handle_store_error)
     return {
         Problem: handle_problem,
+        DomainError: handle_domain_error,
         HTTPException: handle_http_exception,
         **store,
         Exception: handle_unexpected,

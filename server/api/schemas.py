@@ -13,6 +13,7 @@ from game.challenges.definition import MAX_GRACE_SECONDS, ChallengeId, MetricId,
 from game.periods import UnknownTimezone, zone
 from protocol.text import unstorable_character
 from server.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from server.services.read_models import UserOut
 
 # Patterns are read by three regex dialects: pydantic's (Rust's `regex`), and the OpenAPI document's
 # readers (ECMA-262) and generators (Python's `re`), which disagree on what `\s` is (U+0085 and U+001C to
@@ -115,90 +116,12 @@ class TokenPair(Output):
     refresh_expires_in: int
 
 
-class UserOut(Output):
-    id: str
-    handle: str
-    display_name: str
-    email: str | None = None
-    timezone: str
-    avatar_url: str | None
-    role: str
-    created_at: datetime
-
-
 class RegisteredOut(Output):
     user: UserOut
     tokens: TokenPair
 
 
-# -- me and profiles -------------------------------------------------------------------------------
-
-
-class BadgeOut(Output):
-    badge_id: str
-    name: str
-    tier: str | None
-    period: str | None
-    secret: bool
-    earned_at: datetime
-    explanation: str
-
-
-class LockedBadgeOut(Output):
-    badge_id: str
-    name: str
-    description: str
-    tiers: list[str] | None
-    earned_tiers: list[str]
-
-
-class StreakOut(Output):
-    streak_id: str
-    name: str
-    current: int = Field(description="as of now, in the user's timezone (0 once lapsed)")
-    best: int
-    freezes: int
-
-
-class MissionOut(Output):
-    mission_id: str
-    name: str
-    period: str
-    progress: float
-    goal: float
-    completed: bool
-    reward_xp: int
-
-
-class LevelOut(Output):
-    level: int
-    xp: int
-    level_xp: int = Field(description="total XP at which the current level starts")
-    next_level_xp: int | None = Field(description="total XP the next level needs (null at the top level)")
-    progress: float = Field(description="0..1 from this level to the next")
-
-
-class MeOut(Output):
-    user: UserOut
-    level: LevelOut
-    badges: list[BadgeOut]
-    locked_badges: list[LockedBadgeOut] = Field(
-        description="badges not (fully) earned; secret ones are left out"
-    )
-    streaks: list[StreakOut]
-    missions: list[MissionOut] = Field(description="current periods' missions")
-    teams: list[str]
-    rule_version: int
-
-
-class ProfileOut(Output):
-    handle: str
-    display_name: str
-    avatar_url: str | None
-    level: LevelOut
-    badges: list[BadgeOut]
-    streaks: list[StreakOut]
-    teams: list[str]
+# -- me and profiles (the rest are the read services' documents: `server.services.read_models`) ----
 
 
 class LedgerItem(Output):

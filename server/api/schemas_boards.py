@@ -1,4 +1,5 @@
-"""Bodies of the badge catalogue, the leaderboard reads and rule validation (see `server.api.schemas`)."""
+"""Bodies of the leaderboard reads and rule validation (see `server.api.schemas`; the badge catalogue's are
+`server.services.read_models`)."""
 
 from __future__ import annotations
 
@@ -8,44 +9,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from .schemas import Input, Output
-
-# -- badges ----------------------------------------------------------------------------------------
-
-
-class BadgeTierOut(Output):
-    name: str
-    threshold: int | float = Field(description="the criterion's value this tier needs")
-
-
-class EarnedBadgeOut(Output):
-    key: str = Field(description="as in the user topic's badges: `reviewer:gold`, `marathon@2026-11-20`")
-    tier: str | None
-    period: str | None = Field(description="for a repeatable badge: the period it was earned in")
-    earned_at: datetime
-
-
-class CatalogueBadgeOut(Output):
-    id: str = Field(
-        description="the badge's rule id; for a secret badge the caller has not earned, an opaque "
-        "placeholder (`secret-1`, `secret-2`, ... in rule order) that says nothing about it"
-    )
-    hidden: bool = Field(description="a secret badge not earned yet: only `id` and `secret` are shown")
-    secret: bool
-    name: str | None = Field(description="null when hidden")
-    description: str | None = Field(description="null when hidden or when the rules give none")
-    icon: str | None
-    repeat: Literal["daily", "weekly", "monthly"] | None = Field(
-        description="earnable again each such period; null: once (or hidden)"
-    )
-    xp: int | None = Field(description="XP granted each time it (a tier of it) is earned; null when hidden")
-    tiers: list[BadgeTierOut] | None = Field(description="in order, lowest first; null: untiered or hidden")
-    earned: list[EarnedBadgeOut] = Field(description="the caller's awards of it, oldest first")
-
-
-class BadgeCatalogueOut(Output):
-    rule_version: int
-    badges: list[CatalogueBadgeOut] = Field(description="every badge of the current rules, in rule order")
-
 
 # -- leaderboards ----------------------------------------------------------------------------------
 

@@ -103,15 +103,15 @@ def create_admin(args: argparse.Namespace) -> int:
     if not password:
         print("gamif: give the password in GAMIF_ADMIN_PASSWORD (or run in a terminal)", file=sys.stderr)
         return 1
-    from server.api.problems import Problem
+    from server.services.errors import DomainError
 
     try:
         user = asyncio.run(
             _create_admin(settings, args.email, args.handle, args.name or args.handle, password)
         )
-    except Problem as problem:
-        reasons = "; ".join(f"{e.field}: {e.message}" for e in problem.errors or [])
-        print(f"gamif: {problem.detail}" + (f" ({reasons})" if reasons else ""), file=sys.stderr)
+    except DomainError as refused:
+        reasons = "; ".join(f"{e.field}: {e.message}" for e in refused.errors)
+        print(f"gamif: {refused.detail}" + (f" ({reasons})" if reasons else ""), file=sys.stderr)
         return 1
     print(f"admin {user} created")
     return 0

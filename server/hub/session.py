@@ -42,10 +42,12 @@ from protocol import (
     encode_value,
 )
 from protocol.errors import ERRORS
-from server.api.endpoints import Principal
-from server.api.problems import Problem, store_down
-from server.api.schemas import EventStatusOut, MetricEventIn
+from server.api.schemas import MetricEventIn
+from server.auth.principal import Principal
+from server.services.errors import DomainError, Invalid, Unavailable
 from server.services.hub_access import HubAuthError, Identity
+from server.services.ingest import EventVerdict
+from server.services.store_outage import store_unavailable
 from server.services.topics import TopicRefused
 
 from .frames import DeltaRun, Frame, LiveDelta, batch_frame
@@ -87,6 +89,21 @@ class _Close(Exception):
 
     def __init__(self, code: int, reason: str) -> None:
         self.code, self.reason = code, reason
+
+
+ERROR_CODES: dict[type[DomainError], ErrorCode] = {
+    Unavailable: ErrorCode.UNAVAILABLE,
+    Invalid: ErrorCode.INVALID_MESSAGE,
+    DomainError: ErrorCode.INVALID_MESSAGE,
+}
+"""The one table from a service's refusal (`server.services.errors`) to the protocol's error code; a kind
+without a row answers as its nearest listed parent. A refusal of a request as a whole that the client
+cannot retry as is (e.g. over ``ingest_max_batch``) is an ``invalid_message``: an event's own problems
+come back as its status instead."""
+
+
+def _error_code(error: DomainError) -> ErrorCode:
+    return next(ERROR_CODES[kind] for kind in type(error).__mro__ if kind in ERROR_CODES)
 
 
 def _close_args(code: ErrorCode, detail: str = "") -> tuple[int, str]:
@@ -248,7 +265,7 @@ class Session:
         """``unavailable`` when a store cannot be reached (try again), else ``internal_error`` with the
         reference its traceback was logged under."""
         request_id = getattr(request, "id", None)
-        if store_down(error):
+        if store_unavailable(error):
             log.warning("hub: a store is unavailable for a %s: %r", type(request).__name__, error)
             message = "a data store cannot be reached right now; nothing was changed: try again"
             self._error(ErrorCode.UNAVAILABLE, message, id=request_id, retry_after_ms=5000)
@@ -348,16 +365,16 @@ class Session:
             return
         try:
             out = await ingest.ingest(Principal("user", self.identity.user_id), events)
-        except Problem as problem:
-            if problem.status == 503:
-                self._error(ErrorCode.UNAVAILABLE, problem.detail or "", id=request.id, retry_after_ms=5000)
+        except DomainError as refused:
+            code = _error_code(refused)
+            if isinstance(refused, Unavailable):
+                retry_ms = refused.retry_after_seconds * 1000
+                self._error(code, refused.detail, id=request.id, retry_after_ms=retry_ms)
                 return
-            # What is wrong with the request as a whole (e.g. over ingest_max_batch); an event's own
-            # problems come back as its status instead.
-            first = problem.errors[0] if problem.errors else None
+            first = refused.errors[0] if refused.errors else None
             field = None if first is None else first.field
-            message = (problem.detail or problem.title) if first is None else f"{field}: {first.message}"
-            self._error(ErrorCode.INVALID_MESSAGE, message, id=request.id, field=field)
+            message = refused.detail if first is None else f"{field}: {first.message}"
+            self._error(code, message, id=request.id, field=field)
             return
         self._send(
             {
@@ -798,7 +815,7 @@ def _metric_events(request: Ingest) -> list[MetricEventIn] | ProtocolError:
     return events
 
 
-def _ingest_status(status: EventStatusOut) -> dict[str, str]:
+def _ingest_status(status: EventVerdict) -> dict[str, str]:
     """An event's status on the wire: absent fields left out, the time named as the socket names it."""
     wire = {
         "id": status.id,

@@ -13,8 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from persistence.db import begin_write
 from persistence.models import RefreshToken, ServiceAccount, User, utcnow
-from server.api.endpoints import Principal
-from server.api.problems import FieldError, Problem, conflict, unauthorized
 from server.auth import (
     InvalidApiKey,
     InvalidToken,
@@ -34,8 +32,10 @@ from server.auth import (
     verify_password,
 )
 from server.auth.invites import InvalidInvite, check_invite, issue_invite
+from server.auth.principal import Principal
 from server.config import Settings
 
+from .errors import Conflict, FieldIssue, Invalid, InvitationRequired, RegistrationClosed, Unauthenticated
 from .login_throttle import LoginThrottle, MemoryThrottleStore, ThrottlePolicy
 
 
@@ -72,13 +72,8 @@ class Accounts:
         try:
             check_password_policy(password)
         except WeakPassword as exc:
-            raise Problem(
-                422,
-                "validation",
-                "Invalid request",
-                "password too weak",
-                errors=[FieldError(field="password", message=str(exc), code="weak_password")],
-            ) from None
+            weak = FieldIssue(field="password", message=str(exc), code="weak_password")
+            raise Invalid("password too weak", [weak]) from None
         # argon2 costs ~0.1 s of CPU: in a thread, so that every socket of this process keeps moving.
         password_hash = await asyncio.to_thread(hash_password, password)
         user = User(
@@ -96,40 +91,29 @@ class Accounts:
             )
             if taken is not None:
                 which = "email" if taken.email == user.email else "handle"
-                raise conflict(f"that {which} is already registered")
+                raise Conflict(f"that {which} is already registered")
             session.add(user)
             try:
                 await session.flush()
             except IntegrityError:  # a concurrent registration won the race
-                raise conflict("that email or handle is already registered") from None
+                raise Conflict("that email or handle is already registered") from None
             tokens = await self._issue(session, user, family=uuid.uuid4())
         return user, tokens
 
     def check_registration(self, email: str, invite: str | None) -> None:
-        """Raise a problem unless ``GAMIF_REGISTRATION`` lets this person register themself."""
+        """Raise `RegistrationClosed`, `InvitationRequired` or `Invalid` (the invitation) unless
+        ``GAMIF_REGISTRATION`` lets this person register themself."""
         mode = self.settings.registration
         if mode == "closed":
-            raise Problem(
-                403, "registration-closed", "Registration closed", "accounts are created by an admin here"
-            )
+            raise RegistrationClosed("accounts are created by an admin here")
         if mode == "invite":
             if invite is None:
-                raise Problem(
-                    403,
-                    "invitation-required",
-                    "Invitation required",
-                    "registering needs an invitation (`invite`) from an admin",
-                )
+                raise InvitationRequired("registering needs an invitation (`invite`) from an admin")
             try:
                 check_invite(self.key, invite, email=email, issuer=self.settings.jwt_issuer, now=utcnow())
             except InvalidInvite as exc:
-                raise Problem(
-                    422,
-                    "validation",
-                    "Invalid request",
-                    str(exc),
-                    errors=[FieldError(field="invite", message=str(exc), code="invalid_invite")],
-                ) from None
+                invalid = FieldIssue(field="invite", message=str(exc), code="invalid_invite")
+                raise Invalid(str(exc), [invalid]) from None
 
     def invite(self, email: str, ttl_seconds: int) -> tuple[str, datetime]:
         """An invitation for ``email`` and when it expires."""
@@ -152,11 +136,11 @@ class Accounts:
             # Do not reveal by timing which logins exist, or which accounts have no password.
             await asyncio.to_thread(equalize_verification_time, password)
             await self.throttle.failed(account, client_ip)
-            raise unauthorized("wrong login or password", "invalid_credentials")
+            raise Unauthenticated("wrong login or password", "invalid_credentials")
         stored = user.password_hash
         if not await asyncio.to_thread(verify_password, stored, password) or user.disabled_at is not None:
             await self.throttle.failed(account, client_ip)
-            raise unauthorized("wrong login or password", "invalid_credentials")
+            raise Unauthenticated("wrong login or password", "invalid_credentials")
         await self.throttle.succeeded(account, client_ip)
         rehashed = await asyncio.to_thread(hash_password, password) if needs_rehash(stored) else None
         async with self.sessions() as session, session.begin():
@@ -164,7 +148,7 @@ class Accounts:
             current = await session.get(User, user.id)
             # Changed since the password was checked (disabled, deleted, or a new password): refuse.
             if current is None or current.disabled_at is not None or current.password_hash != stored:
-                raise unauthorized("wrong login or password", "invalid_credentials")
+                raise Unauthenticated("wrong login or password", "invalid_credentials")
             if rehashed is not None:
                 current.password_hash = rehashed
             return await self._issue(session, current, family=uuid.uuid4())
@@ -180,19 +164,21 @@ class Accounts:
                 .with_for_update()
             )
             if row is None:
-                raise unauthorized("unknown refresh token")
+                raise Unauthenticated("unknown refresh token")
             if row.revoked_at is not None:
-                raise unauthorized("this refresh token was revoked", "revoked")
+                raise Unauthenticated("this refresh token was revoked", "revoked")
             if row.rotated_at is not None:
                 await self._revoke_family(session, row.family_id, now)
                 # Commit the revocation even though the request fails.
                 await session.commit()
-                raise unauthorized("this refresh token was already used: its sessions are revoked", "reused")
+                raise Unauthenticated(
+                    "this refresh token was already used: its sessions are revoked", "reused"
+                )
             if row.expires_at <= now:
-                raise unauthorized("this refresh token has expired", "expired")
+                raise Unauthenticated("this refresh token has expired", "expired")
             user = await session.get(User, row.user_id)
             if user is None or user.disabled_at is not None:
-                raise unauthorized("the account is disabled")
+                raise Unauthenticated("the account is disabled")
             row.rotated_at = now
             return await self._issue(session, user, family=row.family_id, now=now)
 
@@ -203,7 +189,7 @@ class Accounts:
                 select(RefreshToken).where(RefreshToken.token_hash == digest_refresh_token(token))
             )
             if row is None:
-                raise unauthorized("unknown refresh token")
+                raise Unauthenticated("unknown refresh token")
             await self._revoke_family(session, row.family_id, utcnow())
 
     async def _revoke_family(self, session: AsyncSession, family: uuid.UUID, now: datetime) -> None:
@@ -263,15 +249,15 @@ class Accounts:
                 self.key, token, issuer=settings.jwt_issuer, audience=settings.jwt_audience
             )
         except InvalidToken as exc:
-            raise unauthorized(f"invalid access token ({exc.reason.value})", exc.reason.value) from None
+            raise Unauthenticated(f"invalid access token ({exc.reason.value})", exc.reason.value) from None
         try:
             user_id = uuid.UUID(claims.subject)
         except ValueError:
-            raise unauthorized("invalid access token (malformed subject)") from None
+            raise Unauthenticated("invalid access token (malformed subject)") from None
         async with self.sessions() as session:
             user = await session.get(User, user_id)
         if user is None or user.disabled_at is not None:
-            raise unauthorized("the account no longer exists or is disabled", "revoked")
+            raise Unauthenticated("the account no longer exists or is disabled", "revoked")
         # The role is read from the database, not the token: a demoted admin loses rights at once.
         return Principal("user", str(user.id), user.role)
 
@@ -279,13 +265,13 @@ class Accounts:
         try:
             prefix, _ = parse_api_key(text)
         except InvalidApiKey:
-            raise unauthorized("malformed API key", "invalid_key") from None
+            raise Unauthenticated("malformed API key", "invalid_key") from None
         async with self.sessions() as session:
             account = await session.scalar(select(ServiceAccount).where(ServiceAccount.key_prefix == prefix))
         if account is None or not verify_api_key(text, account.key_hash):
-            raise unauthorized("unknown API key", "invalid_key")
+            raise Unauthenticated("unknown API key", "invalid_key")
         if account.revoked_at is not None:
-            raise unauthorized("this API key was revoked", "revoked")
+            raise Unauthenticated("this API key was revoked", "revoked")
         metrics = None if account.metrics is None else frozenset(account.metrics)
         return Principal("service", str(account.id), "service", frozenset(account.scopes), metrics)
 

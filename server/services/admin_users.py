@@ -21,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from persistence.db import begin_write
 from persistence.models import User, table_of, utcnow
-from server.api.problems import FieldError, Problem
 from server.auth import UNUSABLE_PASSWORD, issue_access_token
 from server.config import Settings
+
+from .errors import Conflict, FieldIssue, NotFound
 
 log = logging.getLogger("gamif.accounts")
 
@@ -111,11 +112,8 @@ class AdminUsers:
             try:
                 await session.execute(insert(table_of(User)), rows)
             except IntegrityError:  # a concurrent registration took one between the SELECT and the INSERT
-                raise Problem(
-                    409,
-                    "conflict",
-                    "Conflict",
-                    "a handle or email was registered meanwhile; nothing was created: send the request again",
+                raise Conflict(
+                    "a handle or email was registered meanwhile; nothing was created: send the request again"
                 ) from None
         log.info("%s created %d players without passwords", by, len(rows))
         ttl = self.settings.access_token_ttl_seconds
@@ -145,26 +143,18 @@ class AdminUsers:
         found = {row.handle: row for row in rows}
         unknown = [handle for handle in first if handle not in found]
         if unknown:
-            raise Problem(
-                404,
-                "not-found",
-                "Not found",
+            raise NotFound(
                 f"no account has these handles: {_listing(unknown)}; no token was issued",
-                errors=[
+                [
                     _error(f"handles.{first[h]}", "no account has this handle", "unknown_user")
                     for h in unknown
                 ],
             )
         disabled = [handle for handle in first if found[handle].disabled_at is not None]
         if disabled:
-            raise Problem(
-                409,
-                "conflict",
-                "Conflict",
+            raise Conflict(
                 f"these accounts are disabled: {_listing(disabled)}; no token was issued",
-                errors=[
-                    _error(f"handles.{first[h]}", "the account is disabled", "disabled") for h in disabled
-                ],
+                [_error(f"handles.{first[h]}", "the account is disabled", "disabled") for h in disabled],
             )
         log.info("%s issued %d access tokens (ttl %ds)", by, len(first), ttl)
         issued: list[IssuedToken] = []
@@ -195,9 +185,9 @@ def _whole_seconds(now: datetime) -> datetime:
 
 def _clashes(
     players: Sequence[NewPlayer], emails: list[str], taken_handles: set[str], taken_emails: set[str]
-) -> list[tuple[int, FieldError]]:
+) -> list[tuple[int, FieldIssue]]:
     """(index of the player, what is wrong): taken by an existing account, or repeating an earlier entry."""
-    found: list[tuple[int, FieldError]] = []
+    found: list[tuple[int, FieldIssue]] = []
     seen_handles: dict[str, int] = {}
     seen_emails: dict[str, int] = {}
     for index, (player, email) in enumerate(zip(players, emails, strict=True)):
@@ -218,17 +208,17 @@ def _clashes(
     return found
 
 
-def _conflict(players: Sequence[NewPlayer], clashes: list[tuple[int, FieldError]]) -> Problem:
+def _conflict(players: Sequence[NewPlayer], clashes: list[tuple[int, FieldIssue]]) -> Conflict:
     handles = list(dict.fromkeys(players[index].handle for index, _ in clashes))
     detail = (
         f"nothing was created: these handles (or their emails) are already registered or repeated "
         f"in the request: {_listing(handles)}"
     )
-    return Problem(409, "conflict", "Conflict", detail, errors=[error for _, error in clashes])
+    return Conflict(detail, [error for _, error in clashes])
 
 
-def _error(field: str, message: str, code: str) -> FieldError:
-    return FieldError(field=field, message=message, code=code)
+def _error(field: str, message: str, code: str) -> FieldIssue:
+    return FieldIssue(field=field, message=message, code=code)
 
 
 def _listing(names: list[str]) -> str:

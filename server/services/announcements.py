@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from persistence.models import Team, User
 from protocol import team_topic, user_topic
-from server.api.problems import not_found
 from server.hub.publish import Publisher, TopicChange
+
+from .errors import NotFound
 
 
 class AnnouncementsService:
@@ -33,7 +34,7 @@ class AnnouncementsService:
             if team is not None:
                 found = await session.scalar(select(Team.id).where(Team.slug == team))
                 if found is None:
-                    raise not_found(f"team {team!r}")
+                    raise NotFound.named(f"team {team!r}")
                 topics = [team_topic(team)]
             else:
                 users = await session.scalars(select(User.id).where(User.disabled_at.is_(None)))

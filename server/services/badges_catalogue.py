@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from game import Engine
 from game.rules.badges import BadgeRule
 from persistence.models import BadgeAward
-from server.api.schemas_boards import BadgeCatalogueOut, BadgeTierOut, CatalogueBadgeOut, EarnedBadgeOut
 
+from .read_models import BadgeCatalogueOut, BadgeTierOut, CatalogueBadgeOut, EarnedBadgeOut
 from .topics import badge_key
 
 

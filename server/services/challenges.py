@@ -26,11 +26,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from game.challenges import ChallengeDefinition, check
 from persistence.db import begin_write
 from persistence.models import Challenge, Team, utcnow
-from server.api.endpoints import validate
-from server.api.problems import FieldError, Problem, conflict, not_found
 
-from .pagination import decode_cursor, encode_cursor
+from .errors import Conflict, FieldIssue, Invalid, NotFound
+from .pagination import bad_cursor, decode_cursor, encode_cursor
 from .rules import RulesService
+from .validation import validated
 
 SCHEDULED, LIVE, CLOSING, FINISHED = "scheduled", "live", "closing", "finished"
 LIVE_EDITABLE = frozenset({"name", "description", "rewards", "completion_reward", "ends_at"})
@@ -64,7 +64,7 @@ class ChallengesService:
     async def create(self, definition: ChallengeDefinition, created_by: uuid.UUID | None) -> ChallengeView:
         # The rules are read on a connection of their own, before the write transaction takes one.
         rules = await self.rules.rules()
-        taken = conflict(f"challenge {definition.id!r} already exists")
+        taken = Conflict(f"challenge {definition.id!r} already exists")
         async with self.sessions() as session, session.begin():
             await begin_write(session)
             if await session.get(Challenge, definition.id) is not None:
@@ -95,7 +95,7 @@ class ChallengesService:
         async with self.sessions() as session:
             row = await session.get(Challenge, challenge_id)
         if row is None:
-            raise not_found(f"challenge {challenge_id!r}")
+            raise NotFound.named(f"challenge {challenge_id!r}")
         return self._view(row)
 
     async def page(
@@ -134,15 +134,15 @@ class ChallengesService:
                 select(Challenge).where(Challenge.id == challenge_id).with_for_update()
             )
             if row is None:
-                raise not_found(f"challenge {challenge_id!r}")
+                raise NotFound.named(f"challenge {challenge_id!r}")
             if version != row.version:
-                raise conflict(
+                raise Conflict(
                     f"challenge {challenge_id!r} was edited meanwhile: version {row.version} is current"
                 )
             if row.state == FINISHED:
-                raise conflict(f"challenge {challenge_id!r} is finished: it can no longer be edited")
+                raise Conflict(f"challenge {challenge_id!r} is finished: it can no longer be edited")
             before = ChallengeDefinition.model_validate(row.definition)
-            after = validate(ChallengeDefinition, row.definition | changes, "body")
+            after = validated(ChallengeDefinition, row.definition | changes, "body")
             changed = {name for name in changes if getattr(after, name) != getattr(before, name)}
             if not changed:
                 return self._view(row)  # nothing to change: no new version either
@@ -174,7 +174,7 @@ class ChallengesService:
     @staticmethod
     def _state_problems(
         state: str, before: ChallengeDefinition, after: ChallengeDefinition, changed: Collection[str]
-    ) -> list[FieldError]:
+    ) -> list[FieldIssue]:
         if "id" in changed:  # the route refuses it already; the service keeps the guarantee
             return [_problem("id", "cannot change: it names the challenge's topic and URLs", "locked")]
         if state != LIVE:
@@ -191,7 +191,7 @@ class ChallengesService:
 
     async def _teams_problems(
         self, session: AsyncSession, definition: ChallengeDefinition
-    ) -> list[FieldError]:
+    ) -> list[FieldIssue]:
         if definition.teams is None:
             return []
         rows = await session.execute(
@@ -206,7 +206,7 @@ class ChallengesService:
                 problems.append(_problem(f"teams.{index}", f"team {slug!r} is archived", "archived_team"))
         return problems
 
-    def _window_problems(self, definition: ChallengeDefinition) -> list[FieldError]:
+    def _window_problems(self, definition: ChallengeDefinition) -> list[FieldIssue]:
         if definition.ends_at <= self.clock():
             return [_problem("ends_at", "already past: the window would be over before it began", "past")]
         return []
@@ -227,14 +227,14 @@ class ChallengesService:
         return ChallengeView(row, definition, state)
 
 
-def _problem(field: str, message: str, code: str) -> FieldError:
-    return FieldError(field=field, message=message, code=code)
+def _problem(field: str, message: str, code: str) -> FieldIssue:
+    return FieldIssue(field=field, message=message, code=code)
 
 
-def _refuse(problems: list[FieldError]) -> None:
+def _refuse(problems: list[FieldIssue]) -> None:
     if problems:
         fields = ", ".join(dict.fromkeys(p.field for p in problems))
-        raise Problem(422, "validation", "Invalid request", f"invalid challenge: {fields}", errors=problems)
+        raise Invalid(f"invalid challenge: {fields}", problems)
 
 
 def _decode_position(cursor: str | None) -> tuple[datetime, str] | None:
@@ -247,6 +247,5 @@ def _decode_position(cursor: str | None) -> tuple[datetime, str] | None:
     except ValueError:
         when = None
     if when is None or when.tzinfo is None or not challenge_id:
-        error = FieldError(field="cursor", message="not a cursor this API gave out", code="invalid_cursor")
-        raise Problem(422, "validation", "Invalid request", "invalid query: cursor", errors=[error])
+        raise bad_cursor()
     return when, challenge_id

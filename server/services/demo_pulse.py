@@ -23,11 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game import sample_users
 from persistence.models import ServiceAccount, utcnow
-from server.api import schemas
-from server.api.endpoints import Principal
+from server.auth.principal import Principal
 
 from .background import Background
-from .ingest import IngestService
+from .ingest import IngestService, NewEvent
 
 log = logging.getLogger("gamif.demo")
 
@@ -79,11 +78,11 @@ class DemoPulse(Background):
         if principal is None or not self.handles:
             return False
         metric, largest = self.random.choice(PULSE_METRICS)
-        event = schemas.MetricEventIn(
+        event = NewEvent(
             id=f"demo-pulse-{uuid.uuid4().hex}",
             user=self.random.choice(self.handles),
             metric=metric,
-            value=self.random.randint(1, largest),
+            value=float(self.random.randint(1, largest)),
             occurred_at=self.clock(),
         )
         answer = await self.ingest.ingest(principal, [event])

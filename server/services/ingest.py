@@ -11,22 +11,28 @@ The answer comes at once (202), one status per event, in request order:
   ``invalid_value``, ``above_max_value``, ...).
 
 One bad event does not hold up the others: a sender resends (or drops) only the rejected ones. What is
-wrong with the request itself is still a problem answer and queues nothing: a malformed body (422), more
-than ``ingest_max_batch`` events (422 ``too_many``), no credentials (401), an API key without
-``metrics:write`` (403). Scoring happens in the background (`server.services.scoring_queue`); the
-affected users' live screens get the results as deltas and events.
+wrong with the request itself is refused as a whole and queues nothing: more than ``ingest_max_batch``
+events (`Invalid`, ``too_many``: the API's 422), an API key without ``metrics:write`` (`Forbidden`, 403);
+the API refuses a malformed body (422) and missing credentials (401) before. Scoring happens in the
+background (`server.services.scoring_queue`); the affected users' live screens get the results as deltas
+and events.
 
-If the queue cannot be reached (Redis down), the answer is 503 with Retry-After and nothing was queued:
-the sender retries, and event ids make that safe. The database down (its lookups fail) gives the same
-503, from the API's handler of unreachable stores (`server.api.problems.store_down`).
+If the queue cannot be reached (Redis down), it raises `QueueUnavailable` (503 with Retry-After) and nothing
+was queued: the sender retries, and event ids make that safe. The database down (its lookups fail) gives
+the same 503, from the API's handler of unreachable stores (`server.api.problems.store_down`).
+
+The service takes plain events (`EventInput`: the API's validated `MetricEventIn` is one, without a copy on
+this hot path) and answers plain dataclasses (`IngestOutcome`), which the API and the hub each put in
+their own words.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from redis.exceptions import RedisError
 from sqlalchemy import select
@@ -38,13 +44,65 @@ from game.rules import check_self_reports, count_days, counting_since
 from game.rules.self_reports import TOO_MANY_SELF_REPORTS
 from persistence.models import MetricEventRow, User, utcnow
 from persistence.scoring import Submission
-from server.api import schemas
-from server.api.endpoints import Principal
-from server.api.problems import FieldError, Problem
 from server.auth import Scope, allows
+from server.auth.principal import Principal
 from server.config import Settings
 
+from .errors import FieldIssue, Forbidden, Invalid, QueueUnavailable
 from .rules import RulesService
+
+EventStatus = Literal["accepted", "duplicate", "rejected"]
+
+
+class EventInput(Protocol):
+    """What ingest reads of an event. The caller has validated it as the API does (`MetricEventIn`: a
+    handle-shaped user, a finite value, an aware time, no NUL in any text)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def user(self) -> str | None: ...
+    @property
+    def metric(self) -> str: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def metadata(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An `EventInput` made by the server itself (the demo pulse), not read from a request."""
+
+    id: str
+    user: str | None
+    metric: str
+    value: float
+    occurred_at: datetime
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EventVerdict:
+    """One event's answer: accepted, or a duplicate or rejected with a code, a reason and its field."""
+
+    id: str
+    status: EventStatus
+    code: str | None = None
+    reason: str | None = None
+    field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    accepted: int
+    duplicates: int
+    rejected: int
+    rule_version: int
+    events: list[EventVerdict]
+    """One per event sent, in the same order."""
 
 
 class BatchQueue(Protocol):
@@ -79,25 +137,23 @@ class IngestService:
         self.queue = queue
 
     async def ingest(
-        self, principal: Principal, events: list[schemas.MetricEventIn], now: datetime | None = None
-    ) -> schemas.MetricsOut:
+        self, principal: Principal, events: Sequence[EventInput], now: datetime | None = None
+    ) -> IngestOutcome:
         now = now or utcnow()
         limit = self.settings.ingest_max_batch
         if len(events) > limit:
-            too_many = FieldError(
+            too_many = FieldIssue(
                 field="events", message=f"at most {limit} events a request", code="too_many"
             )
-            raise Problem(
-                422, "validation", "Invalid request", f"more than {limit} events", errors=[too_many]
-            )
+            raise Invalid(f"more than {limit} events", [too_many])
         if principal.kind == "service" and not allows(principal.scopes, None, Scope.METRICS_WRITE, None):
-            raise Problem(403, "forbidden", "Not allowed", "this API key may not write metrics")
+            raise Forbidden("this API key may not write metrics")
         engine = await self.rules.engine()
         if principal.kind == "user":
             _check_self_report_count(engine, len(events))
         users, me = await self._users(principal, events)
         # Each event's status; None for an admitted one until we know whether it was already scored.
-        statuses: list[schemas.EventStatusOut | None] = []
+        statuses: list[EventVerdict | None] = []
         submissions: list[Submission] = []
         first_index: dict[str, int] = {}
         for index, item in enumerate(events):
@@ -120,13 +176,10 @@ class IngestService:
             try:
                 await self.queue.enqueue(fresh, now)
             except (RedisError, OSError, SendTaskError) as error:
-                raise Problem(
-                    503,
-                    "unavailable",
-                    "Queue unavailable",
+                raise QueueUnavailable(
                     f"the scoring queue cannot be reached ({type(error).__name__}); nothing was queued: "
                     "send the batch again (its event ids make that safe)",
-                    headers={"Retry-After": "5"},
+                    retry_after_seconds=5,
                 ) from None
         out = [
             status
@@ -138,7 +191,7 @@ class IngestService:
             )
             for item, status in zip(events, statuses, strict=True)
         ]
-        return schemas.MetricsOut(
+        return IngestOutcome(
             accepted=len(fresh),
             duplicates=sum(s.status == "duplicate" for s in out),
             rejected=sum(s.status == "rejected" for s in out),
@@ -149,16 +202,16 @@ class IngestService:
     def _admit(
         self,
         principal: Principal,
-        item: schemas.MetricEventIn,
+        item: EventInput,
         users: dict[str, User],
         me: User | None,
         engine: Engine,
         now: datetime,
-    ) -> Submission | schemas.EventStatusOut:
+    ) -> Submission | EventVerdict:
         """The event ready to queue, or why it is rejected (the first problem found)."""
         settings = self.settings
 
-        def rejected(code: str, field: str | None, reason: str) -> schemas.EventStatusOut:
+        def rejected(code: str, field: str | None, reason: str) -> EventVerdict:
             return _status(item.id, "rejected", code, field, reason)
 
         if principal.kind == "service" and not allows(
@@ -169,7 +222,7 @@ class IngestService:
         ):
             return rejected("scope", "metric", f"this API key may not write {item.metric!r}")
         user = _whose(principal, item, users, me)
-        if isinstance(user, schemas.EventStatusOut):
+        if isinstance(user, EventVerdict):
             return user
         if item.occurred_at > now + timedelta(seconds=settings.ingest_max_future_seconds):
             ahead = int((item.occurred_at - now).total_seconds())
@@ -202,7 +255,7 @@ class IngestService:
 
     async def _bound_self_reports(
         self, engine: Engine, me: User, fresh: list[Submission], now: datetime
-    ) -> dict[str, schemas.EventStatusOut]:
+    ) -> dict[str, EventVerdict]:
         """The player's reports that the rules' self-report bounds refuse (too old, or past a metric's
         daily limit counting what is stored), by event id, in request order."""
         rule = engine.rules.self_reports
@@ -225,7 +278,7 @@ class IngestService:
         }
 
     async def _users(
-        self, principal: Principal, events: list[schemas.MetricEventIn]
+        self, principal: Principal, events: Sequence[EventInput]
     ) -> tuple[dict[str, User], User | None]:
         """The users the batch names, by handle, and the calling player (None for a service)."""
         handles = {item.user for item in events if item.user is not None}
@@ -241,16 +294,16 @@ def _check_self_report_count(engine: Engine, count: int) -> None:
     """A player's request carries at most the rules' ``self_reports.max_per_request`` events."""
     limit = engine.rules.self_reports.max_per_request
     if count > limit:
-        error = FieldError(
+        error = FieldIssue(
             field="events", message=f"at most {limit} self-reports a request", code=TOO_MANY_SELF_REPORTS
         )
         detail = f"more than {limit} self-reports (the rules' self_reports.max_per_request)"
-        raise Problem(422, "validation", "Invalid request", detail, errors=[error])
+        raise Invalid(detail, [error])
 
 
 def _whose(
-    principal: Principal, item: schemas.MetricEventIn, users: dict[str, User], me: User | None
-) -> User | schemas.EventStatusOut:
+    principal: Principal, item: EventInput, users: dict[str, User], me: User | None
+) -> User | EventVerdict:
     """Whose work the event is, or why it is rejected."""
     if principal.kind == "user":
         if me is None:
@@ -268,9 +321,9 @@ def _whose(
 
 def _status(
     event_id: str,
-    status: schemas.EventStatus,
+    status: EventStatus,
     code: str | None = None,
     field: str | None = None,
     reason: str | None = None,
-) -> schemas.EventStatusOut:
-    return schemas.EventStatusOut(id=event_id, status=status, code=code, reason=reason, field=field)
+) -> EventVerdict:
+    return EventVerdict(id=event_id, status=status, code=code, reason=reason, field=field)

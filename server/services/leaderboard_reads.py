@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from persistence.leaderboards import Page as RedisPage
 from persistence.models import Team, User
-from server.api.problems import not_found
 
+from .errors import NotFound
 from .topics import (
     Period,
     TopicDirectory,
@@ -123,13 +123,15 @@ class LeaderboardReads:
         try:
             await self.directory.board_rules(board)
         except TopicRefused:
-            raise not_found(f"leaderboard {board!r} (boards are xp and the metrics of the rules)") from None
+            raise NotFound.named(
+                f"leaderboard {board!r} (boards are xp and the metrics of the rules)"
+            ) from None
 
     async def _user_of(self, handle: str) -> str:
         async with self.sessions() as session:
             user_id = await session.scalar(select(User.id).where(User.handle == handle))
         if user_id is None:
-            raise not_found(f"user {handle!r}")
+            raise NotFound.named(f"user {handle!r}")
         return str(user_id)
 
     async def _from_redis(self, page: RedisPage, period: Period) -> BoardView:

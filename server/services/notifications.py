@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from persistence.db import begin_write
 from persistence.models import Notification, table_of, utcnow
-from server.api.problems import not_found
+
+from .errors import NotFound
 
 MAX_NOTIFICATION_ID = 2**63 - 1
 """Ids are 64-bit signed integers (PostgreSQL ``bigint``, SQLite ``INTEGER``), counted from 1."""
@@ -66,7 +67,7 @@ class NotificationsService:
         """Idempotent; 404 if it is not this user's."""
         if not 1 <= notification_id <= MAX_NOTIFICATION_ID:
             # No row has such an id, and the database would refuse to compare with one beyond 64 bits.
-            raise not_found(f"notification {notification_id}")
+            raise NotFound.named(f"notification {notification_id}")
         async with self.sessions() as session, session.begin():
             # A read then a write: on SQLite the transaction must hold the write lock from its start
             # (BEGIN IMMEDIATE). Begun deferred, its read snapshot could not be upgraded while scoring
@@ -78,7 +79,7 @@ class NotificationsService:
                 )
             )
             if found is None:
-                raise not_found(f"notification {notification_id}")
+                raise NotFound.named(f"notification {notification_id}")
             await session.execute(
                 update(Notification)
                 .where(Notification.id == notification_id, Notification.read_at.is_(None))

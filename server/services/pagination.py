@@ -1,11 +1,11 @@
-"""Opaque cursors: the client passes back what it was given; a tampered cursor is a 422, not a 500."""
+"""Opaque cursors: the client passes back what it was given; a tampered one is `Invalid` (422), not a 500."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 
-from server.api.problems import FieldError, Problem
+from .errors import FieldIssue, Invalid
 
 
 def encode_cursor(position: str | int) -> str:
@@ -20,13 +20,13 @@ def decode_cursor(cursor: str | None) -> str | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         text = ""
     if not text.startswith("v1:") or "\x00" in text:
-        raise _bad_cursor()
+        raise bad_cursor()
     return text[3:]
 
 
-def _bad_cursor() -> Problem:
-    error = FieldError(field="cursor", message="not a cursor this API gave out", code="invalid_cursor")
-    return Problem(422, "validation", "Invalid request", "invalid query: cursor", errors=[error])
+def bad_cursor() -> Invalid:
+    error = FieldIssue(field="cursor", message="not a cursor this API gave out", code="invalid_cursor")
+    return Invalid("invalid query: cursor", [error])
 
 
 def decode_int_cursor(cursor: str | None) -> int | None:
@@ -35,5 +35,5 @@ def decode_int_cursor(cursor: str | None) -> int | None:
         return None
     # isdigit() would let "²" through; the database's integers stop at 2^63.
     if not (position.isascii() and position.isdecimal()) or int(position) >= 2**63:
-        raise _bad_cursor()
+        raise bad_cursor()
     return int(position)

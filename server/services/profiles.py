@@ -20,15 +20,15 @@ from persistence.models import (
     utcnow,
 )
 from persistence.scoring import load_state
-from server.api import schemas
-from server.api.problems import not_found
 
+from . import read_models as documents
 from .admin_users import has_real_email
+from .errors import NotFound
 from .pagination import decode_int_cursor, encode_cursor
 
 
-def user_out(user: User, with_email: bool = False) -> schemas.UserOut:
-    return schemas.UserOut(
+def user_out(user: User, with_email: bool = False) -> documents.UserOut:
+    return documents.UserOut(
         id=str(user.id),
         handle=user.handle,
         display_name=user.display_name,
@@ -44,12 +44,12 @@ class ProfilesService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
 
-    async def me(self, engine: Engine, user_id: str, now: datetime | None = None) -> schemas.MeOut:
+    async def me(self, engine: Engine, user_id: str, now: datetime | None = None) -> documents.MeOut:
         now = now or utcnow()
         async with self.sessions() as session:
             user = await session.get(User, uuid.UUID(user_id))
             if user is None:
-                raise not_found("the user")
+                raise NotFound.named("the user")
             state = await self._state(session, engine, user)
             badges = await self._badges(session, engine, user.id)
             teams = await self._teams(session, user.id)
@@ -67,7 +67,7 @@ class ProfilesService:
                 continue
             row = progress_rows.get((mission_id, period))
             missions.append(
-                schemas.MissionOut(
+                documents.MissionOut(
                     mission_id=mission_id,
                     name=mission.name,
                     period=period,
@@ -77,7 +77,7 @@ class ProfilesService:
                     reward_xp=mission.reward_xp,
                 )
             )
-        return schemas.MeOut(
+        return documents.MeOut(
             user=user_out(user, with_email=True),
             level=self._level(engine, state),
             badges=badges,
@@ -88,16 +88,16 @@ class ProfilesService:
             rule_version=engine.version,
         )
 
-    async def profile(self, engine: Engine, handle: str, now: datetime | None = None) -> schemas.ProfileOut:
+    async def profile(self, engine: Engine, handle: str, now: datetime | None = None) -> documents.ProfileOut:
         now = now or utcnow()
         async with self.sessions() as session:
             user = await session.scalar(select(User).where(User.handle == handle, User.disabled_at.is_(None)))
             if user is None:
-                raise not_found(f"user {handle!r}")
+                raise NotFound.named(f"user {handle!r}")
             state = await self._state(session, engine, user)
             badges = await self._badges(session, engine, user.id)
             teams = await self._teams(session, user.id)
-        return schemas.ProfileOut(
+        return documents.ProfileOut(
             handle=user.handle,
             display_name=user.display_name,
             avatar_url=user.avatar_url,
@@ -107,7 +107,10 @@ class ProfilesService:
             teams=teams,
         )
 
-    async def ledger(self, user_id: str, cursor: str | None, limit: int) -> schemas.Page[schemas.LedgerItem]:
+    async def ledger(
+        self, user_id: str, cursor: str | None, limit: int
+    ) -> tuple[list[LedgerEntry], str | None]:
+        """A page of the user's ledger, newest first, and the cursor of the next (None on the last)."""
         before = decode_int_cursor(cursor)
         statement = (
             select(LedgerEntry)
@@ -120,9 +123,8 @@ class ProfilesService:
         async with self.sessions() as session:
             rows = list(await session.scalars(statement))
         page = rows[:limit]
-        items = [schemas.LedgerItem.model_validate(row) for row in page]
         next_cursor = encode_cursor(page[-1].id) if len(rows) > limit else None
-        return schemas.Page[schemas.LedgerItem](items=items, next_cursor=next_cursor)
+        return page, next_cursor
 
     # -- parts -------------------------------------------------------------------------------------
 
@@ -132,7 +134,7 @@ class ProfilesService:
         return load_state(engine, str(user.id), user.timezone, row.state if row else {})
 
     @staticmethod
-    async def _badges(session: AsyncSession, engine: Engine, user_id: uuid.UUID) -> list[schemas.BadgeOut]:
+    async def _badges(session: AsyncSession, engine: Engine, user_id: uuid.UUID) -> list[documents.BadgeOut]:
         rows = await session.scalars(
             select(BadgeAward)
             .where(BadgeAward.user_id == user_id, BadgeAward.revoked_at.is_(None))
@@ -140,7 +142,7 @@ class ProfilesService:
         )
         badges = engine.rules.badges
         return [
-            schemas.BadgeOut(
+            documents.BadgeOut(
                 badge_id=row.badge_id,
                 name=badges[row.badge_id].name if row.badge_id in badges else row.badge_id,
                 tier=row.tier or None,
@@ -163,9 +165,9 @@ class ProfilesService:
         return list(slugs)
 
     @staticmethod
-    def _level(engine: Engine, state: UserState) -> schemas.LevelOut:
+    def _level(engine: Engine, state: UserState) -> documents.LevelOut:
         progress = engine.progress(state)
-        return schemas.LevelOut(
+        return documents.LevelOut(
             level=progress.level,
             xp=progress.xp,
             level_xp=progress.level_xp,
@@ -174,7 +176,7 @@ class ProfilesService:
         )
 
     @staticmethod
-    def _locked(engine: Engine, state: UserState) -> list[schemas.LockedBadgeOut]:
+    def _locked(engine: Engine, state: UserState) -> list[documents.LockedBadgeOut]:
         locked = []
         for badge_id, badge in engine.rules.badges.items():
             have = state.badges.get(badge_id, 0)
@@ -185,7 +187,7 @@ class ProfilesService:
             if complete and badge.repeat is None:
                 continue
             locked.append(
-                schemas.LockedBadgeOut(
+                documents.LockedBadgeOut(
                     badge_id=badge_id,
                     name=badge.name,
                     description=badge.description,
@@ -196,9 +198,9 @@ class ProfilesService:
         return locked
 
     @staticmethod
-    def _streaks(engine: Engine, state: UserState, now: datetime) -> list[schemas.StreakOut]:
+    def _streaks(engine: Engine, state: UserState, now: datetime) -> list[documents.StreakOut]:
         return [
-            schemas.StreakOut(
+            documents.StreakOut(
                 streak_id=streak_id,
                 name=rule.name,
                 current=engine.streak_as_of(state, streak_id, now),

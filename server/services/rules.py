@@ -16,7 +16,8 @@ from game import Engine, RuleError, RuleSet, RulesInvalid, default_rules_text
 from persistence import rules_store
 from persistence.db import begin_write
 from persistence.rules_store import StoredRules
-from server.api.problems import FieldError, Problem, conflict
+
+from .errors import Conflict, FieldIssue, InvalidRules
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,7 @@ class RulesService:
                 stored = await rules_store.publish(session, body, created_by)
         except RulesInvalid as invalid:
             errors = [
-                FieldError(
+                FieldIssue(
                     field="yaml" + (f".{e.path}" if e.path else ""),
                     message=e.message
                     + (f" (line {e.line})" if e.line is not None else "")
@@ -117,9 +118,9 @@ class RulesService:
                 for e in invalid.errors
             ]
             detail = f"the rule set has {len(errors)} error{'s' if len(errors) != 1 else ''}"
-            raise Problem(422, "invalid-rules", "Invalid rule set", detail, errors=errors) from None
+            raise InvalidRules(detail, errors) from None
         except rules_store.RuleVersionConflict as exc:
-            raise conflict(str(exc)) from None
+            raise Conflict(str(exc)) from None
         self._current = stored
         return stored
 

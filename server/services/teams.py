@@ -26,9 +26,9 @@ from game import Engine
 from persistence.db import begin_write
 from persistence.models import Team, TeamMembership, User, utcnow
 from protocol import diff_ops, team_topic
-from server.api.problems import conflict, not_found
 from server.hub.publish import Publisher, TopicChange
 
+from .errors import Conflict, NotFound
 from .pagination import decode_cursor, encode_cursor
 from .rules import RulesService
 from .topics import lock_states, lock_teams, team_document, team_members
@@ -129,20 +129,20 @@ class TeamsService:
         async with self.sessions() as session, session.begin():
             await begin_write(session)
             if await session.scalar(select(Team.id).where(Team.slug == slug)) is not None:
-                raise conflict(f"team {slug!r} already exists")
+                raise Conflict(f"team {slug!r} already exists")
             team = Team(slug=slug, name=name, description=description)
             session.add(team)
             try:
                 await session.flush()
             except IntegrityError:
-                raise conflict(f"team {slug!r} already exists") from None
+                raise Conflict(f"team {slug!r} already exists") from None
         return TeamView(team, 0)
 
     async def update(self, slug: str, name: str | None, description: str | None) -> TeamView:
         async with self._writing() as (session, live):
             team = await live.lock(await self._team(session, slug))
             if team.archived_at is not None:
-                raise conflict(f"team {slug!r} is archived")
+                raise Conflict(f"team {slug!r} is archived")
             if name is not None:
                 team.name = name
             if description is not None:
@@ -164,13 +164,13 @@ class TeamsService:
         async with self._writing() as (session, live):
             team = await self._team(session, slug)
             if team.archived_at is not None:
-                raise conflict(f"team {slug!r} is archived")
+                raise Conflict(f"team {slug!r} is archived")
             user = await session.scalar(select(User).where(User.handle == handle))
             if user is None:
-                raise not_found(f"user {handle!r}")
+                raise NotFound.named(f"user {handle!r}")
             team = await live.lock(team, user.id)
             if team.archived_at is not None:
-                raise conflict(f"team {slug!r} is archived")
+                raise Conflict(f"team {slug!r} is archived")
             current = await session.scalar(
                 select(TeamMembership.id).where(
                     TeamMembership.team_id == team.id,
@@ -185,7 +185,7 @@ class TeamsService:
     async def remove_member(self, slug: str, handle: str) -> None:
         async with self._writing() as (session, live):
             team = await self._team(session, slug)
-            missing = not_found(f"a current membership of {handle!r} in {slug!r}")
+            missing = NotFound.named(f"a current membership of {handle!r} in {slug!r}")
             user_id = await session.scalar(select(User.id).where(User.handle == handle))
             if user_id is None:
                 raise missing
@@ -229,7 +229,7 @@ class TeamsService:
     async def _team(session: AsyncSession, slug: str) -> Team:
         team = await session.scalar(select(Team).where(Team.slug == slug))
         if team is None:
-            raise not_found(f"team {slug!r}")
+            raise NotFound.named(f"team {slug!r}")
         return team
 
     @staticmethod

@@ -120,3 +120,25 @@ async def test_what_happened_while_away_reaches_the_next_screen(embedded):
                 again.append(message)
             assert note not in [m.data.get("notification_id") for m in again if m.type == "event"]
             assert len(again) == len(caught_up) - 1
+
+
+async def test_a_refusal_of_the_whole_ingest_is_an_invalid_message_naming_its_field(embedded):
+    # The service refuses the request as a whole (`Invalid`: more self-reports than the rules allow in
+    # one request); the hub's table answers `invalid_message` at the service's field, and nothing is queued.
+    ida = await register(embedded.http, "ida")
+    limit = 50  # the default rules' self_reports.max_per_request (under the protocol's 100 events)
+    now_ms = int(time.time() * 1000)
+    events = [
+        {"id": f"many-{n}", "metric": "tickets_closed", "value": 1, "occurred_at_ms": now_ms - 60_000}
+        for n in range(limit + 1)
+    ]
+    async with Raw.open(embedded.ws) as raw:
+        await raw.login(ida.access_token)
+        await raw.send({"type": "ingest", "id": 11, "events": events})
+        refused = await raw.expect("error")
+        assert (refused.id, refused.code, refused.field) == (11, "invalid_message", "events")
+        assert refused.message == f"events: at most {limit} self-reports a request"
+        # Nothing was queued: the first of them, sent alone, is new.
+        await raw.send({"type": "ingest", "id": 12, "events": events[:1]})
+        alone = await raw.expect("ingested")
+        assert (alone.id, alone.accepted, alone.duplicates) == (12, 1, 0)

@@ -16,9 +16,10 @@ from starlette.applications import Starlette
 from persistence.models import User
 from persistence.scoring import Submission
 from server.api.endpoints import Principal
-from server.api.problems import Problem
+from server.api.problems import problem_of
 from server.api.schemas import MetricEventIn
 from server.config import Settings
+from server.services.errors import DomainError
 from server.services.ingest import IngestService
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -186,14 +187,17 @@ async def test_request_level_problems_queue_nothing(
     queue = RecordingQueue()
     ingest = service(app, app_settings, queue).ingest
     too_many = [event(f"e{i}") for i in range(app_settings.ingest_max_batch + 1)]
-    with pytest.raises(Problem) as refused:
+    # The service's refusals are domain errors; the API answers each as the problem asserted here.
+    with pytest.raises(DomainError) as refused:
         await ingest(KEY, too_many, now=NOW)
-    assert (refused.value.status, [e.code for e in refused.value.errors or []]) == (422, ["too_many"])
+    problem = problem_of(refused.value)
+    assert (problem.status, [e.code for e in problem.errors or []]) == (422, ["too_many"])
     read_only = Principal("service", str(uuid.uuid4()), scopes=frozenset({"metrics:read"}))
-    with pytest.raises(Problem) as refused:
+    with pytest.raises(DomainError) as refused:
         await ingest(read_only, [event("a")], now=NOW)
-    assert refused.value.status == 403
+    assert problem_of(refused.value).status == 403
     assert queue.calls == []
-    with pytest.raises(Problem) as refused:
+    with pytest.raises(DomainError) as refused:
         await service(app, app_settings, RecordingQueue(fail=True)).ingest(KEY, [event("a")], now=NOW)
-    assert (refused.value.status, refused.value.headers) == (503, {"Retry-After": "5"})
+    problem = problem_of(refused.value)
+    assert (problem.status, problem.headers) == (503, {"Retry-After": "5"})

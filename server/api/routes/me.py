@@ -6,14 +6,13 @@ from server.api.endpoints import Call
 from server.api.registry import api
 from server.api.schemas import (
     LedgerItem,
-    MeOut,
     NotificationOut,
     NotificationsOut,
     NotificationsQuery,
     Page,
     PageQuery,
-    ProfileOut,
 )
+from server.services.read_models import MeOut, ProfileOut
 
 
 @api.route(
@@ -35,8 +34,8 @@ async def get_me(call: Call) -> MeOut:
 )
 async def get_my_ledger(call: Call) -> Page[LedgerItem]:
     query: PageQuery = call.query
-    page: Page[LedgerItem] = await call.service("profiles").ledger(call.who.id, query.cursor, query.limit)
-    return page
+    rows, next_cursor = await call.service("profiles").ledger(call.who.id, query.cursor, query.limit)
+    return Page[LedgerItem](items=[LedgerItem.model_validate(row) for row in rows], next_cursor=next_cursor)
 
 
 @api.route(

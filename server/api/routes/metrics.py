@@ -5,6 +5,7 @@ from __future__ import annotations
 from server.api.endpoints import Call
 from server.api.registry import api
 from server.api.schemas import MetricsIn, MetricsOut
+from server.services.ingest import IngestOutcome
 
 
 @api.route(
@@ -30,5 +31,5 @@ async def post_metrics(call: Call) -> MetricsOut:
     key lacks `metrics:write` (403), and when the queue cannot be reached (503, with Retry-After: send it
     again)."""
     body: MetricsIn = call.body
-    result: MetricsOut = await call.service("ingest").ingest(call.who, body.events)
-    return result
+    outcome: IngestOutcome = await call.service("ingest").ingest(call.who, body.events)
+    return MetricsOut.model_validate(outcome)
