@@ -56,6 +56,24 @@ async def weekly_xp(leaderboards: Leaderboards) -> dict[str, int | float]:
     return {row.member: row.score for row in page.rows}
 
 
+def scoring_with_repair(
+    leaderboards: Leaderboards,
+    client: aioredis.Redis,
+    sessions: async_sessionmaker[AsyncSession],
+    rules: RulesService,
+    repair_delay_s: float,
+) -> tuple[LiveBoards, ScoringStep]:
+    """Live boards on the test's own Redis, repairing after ``repair_delay_s``, and a scoring step that
+    records into them (its user deltas go nowhere: only the boards matter here)."""
+    live = LiveBoards(
+        leaderboards,
+        DocumentStore(RedisStreams(client, prefix=PREFIX)),
+        sessions,
+        repair_delay_s=repair_delay_s,
+    )
+    return live, ScoringStep(Scorer(sessions), rules, Publisher(MemoryStreams()), live)
+
+
 async def test_a_failed_record_is_repaired_from_the_database_once_redis_is_back(
     world: World,
     sessions: async_sessionmaker[AsyncSession],
@@ -66,10 +84,7 @@ async def test_a_failed_record_is_repaired_from_the_database_once_redis_is_back(
 ) -> None:
     caplog.set_level(logging.INFO, logger="gamif.leaderboards")
     leaderboards = Leaderboards(client, prefix=PREFIX, clock=lambda: NOW)
-    live = LiveBoards(
-        leaderboards, DocumentStore(RedisStreams(client, prefix=PREFIX)), sessions, repair_delay_s=0.05
-    )
-    step = ScoringStep(Scorer(sessions), rules, Publisher(MemoryStreams()), live)
+    live, step = scoring_with_repair(leaderboards, client, sessions, rules, 0.05)
     try:
         ana, ben = await world.add_user("ana"), await world.add_user("ben")
         await step.run([tickets("a1", ana, 5)], NOW)
@@ -109,10 +124,7 @@ async def test_a_process_finding_the_dirty_mark_at_its_first_record_repairs(
     ana = await world.add_user("ana")
     await Scorer(sessions).score(await rules.engine(), [tickets("a1", ana, 5)], NOW)  # never recorded
     await leaderboards.mark_dirty("a record failed in a process that stopped")
-    live = LiveBoards(
-        leaderboards, DocumentStore(RedisStreams(client, prefix=PREFIX)), sessions, repair_delay_s=0.01
-    )
-    step = ScoringStep(Scorer(sessions), rules, Publisher(MemoryStreams()), live)
+    live, step = scoring_with_repair(leaderboards, client, sessions, rules, 0.01)
     try:
         bo = await world.add_user("bo")
         await step.run([tickets("b1", bo, 1)], NOW)
@@ -220,10 +232,7 @@ async def test_a_process_stopping_before_redis_could_be_told_says_so(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="gamif.leaderboards")
     leaderboards = Leaderboards(client, prefix=PREFIX, clock=lambda: NOW)
-    live = LiveBoards(
-        leaderboards, DocumentStore(RedisStreams(client, prefix=PREFIX)), sessions, repair_delay_s=3600
-    )
-    step = ScoringStep(Scorer(sessions), rules, Publisher(MemoryStreams()), live)
+    live, step = scoring_with_repair(leaderboards, client, sessions, rules, 3600)
     ana = await world.add_user("ana")
     await redis_of_its_own.stop()
     await step.run([tickets("a1", ana, 5)], NOW)
