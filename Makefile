@@ -52,6 +52,7 @@ test: $(STAMP) client-test $(CLIENT_BUILD)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest --cov --cov-report=term-missing:skip-covered
 	$(PY) -m coverage report --include='game/*' --fail-under=95
 	$(PY) -m coverage report --include='protocol/*' --fail-under=95
@@ -60,6 +61,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(VENV)/bin/gamif bench engine
