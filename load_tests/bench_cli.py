@@ -8,24 +8,16 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+from server.cli.common import positive_int
 
 
 def parser(prog: str) -> argparse.ArgumentParser:
     benchmark = argparse.ArgumentParser(prog=prog, description="benchmarks")
     targets = benchmark.add_subparsers(dest="target", required=True, metavar="TARGET")
     engine = targets.add_parser("engine", help="engine throughput (events/s on one core)")
-    engine.add_argument("--users", type=_positive, default=2_000)
-    engine.add_argument("--days", type=_positive, default=60)
-    engine.add_argument("--repeat", type=_positive, default=3, help="timed runs; the best counts")
+    engine.add_argument("--users", type=positive_int, default=2_000)
+    engine.add_argument("--days", type=positive_int, default=60)
+    engine.add_argument("--repeat", type=positive_int, default=3, help="timed runs; the best counts")
     engine.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     # Listed for --help; `main` hands `fanout ...` to load_tests.fanout before parsing.
     targets.add_parser(

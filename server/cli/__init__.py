@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from . import engine_commands, leaderboard_commands, plugins, queue_commands, serve_commands, worker_commands
+from .common import positive_int
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,15 +25,15 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         command = commands.add_parser(name, help=text)
         command.add_argument("--host", help="interface to listen on (default: GAMIF_HOST, 127.0.0.1)")
-        command.add_argument("--port", type=_positive, help="port (default: GAMIF_PORT, 8000)")
+        command.add_argument("--port", type=positive_int, help="port (default: GAMIF_PORT, 8000)")
         _log_level(command)
         command.set_defaults(handler=serve_commands.serve if name == "serve" else serve_commands.demo)
 
     work = commands.add_parser("worker", help="score queued metric events (taskiq workers; needs Redis)")
-    work.add_argument("--workers", type=_positive, default=2, help="worker processes (default: 2)")
+    work.add_argument("--workers", type=positive_int, default=2, help="worker processes (default: 2)")
     work.add_argument(
         "--concurrency",
-        type=_positive,
+        type=positive_int,
         default=40,
         help="queued batches one process holds at once, scored together in groups (default: 40)",
     )
@@ -111,16 +112,6 @@ def _log_level(parser: argparse.ArgumentParser) -> None:
         choices=("debug", "info", "warning", "error"),
         help="the same as GAMIF_LOG_LEVEL (wins over it): gamif's, uvicorn's and taskiq's log level",
     )
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

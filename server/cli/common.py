@@ -27,3 +27,14 @@ def redis_settings_or_report(command: str, why: str) -> Settings | None:
         print(f"gamif {command}: set GAMIF_REDIS_URL: {why}", file=sys.stderr)
         return None
     return settings
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (``--port``, ``--workers``, the benchmarks' sizes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
