@@ -23,7 +23,7 @@ the user lacks it, and ledger lines whose rule is ``challenges.<id>`` and whose 
 Live screens: like a scoring batch (`persistence.scoring`), a finish takes an optional ``before_commit``
 hook that runs last inside its transaction, the rewarded users' rows still locked, with a `ScoredBatch` of
 them (their states before and after the rewards, the badge rows inserted). The server passes the scoring
-path's push (`server.services.live.ScoringPush`): the members' ``user:`` deltas and events, and their
+path's push (`server.services.scoring.live.ScoringPush`): the members' ``user:`` deltas and events, and their
 notifications stored in this transaction, so exactly once.
 """
 

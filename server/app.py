@@ -17,6 +17,23 @@ from starlette.routing import Route, WebSocketRoute
 from persistence import migrate
 from persistence.db import create_engine, is_sqlite, session_factory
 from persistence.scoring import Scorer
+from server.hub.endpoint import hub_endpoint
+from server.hub.link import ExposeServerSend
+from server.hub.wiring import open_hub
+from server.services.challenges.lifecycle import ChallengeLifecycle, RedisWakePublisher, running_clock
+from server.services.challenges.service import ChallengesService
+from server.services.people.accounts import Accounts
+from server.services.people.admin_users import AdminUsers
+from server.services.people.announcements import AnnouncementsService
+from server.services.people.login_throttle import RedisThrottleStore
+from server.services.people.notifications import NotificationsService
+from server.services.people.profiles import ProfilesService
+from server.services.people.teams import TeamsService
+from server.services.scoring.demo_pulse import running_pulse
+from server.services.scoring.ingest import IngestService
+from server.services.scoring.rules import RulesService
+from tasks.scoring_queue import open_queue
+from tasks.scoring_step import ScoringStep
 
 from . import __version__
 from .api import docs, openapi
@@ -26,23 +43,6 @@ from .api.problems import exception_handlers, forbidden, unauthorized
 from .api.registry import PREFIX, api, root
 from .api.routes import __all__ as _registered  # noqa: F401  (importing the routes registers them)
 from .config import Settings
-from .hub.endpoint import hub_endpoint
-from .hub.link import ExposeServerSend
-from .hub.wiring import open_hub
-from .services.accounts import Accounts
-from .services.admin_users import AdminUsers
-from .services.announcements import AnnouncementsService
-from .services.challenge_lifecycle import ChallengeLifecycle, RedisWakePublisher, running_clock
-from .services.challenges import ChallengesService
-from .services.demo_pulse import running_pulse
-from .services.ingest import IngestService
-from .services.login_throttle import RedisThrottleStore
-from .services.notifications import NotificationsService
-from .services.profiles import ProfilesService
-from .services.rules import RulesService
-from .services.scoring_queue import open_queue
-from .services.scoring_step import ScoringStep
-from .services.teams import TeamsService
 from .web_client import client_routes
 
 log = logging.getLogger("gamif")

@@ -38,7 +38,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 from taskiq import AckableMessage
 
-from .backoff import Backoff
+from server.backoff import Backoff
+
 from .compat.taskiq_redis import MESSAGE_FIELD, StreamBroker
 from .dead_letters import dead_letter_fields
 

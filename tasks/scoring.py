@@ -1,7 +1,7 @@
 """The scoring task: one batch of validated metric events, scored in one transaction.
 
 The task itself is plumbing: it hands its payload to ``state.score_payload``, the scoring step the
-worker process set up at start (`server.worker`), so that this layer needs nothing of the server's.
+worker process set up at start (`tasks.worker`), so that this layer needs nothing of the server's.
 
 Nothing accepted is lost: taskiq acknowledges a task that raised, so this task acknowledges its message
 itself (``ack_type`` manual), and only once the batch has committed, or has been written to the
@@ -72,7 +72,7 @@ async def _dead_letter(
     broker = context.broker
     if not isinstance(broker, ReliableStreamBroker):
         # A broker with no dead-letter stream. Not gamif's embedded one: its scoring function keeps the
-        # batches it cannot score itself (`server.services.scoring_queue.embedded_score_payload`).
+        # batches it cannot score itself (`tasks.scoring_queue.embedded_score_payload`).
         log.error("scoring: a batch of %d events cannot be scored and is dropped: %s", count, reason)
         return {"accepted": 0, "duplicates": 0, "dead_lettered": count}
     raw = broker.formatter.dumps(context.message).message

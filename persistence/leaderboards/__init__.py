@@ -9,8 +9,8 @@ Boards and periods
     A board is ``xp`` or a metric id. Scores are integers in a board's units: XP, or thousandths of the
     metric's value (rounded per award, so sums are exact: 0.1 + 0.2 ties with 0.3). XP counts when it
     was awarded (the ledger's ``created_at``), a metric value when the work happened (``occurred_at``),
-    as ``server.services.topics`` counts them. Each award counts in four periods: ``all_time``, and the
-    ``daily``, ``weekly`` and ``monthly`` periods containing its time in the configured timezone (weeks
+    as ``server.services.topics.directory`` counts them. Each award counts in four periods: ``all_time``, and
+    the ``daily``, ``weekly`` and ``monthly`` periods containing its time in the configured timezone (weeks
     start on ``week_starts``). A period is one set of keys ("key per period"): a new period starts on
     empty keys, nothing is ever reset. A period's keys expire ``retention_days`` after it ends (EXPIREAT,
     set by every write); a late award for a period already past that is skipped for that period.
@@ -69,8 +69,8 @@ Atomicity and retries
     records counter and the dirty mark did not change meanwhile, and clears the mark). Reads are
     single scripts too, so a page's rows and ranks are consistent with each other.
 
-Differences from the database snapshot of ``server.services.topics``: that one shows users whose metric
-events are all worth 0 thousandths and hides disabled users; ties there go by member id only; its
+Differences from the database snapshot of ``server.services.topics.directory``: that one shows users whose
+metric events are all worth 0 thousandths and hides disabled users; ties there go by member id only; its
 periods are UTC ones (the same as here with the default timezone).
 """
 

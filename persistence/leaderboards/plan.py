@@ -25,8 +25,8 @@ class Award:
     ``board``: ``xp`` or a metric id. ``amount``: XP (whole), or a metric value (kept in thousandths).
     ``at``: the moment it counts for, which decides its periods and its place among ties: for XP when it
     was awarded (the ledger's ``created_at``), for a metric when the work happened (``occurred_at``), as
-    ``server.services.topics`` counts them. ``teams``: the slugs of the teams the user belonged to at
-    ``at`` (`TeamHistory.teams_at`); the award also counts for each of them."""
+    ``server.services.topics.directory`` counts them. ``teams``: the slugs of the teams the user belonged to
+    at ``at`` (`TeamHistory.teams_at`); the award also counts for each of them."""
 
     user_id: str
     board: str

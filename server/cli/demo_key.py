@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from persistence.db import begin_write
 from persistence.models import ServiceAccount
 from server.auth import InvalidApiKey, parse_api_key, verify_api_key
-from server.services.accounts import Accounts
-from server.services.demo_pulse import DEMO_INTEGRATION
+from server.services.people.accounts import Accounts
+from server.services.scoring.demo_pulse import DEMO_INTEGRATION
 
 DEMO_KEY_FILE = "demo-api-key"
 

@@ -37,8 +37,8 @@ async def _rebuild(settings: Settings) -> int:
     from persistence.models import utcnow
     from server.app import prepare_schema
     from server.hub.wiring import redis_client, redis_streams
-    from server.services.leaderboard_live import board_topics, open_live_boards
-    from server.services.rules import RulesService
+    from server.services.boards.live import board_topics, open_live_boards
+    from server.services.scoring.rules import RulesService
 
     url = settings.effective_database_url
     await prepare_schema(url)

@@ -112,8 +112,8 @@ class _Queue:
 
     def __init__(self, settings: Settings) -> None:
         from server.hub.wiring import redis_client
-        from server.services.scoring_queue import queue_name, stream_broker
         from tasks.dead_letters import DeadLetters
+        from tasks.scoring_queue import queue_name, stream_broker
 
         self.redis = redis_client(settings)
         self.name = queue_name(settings)

@@ -20,7 +20,7 @@ from .common import settings_or_report
 if TYPE_CHECKING:  # the CLI starts fast: the server's modules are imported where used
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-    from server.services.rules import RulesService
+    from server.services.scoring.rules import RulesService
 
 log = logging.getLogger("gamif.serve")
 
@@ -120,7 +120,7 @@ def create_admin(args: argparse.Namespace) -> int:
 async def _create_admin(settings: Settings, email: str, handle: str, name: str, password: str) -> str:
     from persistence.db import create_engine, session_factory
     from server.app import prepare_schema
-    from server.services.accounts import Accounts
+    from server.services.people.accounts import Accounts
 
     url = settings.effective_database_url
     await prepare_schema(url)
@@ -154,10 +154,10 @@ async def seed_demo(settings: Settings, now: datetime | None = None) -> str:
     from persistence.models import User
     from persistence.scoring import Scorer, Submission
     from server.app import prepare_schema
-    from server.services.accounts import Accounts
-    from server.services.challenge_scoring import ChallengeScoring
-    from server.services.rules import RulesService
-    from server.services.teams import TeamsService
+    from server.services.challenges.scoring import ChallengeScoring
+    from server.services.people.accounts import Accounts
+    from server.services.people.teams import TeamsService
+    from server.services.scoring.rules import RulesService
 
     from .demo_key import demo_api_key
 
@@ -260,8 +260,8 @@ async def _seed_challenge(
     """The demo's live challenge between its teams: defined through the service (so it is validated)
     and started as the lifecycle clock would, before the history is scored into it."""
     from game.challenges import ChallengeDefinition
-    from server.services.challenge_lifecycle import ChallengeLifecycle
-    from server.services.challenges import ChallengesService
+    from server.services.challenges.lifecycle import ChallengeLifecycle
+    from server.services.challenges.service import ChallengesService
 
     definition = ChallengeDefinition.model_validate(
         {

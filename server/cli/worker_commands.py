@@ -55,7 +55,7 @@ def worker(args: argparse.Namespace) -> int:
     from tasks.compat.taskiq import run_worker_processes
 
     code = run_worker_processes(
-        broker="server.worker:broker",
+        broker="tasks.worker:broker",
         workers=args.workers,
         log_level=settings.log_level.upper(),
         # The logging `gamif` configured (server/logs.py) is the worker processes' too (they are

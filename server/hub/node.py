@@ -22,13 +22,13 @@ from redis.asyncio import Redis
 
 from protocol import parse_topic
 from server.config import Settings
-from server.services.challenge_live import ChallengeScoreboards
-from server.services.hub_access import HubAccess
-from server.services.ingest import IngestService
-from server.services.leaderboard_embedded import EmbeddedBoards
-from server.services.leaderboard_live import LiveBoards
-from server.services.notifications import NotificationsService
-from server.services.topics import TopicDirectory
+from server.services.boards.embedded import EmbeddedBoards
+from server.services.boards.live import LiveBoards
+from server.services.challenges.scoreboards import ChallengeScoreboards
+from server.services.people.notifications import NotificationsService
+from server.services.scoring.ingest import IngestService
+from server.services.topics.directory import TopicDirectory
+from server.services.topics.hub_access import HubAccess
 
 from .frames import DeltaRun, LiveDelta
 from .presence import Presence

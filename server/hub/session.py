@@ -45,10 +45,10 @@ from protocol.errors import ERRORS
 from server.api.schemas import MetricEventIn
 from server.auth.principal import Principal
 from server.services.errors import DomainError, Invalid, Unavailable
-from server.services.hub_access import HubAuthError, Identity
-from server.services.ingest import EventVerdict
+from server.services.scoring.ingest import EventVerdict
 from server.services.store_outage import store_unavailable
-from server.services.topics import TopicRefused
+from server.services.topics.directory import TopicRefused
+from server.services.topics.hub_access import HubAuthError, Identity
 
 from .frames import DeltaRun, Frame, LiveDelta, batch_frame
 from .link import DirectLink, wire_frame

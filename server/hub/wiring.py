@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.config import ConfigError, Settings
 from server.hub.documents import DocumentStore
-from server.services.challenge_live import ChallengeScoreboards, MemoryDocuments
-from server.services.hub_access import HubAccess
-from server.services.leaderboard_embedded import EmbeddedBoards
-from server.services.leaderboard_live import open_live_boards
-from server.services.rules import RulesService
-from server.services.topics import TopicDirectory
+from server.services.boards.embedded import EmbeddedBoards
+from server.services.boards.live import open_live_boards
+from server.services.challenges.scoreboards import ChallengeScoreboards, MemoryDocuments
+from server.services.scoring.rules import RulesService
+from server.services.topics.directory import TopicDirectory
+from server.services.topics.hub_access import HubAccess
 
 from .memory import MemoryBus, MemoryStreams
 from .node import Hub

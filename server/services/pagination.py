@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from .errors import FieldIssue, Invalid
+from server.services.errors import FieldIssue, Invalid
 
 
 def encode_cursor(position: str | int) -> str:

@@ -21,9 +21,9 @@ from persistence.db import create_engine, session_factory
 from persistence.models import User
 from persistence.scoring import Submission
 from server.config import Settings
-from server.services.scoring_queue import queue_name, stream_broker
-from server.services.scoring_step import to_payload
 from tasks.scoring import register_scoring
+from tasks.scoring_queue import queue_name, stream_broker
+from tasks.scoring_step import to_payload
 from tests.hub.cluster import STARTED, GamifProcess, HubProcess, Raw, Worker, hub_env, register
 from tests.services import free_port
 

@@ -29,8 +29,8 @@ from protocol import apply_ops, parse_op
 from server.hub.memory import MemoryStreams
 from server.hub.publish import Publisher, TopicChange
 from server.hub.streams import Delta, Position
-from server.services.rules import RulesService
-from server.services.topics import TopicDirectory
+from server.services.scoring.rules import RulesService
+from server.services.topics.directory import TopicDirectory
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 """A Friday (the week of 2026-11-16, starting on Monday), in the default rules' documentation week."""

@@ -19,9 +19,9 @@ from persistence.scoring import ScoredBatch, Scorer, Submission
 from server.hub.memory import MemoryStreams
 from server.hub.publish import decode_change
 from server.hub.streams import Position
-from server.services.activity import FEED_SIZE
-from server.services.live import ScoringPush
-from server.services.topics import TopicDirectory
+from server.services.scoring.live import ScoringPush
+from server.services.topics.activity import FEED_SIZE
+from server.services.topics.directory import TopicDirectory
 from tests.live.conftest import NOW, RecordingPublisher, World, apply, snapshot
 
 TOPIC = "activity:global"

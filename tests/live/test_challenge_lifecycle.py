@@ -38,15 +38,15 @@ from protocol import Outcome as MirrorOutcome
 from server.hub.publish import decode_change
 from server.hub.streams import Delta as StreamDelta
 from server.hub.streams import Position
-from server.services.challenge_lifecycle import (
+from server.services.challenges.lifecycle import (
     ChallengeClock,
     ChallengeLifecycle,
     RedisWakePublisher,
     RedisWakeups,
 )
-from server.services.challenges import ChallengesService
-from server.services.live import NOTIFIED
-from server.services.rules import RulesService
+from server.services.challenges.service import ChallengesService
+from server.services.scoring.live import NOTIFIED
+from server.services.scoring.rules import RulesService
 from tests.live.conftest import NOW, Clock, RecordingPublisher, World, snapshot
 
 JOINED = NOW - timedelta(days=30)

@@ -21,8 +21,8 @@ from server.hub.memory import MemoryStreams
 from server.hub.publish import decode_change
 from server.hub.redis import RedisStreams
 from server.hub.streams import Position
-from server.services.challenge_live import ChallengeScoreboards, MemoryDocuments
-from server.services.topics import TopicDirectory, TopicRefused
+from server.services.challenges.scoreboards import ChallengeScoreboards, MemoryDocuments
+from server.services.topics.directory import TopicDirectory, TopicRefused
 from tests.live.conftest import NOW, Clock, World, apply
 
 TOPIC = "challenge:review-sprint"

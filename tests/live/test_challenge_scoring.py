@@ -1,4 +1,4 @@
-"""Challenge scores from the scoring transaction (`server.services.challenge_scoring`): each accepted event
+"""Challenge scores from the scoring transaction (`server.services.challenges.scoring`): each accepted event
 added once to the open challenges it counts for, for the team its user belonged to when it occurred, and
 the first_to_goal reached row, through the worker's `ScoringStep`.
 
@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from game import MetricEvent
 from persistence.models import Challenge, ChallengeGoalReached, ChallengeScore, Team, TeamMembership
 from persistence.scoring import Scorer, ScoreResult, Submission
-from server.services.rules import RulesService
-from server.services.scoring_step import ScoringStep
+from server.services.scoring.rules import RulesService
+from tasks.scoring_step import ScoringStep
 from tests.live.conftest import NOW, World
 
 START = NOW - timedelta(days=1)

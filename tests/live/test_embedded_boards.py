@@ -22,11 +22,11 @@ from protocol import Delta, MoveOp, Outcome, SetOp, TopicMirror, leaderboard_top
 from server.hub.memory import MemoryBus, MemoryStreams
 from server.hub.publish import Publisher, decode_change
 from server.hub.streams import Delta as StreamDelta
-from server.services.challenge_live import MemoryDocuments
-from server.services.leaderboard_embedded import EmbeddedBoards
-from server.services.rules import RulesService
-from server.services.scoring_step import ScoringStep
-from server.services.topics import TopicDirectory, cast_period
+from server.services.boards.embedded import EmbeddedBoards
+from server.services.challenges.scoreboards import MemoryDocuments
+from server.services.scoring.rules import RulesService
+from server.services.topics.directory import TopicDirectory, cast_period
+from tasks.scoring_step import ScoringStep
 from tests.live.conftest import NOW, Clock, World
 
 TOPIC = "leaderboard:xp:weekly"

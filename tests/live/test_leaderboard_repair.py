@@ -28,9 +28,9 @@ from server.hub.documents import DocumentStore
 from server.hub.memory import MemoryStreams
 from server.hub.publish import Publisher
 from server.hub.redis import RedisStreams
-from server.services.leaderboard_live import LiveBoards
-from server.services.rules import RulesService
-from server.services.scoring_step import ScoringStep
+from server.services.boards.live import LiveBoards
+from server.services.scoring.rules import RulesService
+from tasks.scoring_step import ScoringStep
 from tests.live.conftest import NOW, World
 from tests.stores import ThrowawayRedis
 

@@ -26,10 +26,10 @@ from server.api.schemas import MetricEventIn
 from server.config import Settings
 from server.hub.memory import MemoryStreams
 from server.hub.publish import Publisher, decode_change
-from server.services.ingest import IngestService
-from server.services.rules import RulesService
-from server.services.scoring_step import ScoringStep
-from server.services.topics import TopicDirectory
+from server.services.scoring.ingest import IngestService
+from server.services.scoring.rules import RulesService
+from server.services.topics.directory import TopicDirectory
+from tasks.scoring_step import ScoringStep
 from tests.live.conftest import NOW, RecordingPublisher, World, apply, snapshot
 
 SERVICE = Principal(kind="service", id=str(uuid.uuid4()), scopes=frozenset({"metrics:write"}))

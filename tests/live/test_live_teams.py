@@ -19,10 +19,10 @@ from persistence.scoring import ScoredBatch, Scorer, Submission
 from server.hub.memory import MemoryStreams
 from server.hub.publish import decode_change
 from server.hub.streams import Position
-from server.services.live import ScoringPush
-from server.services.rules import RulesService
-from server.services.teams import TeamsService
-from server.services.topics import TopicDirectory
+from server.services.people.teams import TeamsService
+from server.services.scoring.live import ScoringPush
+from server.services.scoring.rules import RulesService
+from server.services.topics.directory import TopicDirectory
 from tests.live.conftest import NOW, Clock, RecordingPublisher, World, apply, snapshot
 
 TODAY = "2026-11-20T10:00:00+00:00"

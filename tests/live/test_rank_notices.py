@@ -21,11 +21,11 @@ from server.hub.documents import DocumentStore
 from server.hub.memory import MemoryStreams
 from server.hub.publish import Publisher, decode_change
 from server.hub.redis import RedisStreams
-from server.services.leaderboard_live import LiveBoards
-from server.services.notifications import NotificationsService
-from server.services.rank_notices import RankNotifier, bracket, rank_notices
-from server.services.rules import RulesService
-from server.services.scoring_step import ScoringStep
+from server.services.boards.live import LiveBoards
+from server.services.boards.rank_notices import RankNotifier, bracket, rank_notices
+from server.services.people.notifications import NotificationsService
+from server.services.scoring.rules import RulesService
+from tasks.scoring_step import ScoringStep
 from tests.live.conftest import NOW, World
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game import default_rules_text
-from server.services.rules import RulesService
+from server.services.scoring.rules import RulesService
 
 
 class Ticks:

@@ -18,10 +18,10 @@ from game import MetricEvent
 from persistence.db import create_engine, session_factory
 from persistence.models import MetricEventRow, UserStateRow
 from persistence.scoring import Scorer, ScoreResult, Submission
-from server.services.rules import RulesService
-from server.services.scoring_batcher import ScoringBatcher
-from server.services.scoring_step import ScoringStep
+from server.services.scoring.rules import RulesService
 from tasks.scoring import Unscorable
+from tasks.scoring_batcher import ScoringBatcher
+from tasks.scoring_step import ScoringStep
 from tests.live.conftest import NOW, World
 from tests.relay import Relay
 
@@ -65,7 +65,7 @@ async def test_batches_waiting_together_are_one_transaction(world: World, rules:
 async def test_a_bad_batch_fails_alone(
     world: World, rules: RulesService, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr("server.services.scoring_batcher._RETRY_FIRST", 0.01)
+    monkeypatch.setattr("tasks.scoring_batcher._RETRY_FIRST", 0.01)
     ana = await world.add_user("ana")
     gone = str(uuid.uuid4())  # a user deleted after ingest: its events break a foreign key
     batcher = ScoringBatcher(ScoringStep(Scorer(world.sessions), rules, None), in_flight=1, max_attempts=3)
@@ -126,7 +126,7 @@ class FlakyStep(ScoringStep):
 async def test_a_store_that_is_down_is_waited_out(
     world: World, rules: RulesService, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr("server.services.scoring_batcher._RETRY_FIRST", 0.01)
+    monkeypatch.setattr("tasks.scoring_batcher._RETRY_FIRST", 0.01)
     ana = await world.add_user("ana")
     # More failures than max_attempts: an outage is not counted against the batch.
     step = FlakyStep(ScoringStep(Scorer(world.sessions), rules, None), failures=4)
@@ -150,7 +150,7 @@ def test_a_deadlock_or_a_serialization_failure_is_retried_not_dropped() -> None:
     were accepted, so it must be retried rather than fail (an integrity error, say, is not retried)."""
     from sqlalchemy.exc import DBAPIError
 
-    from server.services.scoring_batcher import transient
+    from tasks.scoring_batcher import transient
 
     def error(sqlstate: str | None) -> DBAPIError:
         return DBAPIError("SELECT 1", None, _Orig(sqlstate))
@@ -174,8 +174,8 @@ def test_a_database_that_stops_or_starts_is_an_outage_whatever_the_driver_calls_
     )
     from sqlalchemy.exc import DBAPIError
 
-    from server.services.scoring_batcher import transient
     from server.services.store_outage import store_unavailable
+    from tasks.scoring_batcher import transient
 
     def wrapped(error: Exception) -> DBAPIError:
         # As SQLAlchemy's asyncpg dialect raises it: its own DBAPI error, caused by asyncpg's.
@@ -213,7 +213,7 @@ async def test_a_connection_closed_mid_transaction_is_retried(
     _postgresql_database_url: str,  # noqa: PT019 (its value is used)
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("server.services.scoring_batcher._RETRY_FIRST", 0.01)
+    monkeypatch.setattr("tasks.scoring_batcher._RETRY_FIRST", 0.01)
     url = make_url(_postgresql_database_url)
     relay = Relay(url.host or "127.0.0.1", url.port or 5432)
     await relay.restore()

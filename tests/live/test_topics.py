@@ -20,7 +20,7 @@ from persistence.models import Team, UserStateRow
 from protocol import ErrorCode, apply_ops, diff_ops, parse_op
 from server.hub.memory import MemoryStreams
 from server.hub.streams import Position
-from server.services.topics import (
+from server.services.topics.directory import (
     Score,
     TopicDirectory,
     TopicRefused,

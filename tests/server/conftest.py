@@ -37,7 +37,7 @@ from persistence.models import BadgeAward, LedgerEntry, MetricEventRow, MissionP
 from server.app import create_app
 from server.auth import passwords
 from server.config import Settings
-from server.services.accounts import Accounts
+from server.services.people.accounts import Accounts
 
 PASSWORD = "correct horse battery"
 PROBLEM_JSON = "application/problem+json"

@@ -20,7 +20,7 @@ from persistence.scoring import Submission
 from server.app import create_app
 from server.auth import passwords
 from server.config import Settings
-from server.services.scoring_step import ScoringStep
+from tasks.scoring_step import ScoringStep
 
 # Commits (2 XP each) per player: ana and ben tie, eve has none.
 COMMITS = {"ana": 5, "ben": 5, "chloe": 9, "dan": 1, "fay": 3, "gus": 7}

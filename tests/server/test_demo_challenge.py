@@ -1,6 +1,7 @@
-"""The demo organisation's live challenge (`seed_demo`) and the demo pulse (`server.services.demo_pulse`):
-seeded once, live, its scoreboard starting from the history; in demo mode the serving process ingests
-sample events that move it, and with the pulse off (or outside demo mode) nothing is ingested."""
+"""The demo organisation's live challenge (`seed_demo`) and the demo pulse
+(`server.services.scoring.demo_pulse`): seeded once, live, its scoreboard starting from the history; in demo
+mode the serving process ingests sample events that move it, and with the pulse off (or outside demo mode)
+nothing is ingested."""
 
 from __future__ import annotations
 

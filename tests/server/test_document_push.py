@@ -1,5 +1,5 @@
-"""The one compare-and-set push loop of live documents (`server.services.document_push`), against a real
-Redis: a lost race is diffed again against the winner's document, a push within the interval waits its
+"""The one compare-and-set push loop of live documents (`server.services.topics.document_push`), against a
+real Redis: a lost race is diffed again against the winner's document, a push within the interval waits its
 turn, and a push that loses every race gives up after the documented number of tries."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from protocol import apply_ops, diff_ops, parse_op
 from server.hub.documents import DocumentStore, Published
 from server.hub.publish import TopicChange, decode_change, encode_change
 from server.hub.redis import RedisStreams
-from server.services.document_push import MAX_ATTEMPTS, PushFailed, push_document
+from server.services.topics.document_push import MAX_ATTEMPTS, PushFailed, push_document
 
 TOPIC = "challenge:push-loop"
 

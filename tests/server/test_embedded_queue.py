@@ -23,7 +23,7 @@ from persistence.migrate import upgrade
 from persistence.models import MetricEventRow, User
 from persistence.queued_batches import QueuedBatches
 from persistence.scoring import Submission
-from server.services.scoring_step import to_payload
+from tasks.scoring_step import to_payload
 from tests.hub.cluster import GAMIF, HubProcess, hub_env
 
 

@@ -28,7 +28,7 @@ from server.app import create_app
 from server.auth import passwords
 from server.cli.serve_commands import DEMO_PASSWORD, seed_demo
 from server.config import Settings
-from server.services.notifications import insert_notifications
+from server.services.people.notifications import insert_notifications
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +73,7 @@ async def test_notifications_marked_read_while_the_demo_pulse_scores(
                 {
                     "user_id": user_id,
                     "kind": "badge_earned",
-                    # as the scoring writes them (`server.services.live`): the feed reads them too
+                    # as the scoring writes them (`server.services.scoring.live`): the feed reads them too
                     "data": {"key": f"b{n}", "badge_id": f"b{n}", "name": f"Badge {n}", "explanation": "x"},
                 }
                 for user_id in ids

@@ -20,7 +20,7 @@ from server.api.problems import problem_of
 from server.api.schemas import MetricEventIn
 from server.config import Settings
 from server.services.errors import DomainError
-from server.services.ingest import IngestService
+from server.services.scoring.ingest import IngestService
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 KEY = Principal("service", str(uuid.uuid4()), scopes=frozenset({"metrics:write"}))

@@ -24,7 +24,7 @@ from protocol import apply_ops, check_ops, parse_op
 from server.hub.documents import DocumentStore
 from server.hub.publish import decode_change
 from server.hub.redis import RedisStreams
-from server.services.leaderboard_live import LiveBoards, board_ops
+from server.services.boards.live import LiveBoards, board_ops
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 TOPIC = "leaderboard:xp:weekly"

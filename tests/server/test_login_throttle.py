@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from server.services.login_throttle import (
+from server.services.people.login_throttle import (
     LoginThrottle,
     LoginThrottled,
     MemoryThrottleStore,

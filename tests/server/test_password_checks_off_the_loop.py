@@ -7,7 +7,7 @@ import asyncio
 import threading
 
 from server.auth import passwords
-from server.services import accounts as accounts_module
+from server.services.people import accounts as accounts_module
 
 PASSWORD = "correct horse battery"
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
-from server.services.scoring_queue import ScoringQueue
+from tasks.scoring_queue import ScoringQueue
 from tests.relay import Relay
 
 pytestmark = pytest.mark.postgresql

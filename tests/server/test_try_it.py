@@ -25,7 +25,7 @@ from server.auth import passwords
 from server.cli.demo_key import DEMO_KEY_FILE
 from server.cli.serve_commands import seed_demo
 from server.config import Settings
-from server.services.demo_pulse import DEMO_INTEGRATION
+from server.services.scoring.demo_pulse import DEMO_INTEGRATION
 from tests.hub.cluster import STARTED, GamifProcess
 from tests.services import free_port
 

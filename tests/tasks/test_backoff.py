@@ -1,8 +1,8 @@
-"""`tasks.backoff.Backoff`: the doubling, capped delays every retry loop waits (pure arithmetic)."""
+"""`server.backoff.Backoff`: the doubling, capped delays every retry loop waits (pure arithmetic)."""
 
 from __future__ import annotations
 
-from tasks.backoff import Backoff
+from server.backoff import Backoff
 
 
 def test_delays_double_from_the_first_up_to_the_most() -> None:

@@ -29,9 +29,9 @@ from persistence.migrate import upgrade
 from persistence.models import MetricEventRow, User, UserStateRow
 from persistence.scoring import Submission
 from server.config import Settings
-from server.services.scoring_queue import stream_broker
-from server.services.scoring_step import to_payload
 from tasks.scoring import register_scoring
+from tasks.scoring_queue import stream_broker
+from tasks.scoring_step import to_payload
 from tests import services
 from tests.hub.cluster import Worker
 from tests.stores import ThrowawayPostgres, ThrowawayRedis

@@ -23,9 +23,9 @@ from persistence.db import create_engine, session_factory
 from persistence.models import MetricEventRow, User, UserStateRow
 from persistence.scoring import Submission
 from server.config import Settings
-from server.services.scoring_queue import stream_broker
-from server.services.scoring_step import to_payload
 from tasks.scoring import register_scoring
+from tasks.scoring_queue import stream_broker
+from tasks.scoring_step import to_payload
 from tests.hub.cluster import Worker
 
 pytestmark = pytest.mark.postgresql

@@ -17,7 +17,7 @@ from server.api.schemas import (
     ServiceAccountIn,
     ServiceAccountOut,
 )
-from server.services.admin_users import NewPlayer
+from server.services.people.admin_users import NewPlayer
 
 
 @api.route(

@@ -22,9 +22,9 @@ from server.api.schemas import (
     TokenPair,
 )
 from server.config import Settings
-from server.services.accounts import Tokens
-from server.services.login_throttle import LoginThrottled
-from server.services.profiles import user_out
+from server.services.people.accounts import Tokens
+from server.services.people.login_throttle import LoginThrottled
+from server.services.people.profiles import user_out
 
 
 def _pair(tokens: Tokens) -> TokenPair:

@@ -7,7 +7,7 @@ import uuid
 from server.api.endpoints import Call
 from server.api.registry import api
 from server.api.schemas import ChallengeIn, ChallengeOut, ChallengePatch, ChallengesQuery, Page
-from server.services.challenges import ChallengeView
+from server.services.challenges.service import ChallengeView
 
 
 def challenge_out(view: ChallengeView) -> ChallengeOut:

@@ -13,8 +13,8 @@ from server.api.schemas_boards import (
     TeamBoardQuery,
     TeamStandingOut,
 )
-from server.services.leaderboard_reads import BoardRow, LeaderboardReads
-from server.services.topics import Period, cast_period
+from server.services.boards.reads import BoardRow, LeaderboardReads
+from server.services.topics.directory import Period, cast_period
 
 
 def _reads(call: Call) -> LeaderboardReads:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from server.api.endpoints import Call
 from server.api.registry import api
 from server.api.schemas import MetricsIn, MetricsOut
-from server.services.ingest import IngestOutcome
+from server.services.scoring.ingest import IngestOutcome
 
 
 @api.route(

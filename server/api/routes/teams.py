@@ -5,7 +5,7 @@ from __future__ import annotations
 from server.api.endpoints import Call
 from server.api.registry import api
 from server.api.schemas import MemberOut, Page, TeamDetailOut, TeamIn, TeamOut, TeamPatch, TeamsQuery
-from server.services.teams import TeamView
+from server.services.people.teams import TeamView
 
 
 def team_out(view: TeamView) -> TeamOut:

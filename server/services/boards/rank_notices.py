@@ -31,8 +31,7 @@ from persistence.leaderboards import XP_BOARD, BoardChange, Period, PeriodSpan
 from persistence.models import Notification, utcnow
 from protocol import user_topic
 from server.hub.publish import Publisher, TopicChange
-
-from .notifications import insert_notifications
+from server.services.people.notifications import insert_notifications
 
 log = logging.getLogger("gamif.ranks")
 

@@ -6,12 +6,12 @@ the two agree on ranks and scores:
 - on Redis (the hub has `LiveBoards`): the Redis boards (`persistence.leaderboards.Leaderboards`), the
   rows the topic's document is made of (ties broken by who reached the score first, disabled users
   listed);
-- embedded: the database totals of the embedded snapshot (`server.services.topics.board_totals`), ranked
-  the way `leaderboard_document` ranks them (score, highest first, then member id; competition ranks),
+- embedded: the database totals of the embedded snapshot (`server.services.topics.directory.board_totals`),
+  ranked the way `leaderboard_document` ranks them (score, highest first, then member id; competition ranks),
   but over the whole board, not only its top 100.
 
-Team standings are the ``team:{slug}`` documents' ``totals`` (`server.services.topics.team_members`),
-for every team that is not archived, read in one go.
+Team standings are the ``team:{slug}`` documents' ``totals``
+(`server.services.topics.directory.team_members`), for every team that is not archived, read in one go.
 """
 
 from __future__ import annotations
@@ -27,9 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from persistence.leaderboards import Page as RedisPage
 from persistence.models import Team, User
-
-from .errors import NotFound
-from .topics import (
+from server.services.errors import NotFound
+from server.services.topics.directory import (
     Period,
     TopicDirectory,
     TopicRefused,

@@ -42,9 +42,8 @@ from server.hub.documents import Conflict, Published, Stored, Wait
 from server.hub.memory import MemoryStreams
 from server.hub.publish import TopicChange
 from server.hub.streams import Position
-
-from .coalesce import Coalescer
-from .document_push import Documents, PushFailed, push_document
+from server.services.topics.coalesce import Coalescer
+from server.services.topics.document_push import Documents, PushFailed, push_document
 
 log = logging.getLogger("gamif.challenges")
 

@@ -29,11 +29,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from persistence.scoring import ScoreResult, Submission
-from tasks.backoff import Backoff
+from server.backoff import Backoff
+from server.services.store_outage import describe, worth_retrying
 from tasks.scoring import Unscorable
-
-from .scoring_step import ScoringStep
-from .store_outage import describe, worth_retrying
+from tasks.scoring_step import ScoringStep
 
 transient = worth_retrying
 """Whether scoring the group again later will do (`server.services.store_outage.worth_retrying`)."""

@@ -26,11 +26,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from game.challenges import ChallengeDefinition, check
 from persistence.db import begin_write
 from persistence.models import Challenge, Team, utcnow
-
-from .errors import Conflict, FieldIssue, Invalid, NotFound
-from .pagination import bad_cursor, decode_cursor, encode_cursor
-from .rules import RulesService
-from .validation import validated
+from server.services.errors import Conflict, FieldIssue, Invalid, NotFound
+from server.services.pagination import bad_cursor, decode_cursor, encode_cursor
+from server.services.scoring.rules import RulesService
+from server.services.scoring.validation import validated
 
 SCHEDULED, LIVE, CLOSING, FINISHED = "scheduled", "live", "closing", "finished"
 LIVE_EDITABLE = frozenset({"name", "description", "rewards", "completion_reward", "ends_at"})

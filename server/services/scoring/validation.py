@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from .errors import FieldIssue, Invalid
+from server.services.errors import FieldIssue, Invalid
 
 M = TypeVar("M", bound=BaseModel)
 

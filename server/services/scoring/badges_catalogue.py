@@ -16,9 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from game import Engine
 from game.rules.badges import BadgeRule
 from persistence.models import BadgeAward
-
-from .read_models import BadgeCatalogueOut, BadgeTierOut, CatalogueBadgeOut, EarnedBadgeOut
-from .topics import badge_key
+from server.services.scoring.read_models import (
+    BadgeCatalogueOut,
+    BadgeTierOut,
+    CatalogueBadgeOut,
+    EarnedBadgeOut,
+)
+from server.services.topics.directory import badge_key
 
 
 class BadgeCatalogue:

@@ -16,8 +16,7 @@ from game import Engine, RuleError, RuleSet, RulesInvalid, default_rules_text
 from persistence import rules_store
 from persistence.db import begin_write
 from persistence.rules_store import StoredRules
-
-from .errors import Conflict, FieldIssue, InvalidRules
+from server.services.errors import Conflict, FieldIssue, InvalidRules
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """Notifications: level-ups, badges and completed missions kept for a player until marked read.
 
-They are written with the award, in the scoring transaction (`server.services.live`); a player's screen
-gets the unread ones when it subscribes to the player's own topic (as the events they were, with a
+They are written with the award, in the scoring transaction (`server.services.scoring.live`); a player's
+screen gets the unread ones when it subscribes to the player's own topic (as the events they were, with a
 ``notification_id``), and the HTTP API lists them and marks them read.
 """
 
@@ -18,8 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from persistence.db import begin_write
 from persistence.models import Notification, table_of, utcnow
-
-from .errors import NotFound
+from server.services.errors import NotFound
 
 MAX_NOTIFICATION_ID = 2**63 - 1
 """Ids are 64-bit signed integers (PostgreSQL ``bigint``, SQLite ``INTEGER``), counted from 1."""

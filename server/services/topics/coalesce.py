@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from tasks.backoff import Backoff
+from server.backoff import Backoff
 
 Push = Callable[[str], Awaitable[object]]
 

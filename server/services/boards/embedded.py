@@ -5,7 +5,7 @@ Embedded there are no Redis boards to record in: a board's document is computed 
 display names from the users), the same computation whatever asks for it.
 
 Documents and their position (PROTOCOL.md §9, §10, §12)
-    As for the challenge scoreboards (`server.services.challenge_live`), a board topic's document is
+    As for the challenge scoreboards (`server.services.challenges.scoreboards`), a board topic's document is
     kept beside its stream (`MemoryDocuments`): the stored document is the state at the stream's head,
     and every delta is published together with the document it leads to, by a compare-and-set on the
     topic's position. A snapshot is that stored document and position, so the deltas that follow it
@@ -40,11 +40,17 @@ from protocol import leaderboard_topic
 from server.hub.documents import Stored
 from server.hub.publish import TopicChange
 from server.hub.streams import Position
-
-from .coalesce import Coalescer
-from .document_push import Documents, push_document
-from .leaderboard_live import board_ops
-from .topics import Period, TopicDirectory, TopicRefused, cast_period, ms, period_bounds
+from server.services.boards.live import board_ops
+from server.services.topics.coalesce import Coalescer
+from server.services.topics.directory import (
+    Period,
+    TopicDirectory,
+    TopicRefused,
+    cast_period,
+    ms,
+    period_bounds,
+)
+from server.services.topics.document_push import Documents, push_document
 
 log = logging.getLogger("gamif.leaderboards")
 

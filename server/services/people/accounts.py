@@ -34,9 +34,15 @@ from server.auth import (
 from server.auth.invites import InvalidInvite, check_invite, issue_invite
 from server.auth.principal import Principal
 from server.config import Settings
-
-from .errors import Conflict, FieldIssue, Invalid, InvitationRequired, RegistrationClosed, Unauthenticated
-from .login_throttle import LoginThrottle, MemoryThrottleStore, ThrottlePolicy
+from server.services.errors import (
+    Conflict,
+    FieldIssue,
+    Invalid,
+    InvitationRequired,
+    RegistrationClosed,
+    Unauthenticated,
+)
+from server.services.people.login_throttle import LoginThrottle, MemoryThrottleStore, ThrottlePolicy
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 `ChallengeLifecycle` performs the transitions (`persistence.challenge_results`: each exactly once,
 whatever number of processes attempt it) and tells the live scoreboard after each commit. With a
 publisher, a finish also pushes the rewarded members' own state live as a scoring batch does, with the
-scoring path's push (`server.services.live.ScoringPush`) as its before-commit hook: each member's
+scoring path's push (`server.services.scoring.live.ScoringPush`) as its before-commit hook: each member's
 ``user:{id}`` delta and events (``xp_awarded``, ``level_up``, ``badge_earned``), their teams' deltas, and
 the notifications (with the activity feed's delta) written in the finishing transaction, so exactly once.
 Published under the users' row locks, last before the commit; if the finish then fails, the topics are
@@ -36,11 +36,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from persistence import challenge_results
 from persistence.models import utcnow
 from server.hub.publish import Publisher
-
-from .background import Background
-from .challenge_notify import ChallengeNotifier, NoNotifier
-from .live import ScoringPush
-from .rules import RulesService
+from server.services.background import Background
+from server.services.challenges.notify import ChallengeNotifier, NoNotifier
+from server.services.scoring.live import ScoringPush
+from server.services.scoring.rules import RulesService
 
 log = logging.getLogger("gamif.challenges")
 

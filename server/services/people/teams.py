@@ -5,7 +5,8 @@ Live: with a publisher, a change of a team (name, description, archiving) or of 
 member joining or leaving first takes the member's state row (``FOR SHARE``), the order scoring locks them
 in (users, then teams): a member's scoring and their membership change apply one after the other, so
 scoring publishes deltas for exactly the teams the member is in when it commits
-(`server.services.live.team_changes`), and team snapshots are consistent (`server.services.topics`).
+(`server.services.scoring.live.team_changes`), and team snapshots are consistent
+(`server.services.topics.directory`).
 """
 
 from __future__ import annotations
@@ -27,11 +28,10 @@ from persistence.db import begin_write
 from persistence.models import Team, TeamMembership, User, utcnow
 from protocol import diff_ops, team_topic
 from server.hub.publish import Publisher, TopicChange
-
-from .errors import Conflict, NotFound
-from .pagination import decode_cursor, encode_cursor
-from .rules import RulesService
-from .topics import lock_states, lock_teams, team_document, team_members
+from server.services.errors import Conflict, NotFound
+from server.services.pagination import decode_cursor, encode_cursor
+from server.services.scoring.rules import RulesService
+from server.services.topics.directory import lock_states, lock_teams, team_document, team_members
 
 log = logging.getLogger("gamif.teams")
 

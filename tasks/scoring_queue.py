@@ -29,9 +29,8 @@ from persistence.scoring import Submission
 from server.config import Settings
 from tasks.broker import ReliableStreamBroker
 from tasks.scoring import ScorePayload, Unscorable, register_scoring
-
-from .scoring_batcher import ScoringBatcher
-from .scoring_step import ScoringStep, from_payload, received_at_of, to_payload
+from tasks.scoring_batcher import ScoringBatcher
+from tasks.scoring_step import ScoringStep, from_payload, received_at_of, to_payload
 
 EMBEDDED_PICK_UP_SECONDS = 5.0
 """How often an embedded server looks for kept batches it is not scoring: one an admin replayed (`gamif
@@ -66,7 +65,7 @@ def stream_broker(settings: Settings) -> ReliableStreamBroker:
 
 def score_payload(batcher: ScoringBatcher) -> ScorePayload:
     """The scoring task's implementation: a payload in, counts out, through the process's batcher
-    (`server.services.scoring_batcher`: groups what is waiting into one transaction; retries while a
+    (`tasks.scoring_batcher`: groups what is waiting into one transaction; retries while a
     store is down; raises `tasks.scoring.Unscorable` for a batch to dead-letter)."""
 
     async def score(payload: dict[str, Any]) -> dict[str, int]:

@@ -2,10 +2,10 @@
 
 `ScoringPush` is the scorer's before-commit hook (`persistence.scoring.BeforeCommit`): inside the scoring
 transaction, with the users' rows locked, it builds each user's document before and after the batch the
-way snapshots build it (`server.services.topics.user_document`), and publishes the diff with the events
-of the engine's effects, all users in one `Publisher.publish` call. Publishing under the locks orders the
-deltas as the states (and makes snapshots consistent: see `server.services.topics`). The same call
-carries, after the users' changes, a ``team:{slug}`` delta for each team an affected user belongs to
+way snapshots build it (`server.services.topics.directory.user_document`), and publishes the diff with the
+events of the engine's effects, all users in one `Publisher.publish` call. Publishing under the locks orders
+the deltas as the states (and makes snapshots consistent: see `server.services.topics.directory`). The same
+call carries, after the users' changes, a ``team:{slug}`` delta for each team an affected user belongs to
 (`team_changes`). If the transaction then fails, `undo` resets the topics so that screens reload them
 instead of keeping a change that did not happen.
 
@@ -39,10 +39,9 @@ from persistence.models import BadgeAward, TeamMembership, User
 from persistence.scoring import ScoredBatch, ScoredUser
 from protocol import diff_ops, team_topic, user_topic
 from server.hub.publish import Publisher, TopicChange
-
-from .activity import activity_changes
-from .notifications import insert_notifications
-from .topics import (
+from server.services.people.notifications import insert_notifications
+from server.services.topics.activity import activity_changes
+from server.services.topics.directory import (
     TeamMember,
     badge_key,
     lock_teams,
@@ -57,7 +56,7 @@ log = logging.getLogger("gamif.live")
 Event = tuple[str, dict[str, Any]]
 
 NOTIFIED = frozenset({"level_up", "badge_earned", "mission_completed"})
-"""Events kept as notifications until read (`server.services.notifications`)."""
+"""Events kept as notifications until read (`server.services.people.notifications`)."""
 
 
 async def user_changes(batch: ScoredBatch) -> list[TopicChange]:
@@ -99,7 +98,8 @@ async def team_changes(batch: ScoredBatch) -> list[TopicChange]:
     The teams' rows are locked FOR UPDATE, after the users' (which the scorer locked: users, then teams,
     each in id order, so no deadlock): concurrent batches of two members of one team build the team's
     document one after the other, each from what the other committed. Members join and leave under the
-    user's and the team's locks (`server.services.teams`), so the memberships read here hold until commit."""
+    user's and the team's locks (`server.services.people.teams`), so the memberships read here hold until
+    commit."""
     session, engine = batch.session, batch.engine
     users = [uuid.UUID(user_id) for user_id in batch.users]
     # Archived teams too: their snapshot shows the members' XP as it is, so their mirrors must follow.

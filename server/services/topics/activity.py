@@ -1,7 +1,7 @@
 """The ``activity:global`` topic (PROTOCOL.md §8, §9): everyone's recent notable moments, newest first.
 
 The source of truth is the ``notifications`` table: the level-ups, badges and completed missions that
-scoring keeps for each player (`server.services.live`) are also the feed, so its document is a query
+scoring keeps for each player (`server.services.scoring.live`) are also the feed, so its document is a query
 (the newest `FEED_SIZE` of those rows by id, joined with their users) and needs no storage of its own.
 
 Consistency of a snapshot with its position. Concurrent scoring transactions insert notifications
@@ -34,8 +34,7 @@ from persistence.models import BadgeAward, Notification, User
 from persistence.scoring import ScoredBatch
 from protocol import activity_topic, row_ops
 from server.hub.publish import TopicChange
-
-from .topics import ms
+from server.services.topics.directory import ms
 
 FEED_SIZE = 50
 """The most rows the feed shows."""

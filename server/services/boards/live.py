@@ -1,7 +1,7 @@
 """Leaderboards on Redis, live: recording each scored batch, and the ``leaderboard:{board}:{period}`` topics.
 
 Only with Redis (``GAMIF_REDIS_URL``). Embedded mode has no `LiveBoards`: nothing is recorded, and the
-topic's documents are computed from the database, live too (`server.services.leaderboard_embedded`).
+topic's documents are computed from the database, live too (`server.services.boards.embedded`).
 
 Recording
     After a scoring transaction commits, `LiveBoards.record` turns it into `Award`s exactly as
@@ -9,8 +9,8 @@ Recording
     batch's ``received_at``, the ledger's ``created_at``; one per accepted metric event at its
     ``occurred_at``; teams from the membership history at that time) and records them once. A failed
     record is not retried (it is not idempotent): it marks the boards dirty, and a repair rebuilds them
-    from the database by itself once Redis answers (`server.services.leaderboard_repair`).
-    What the record returns also tells who climbed into a top bracket (`server.services.rank_notices`).
+    from the database by itself once Redis answers (`server.services.boards.repair`).
+    What the record returns also tells who climbed into a top bracket (`server.services.boards.rank_notices`).
 
 Documents and their position (PROTOCOL.md §9, §10)
     A board topic's document (the top 100 of `Leaderboards.top`, names from the database) is kept in
@@ -65,13 +65,12 @@ from server.hub.documents import DocumentStore, Stored
 from server.hub.publish import Publisher, TopicChange
 from server.hub.redis import RedisStreams
 from server.hub.streams import Position
-
-from .coalesce import Coalescer
-from .document_push import PushFailed, push_document
-from .leaderboard_repair import FIRST_DELAY_S, BoardsRepair
-from .rank_notices import RankNotifier
-from .rules import RulesService
-from .topics import LEADERBOARD_SIZE, ms, ranked_board_document
+from server.services.boards.rank_notices import RankNotifier
+from server.services.boards.repair import FIRST_DELAY_S, BoardsRepair
+from server.services.scoring.rules import RulesService
+from server.services.topics.coalesce import Coalescer
+from server.services.topics.directory import LEADERBOARD_SIZE, ms, ranked_board_document
+from server.services.topics.document_push import PushFailed, push_document
 
 log = logging.getLogger("gamif.leaderboards")
 
@@ -138,7 +137,7 @@ class LiveBoards:
     ) -> None:
         self.leaderboards = leaderboards
         self.ranks = ranks
-        """Who tells players of their climbs (`server.services.rank_notices`), if anyone."""
+        """Who tells players of their climbs (`server.services.boards.rank_notices`), if anyone."""
         self.store = store
         self.sessions = sessions
         self.push_ms = push_ms

@@ -5,9 +5,9 @@ the services that publish deltas build their documents the same way, so that a d
 of them (`protocol.diff_ops`) turns a snapshot into the next one exactly.
 
 Leaderboards: the snapshot is the document kept beside the topic's stream, read together with its
-position: on Redis the Redis boards' top (`server.services.leaderboard_live`), embedded the document
+position: on Redis the Redis boards' top (`server.services.boards.live`), embedded the document
 computed from the database as below (`TopicDirectory.compute_board`, kept and pushed live by
-`server.services.leaderboard_embedded`).
+`server.services.boards.embedded`).
 
 Consistency of a snapshot with its position: a writer publishes a topic's delta while it still holds the
 row locks of what the delta describes, and commits after. `TopicDirectory.snapshot` takes those rows with
@@ -56,14 +56,13 @@ from persistence.models import (
 from persistence.scoring import load_state
 from protocol import ErrorCode, parse_topic
 from server.hub.streams import Position
-
-from .challenge_live import UnknownChallenge
-from .rules import RulesService
+from server.services.challenges.scoreboards import UnknownChallenge
+from server.services.scoring.rules import RulesService
 
 if TYPE_CHECKING:
-    from .challenge_live import ChallengeScoreboards
-    from .leaderboard_embedded import EmbeddedBoards
-    from .leaderboard_live import LiveBoards
+    from server.services.boards.embedded import EmbeddedBoards
+    from server.services.boards.live import LiveBoards
+    from server.services.challenges.scoreboards import ChallengeScoreboards
 
 LEADERBOARD_SIZE = 100
 """The most rows a leaderboard document shows (§9 ``size``)."""
@@ -289,7 +288,7 @@ def ranked_board_document(
 ) -> dict[str, Any]:
     """The §9 document around ``rows`` already ranked (``member``, ``display_name``, ``score``, ``rank``,
     in rank order): the one shape of a board's document, whoever ranked it (the database here, the Redis
-    boards in `server.services.leaderboard_live`)."""
+    boards in `server.services.boards.live`)."""
     start, end = bounds
     return {
         "board": board,
@@ -410,7 +409,7 @@ class TopicDirectory:
         return team_document(engine, team, members[team.id]), position
 
     async def _activity_snapshot(self, head: Head) -> tuple[dict[str, Any], Position]:
-        from .activity import activity_document, lock_feed  # it builds on this module
+        from server.services.topics.activity import activity_document, lock_feed  # it builds on this module
 
         async with self.sessions() as session, session.begin():
             await begin_write(session)

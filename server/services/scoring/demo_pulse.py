@@ -24,9 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from game import sample_users
 from persistence.models import ServiceAccount, utcnow
 from server.auth.principal import Principal
-
-from .background import Background
-from .ingest import IngestService, NewEvent
+from server.services.background import Background
+from server.services.scoring.ingest import IngestService, NewEvent
 
 log = logging.getLogger("gamif.demo")
 

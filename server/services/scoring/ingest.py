@@ -14,7 +14,7 @@ One bad event does not hold up the others: a sender resends (or drops) only the 
 wrong with the request itself is refused as a whole and queues nothing: more than ``ingest_max_batch``
 events (`Invalid`, ``too_many``: the API's 422), an API key without ``metrics:write`` (`Forbidden`, 403);
 the API refuses a malformed body (422) and missing credentials (401) before. Scoring happens in the
-background (`server.services.scoring_queue`); the affected users' live screens get the results as deltas
+background (`tasks.scoring_queue`); the affected users' live screens get the results as deltas
 and events.
 
 If the queue cannot be reached (Redis down), it raises `QueueUnavailable` (503 with Retry-After) and nothing
@@ -47,9 +47,8 @@ from persistence.scoring import Submission
 from server.auth import Scope, allows
 from server.auth.principal import Principal
 from server.config import Settings
-
-from .errors import FieldIssue, Forbidden, Invalid, QueueUnavailable
-from .rules import RulesService
+from server.services.errors import FieldIssue, Forbidden, Invalid, QueueUnavailable
+from server.services.scoring.rules import RulesService
 
 EventStatus = Literal["accepted", "duplicate", "rejected"]
 
@@ -106,7 +105,7 @@ class IngestOutcome:
 
 
 class BatchQueue(Protocol):
-    """Where the accepted events go (`server.services.scoring_queue.ScoringQueue`)."""
+    """Where the accepted events go (`tasks.scoring_queue.ScoringQueue`)."""
 
     async def enqueue(self, submissions: Sequence[Submission], received_at: datetime) -> None: ...
 

@@ -23,8 +23,7 @@ from persistence.db import begin_write
 from persistence.models import User, table_of, utcnow
 from server.auth import UNUSABLE_PASSWORD, issue_access_token
 from server.config import Settings
-
-from .errors import Conflict, FieldIssue, NotFound
+from server.services.errors import Conflict, FieldIssue, NotFound
 
 log = logging.getLogger("gamif.accounts")
 

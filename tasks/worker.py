@@ -1,7 +1,7 @@
 """``gamif worker``: taskiq worker processes that score queued metric events (and move challenges
-through their lifecycle: `server.services.challenge_lifecycle`).
+through their lifecycle: `server.services.challenges.lifecycle`).
 
-taskiq's worker processes import this module (``server.worker:broker``), so it builds the broker from
+taskiq's worker processes import this module (``tasks.worker:broker``), so it builds the broker from
 the settings in the environment; each process then sets up its own services at start (database,
 rules, scorer, the hub's publisher and the leaderboards on Redis) and hands them to the scoring task
 (`tasks.scoring`).
@@ -22,14 +22,14 @@ from server.config import load_settings
 from server.hub.documents import DocumentStore
 from server.hub.publish import Publisher
 from server.hub.wiring import redis_client, redis_streams
-from server.services.challenge_lifecycle import ChallengeLifecycle, running_clock
-from server.services.challenge_live import ChallengeScoreboards
-from server.services.leaderboard_live import open_live_boards
-from server.services.rules import RulesService
-from server.services.scoring_batcher import ScoringBatcher
-from server.services.scoring_queue import queue_name, score_payload, stream_broker
-from server.services.scoring_step import ScoringStep
+from server.services.boards.live import open_live_boards
+from server.services.challenges.lifecycle import ChallengeLifecycle, running_clock
+from server.services.challenges.scoreboards import ChallengeScoreboards
+from server.services.scoring.rules import RulesService
 from tasks.scoring import register_scoring
+from tasks.scoring_batcher import ScoringBatcher
+from tasks.scoring_queue import queue_name, score_payload, stream_broker
+from tasks.scoring_step import ScoringStep
 
 log = logging.getLogger("gamif.worker")
 

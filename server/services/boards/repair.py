@@ -27,9 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from persistence.leaderboards import Leaderboards
 from persistence.models import utcnow
-from tasks.backoff import Backoff
-
-from .background import Background
+from server.backoff import Backoff
+from server.services.background import Background
 
 log = logging.getLogger("gamif.leaderboards")
 

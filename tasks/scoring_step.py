@@ -1,7 +1,8 @@
 """The scoring step, shared by the ingest request and the workers: score validated events in one
-transaction, recording their challenge scores (`server.services.challenge_scoring`) and pushing the results
-live (see `server.services.live`) inside it, taking the push back if the transaction fails, and telling the
-challenge scoreboard after the commit. Also the queue's payload: validated events as plain JSON data."""
+transaction, recording their challenge scores (`server.services.challenges.scoring`) and pushing the results
+live (see `server.services.scoring.live`) inside it, taking the push back if the transaction fails, and
+telling the challenge scoreboard after the commit. Also the queue's payload: validated events as plain JSON
+data."""
 
 from __future__ import annotations
 
@@ -13,11 +14,10 @@ from game import MetricEvent
 from persistence.models import utcnow
 from persistence.scoring import ScoredBatch, Scorer, ScoreResult, Submission
 from server.hub.publish import Publisher
-
-from .challenge_notify import ChallengeNotifier, NoNotifier
-from .challenge_scoring import ChallengeScoring
-from .live import ScoringPush
-from .rules import RulesService
+from server.services.challenges.notify import ChallengeNotifier, NoNotifier
+from server.services.challenges.scoring import ChallengeScoring
+from server.services.scoring.live import ScoringPush
+from server.services.scoring.rules import RulesService
 
 
 class BoardRecorder(Protocol):

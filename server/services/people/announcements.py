@@ -10,8 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from persistence.models import Team, User
 from protocol import team_topic, user_topic
 from server.hub.publish import Publisher, TopicChange
-
-from .errors import NotFound
+from server.services.errors import NotFound
 
 
 class AnnouncementsService:
