@@ -34,7 +34,8 @@ from datetime import datetime
 from typing import Any
 
 from game import XpAwarded
-from persistence.leaderboards import PERIODS
+from game.periods import period_bounds
+from persistence.leaderboards import PERIODS, Period, cast_period
 from persistence.scoring import ScoreResult, Submission
 from protocol import leaderboard_topic
 from server.hub.documents import Stored
@@ -42,15 +43,10 @@ from server.hub.publish import TopicChange
 from server.hub.streams import Position
 from server.services.boards.live import board_ops
 from server.services.topics.coalesce import Coalescer
-from server.services.topics.directory import (
-    Period,
-    TopicDirectory,
-    TopicRefused,
-    cast_period,
-    ms,
-    period_bounds,
-)
+from server.services.topics.directory import TopicDirectory
 from server.services.topics.document_push import Documents, push_document
+from server.services.topics.documents import ms
+from server.services.topics.refused import TopicRefused
 
 log = logging.getLogger("gamif.leaderboards")
 
