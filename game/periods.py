@@ -1,11 +1,12 @@
-"""Local days, weeks and months: the periods caps, streaks, missions and repeatable badges count in.
+"""Local days, weeks and months: the periods caps, streaks, missions and repeatable badges count in, and
+the UTC bounds of the period containing a moment, which leaderboards and their documents count in.
 
 Days are proleptic Gregorian ordinals (`date.toordinal()`) so that consecutive days differ by one.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -71,6 +72,19 @@ def period_dates(day: date, period: PeriodKind, week_start: int) -> tuple[date, 
     engine's caps and missions, the leaderboards' keys and the live documents all agree on it."""
     days = period_days(period_key(day.toordinal(), period, week_start), period)
     return date.fromordinal(days.start), date.fromordinal(days.stop)
+
+
+def period_bounds(period: str, now: datetime, week_starts: str) -> tuple[datetime | None, datetime | None]:
+    """The UTC calendar period containing ``now`` (``daily``, ``weekly`` or ``monthly``; a week starts on
+    ``week_starts``): ``[start, end)`` as UTC midnights, ``(None, None)`` for ``all_time``, which has no
+    bounds."""
+    if period == "all_time":
+        return None, None
+    start, end = period_dates(now.astimezone(UTC).date(), period, week_start_index(week_starts))
+    return (
+        datetime(start.year, start.month, start.day, tzinfo=UTC),
+        datetime(end.year, end.month, end.day, tzinfo=UTC),
+    )
 
 
 def period_label(key: int, period: PeriodKind) -> str:

@@ -9,7 +9,7 @@ Boards and periods
     A board is ``xp`` or a metric id. Scores are integers in a board's units: XP, or thousandths of the
     metric's value (rounded per award, so sums are exact: 0.1 + 0.2 ties with 0.3). XP counts when it
     was awarded (the ledger's ``created_at``), a metric value when the work happened (``occurred_at``),
-    as ``server.services.topics.directory`` counts them. Each award counts in four periods: ``all_time``, and
+    as ``server.services.topics.rows`` counts them. Each award counts in four periods: ``all_time``, and
     the ``daily``, ``weekly`` and ``monthly`` periods containing its time in the configured timezone (weeks
     start on ``week_starts``). A period is one set of keys ("key per period"): a new period starts on
     empty keys, nothing is ever reset. A period's keys expire ``retention_days`` after it ends (EXPIREAT,
@@ -87,7 +87,7 @@ from .boards import (
     Row,
     Standing,
 )
-from .layout import PERIODS, SCOPES, XP_BOARD, Calendar, Period, PeriodSpan, Scope
+from .layout import PERIODS, SCOPES, XP_BOARD, Calendar, Period, PeriodSpan, Scope, cast_period
 from .plan import Award
 from .sources import TeamHistory
 
@@ -111,4 +111,5 @@ __all__ = [
     "Standing",
     "TeamHistory",
     "WeekStart",
+    "cast_period",
 ]

@@ -63,7 +63,7 @@ def check_board(board: str) -> str:
 
 def to_units(board: str, amount: float) -> int:
     """A board's integer units: XP as is (it must be whole), metric values in thousandths (rounded), so
-    that sums are exact and 0.1 + 0.2 ties with 0.3 (as in ``server.services.topics.directory``)."""
+    that sums are exact and 0.1 + 0.2 ties with 0.3 (as in ``server.services.topics.rows``)."""
     if board == XP_BOARD:
         if not float(amount).is_integer():
             raise ValueError(f"XP must be whole: {amount!r}")

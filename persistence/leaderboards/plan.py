@@ -25,7 +25,7 @@ class Award:
     ``board``: ``xp`` or a metric id. ``amount``: XP (whole), or a metric value (kept in thousandths).
     ``at``: the moment it counts for, which decides its periods and its place among ties: for XP when it
     was awarded (the ledger's ``created_at``), for a metric when the work happened (``occurred_at``), as
-    ``server.services.topics.directory`` counts them. ``teams``: the slugs of the teams the user belonged to
+    ``server.services.topics.rows`` counts them. ``teams``: the slugs of the teams the user belonged to
     at ``at`` (`TeamHistory.teams_at`); the award also counts for each of them."""
 
     user_id: str

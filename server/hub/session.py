@@ -47,8 +47,8 @@ from server.auth.principal import Principal
 from server.services.errors import DomainError, Invalid, Unavailable
 from server.services.scoring.ingest import EventVerdict
 from server.services.store_outage import store_unavailable
-from server.services.topics.directory import TopicRefused
 from server.services.topics.hub_access import HubAuthError, Identity
+from server.services.topics.refused import TopicRefused
 
 from .frames import DeltaRun, Frame, LiveDelta, batch_frame
 from .link import DirectLink, wire_frame

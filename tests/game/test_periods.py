@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from game.periods import period_dates, period_key, week_start_index
+from game.periods import period_bounds, period_dates, period_key, week_start_index
 from persistence.leaderboards import Calendar
-from server.services.topics.directory import period_bounds
 
 days = st.dates(min_value=date(1971, 1, 1), max_value=date(2200, 12, 31))
 week_starts = st.sampled_from(["monday", "sunday"])

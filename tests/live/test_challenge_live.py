@@ -22,7 +22,8 @@ from server.hub.publish import decode_change
 from server.hub.redis import RedisStreams
 from server.hub.streams import Position
 from server.services.challenges.scoreboards import ChallengeScoreboards, MemoryDocuments
-from server.services.topics.directory import TopicDirectory, TopicRefused
+from server.services.topics.directory import TopicDirectory
+from server.services.topics.refused import TopicRefused
 from tests.live.conftest import NOW, Clock, World, apply
 
 TOPIC = "challenge:review-sprint"

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game import MetricEvent
-from persistence.leaderboards import PERIODS
+from persistence.leaderboards import PERIODS, cast_period
 from persistence.scoring import Scorer, Submission
 from protocol import Delta, MoveOp, Outcome, SetOp, TopicMirror, leaderboard_topic
 from server.hub.memory import MemoryBus, MemoryStreams
@@ -25,7 +25,7 @@ from server.hub.streams import Delta as StreamDelta
 from server.services.boards.embedded import EmbeddedBoards
 from server.services.challenges.scoreboards import MemoryDocuments
 from server.services.scoring.rules import RulesService
-from server.services.topics.directory import TopicDirectory, cast_period
+from server.services.topics.directory import TopicDirectory
 from tasks.scoring_step import ScoringStep
 from tests.live.conftest import NOW, Clock, World
 

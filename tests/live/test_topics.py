@@ -16,18 +16,14 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game import Engine
+from game.periods import period_bounds
 from persistence.models import Team, UserStateRow
 from protocol import ErrorCode, apply_ops, diff_ops, parse_op
 from server.hub.memory import MemoryStreams
 from server.hub.streams import Position
-from server.services.topics.directory import (
-    Score,
-    TopicDirectory,
-    TopicRefused,
-    leaderboard_document,
-    ms,
-    period_bounds,
-)
+from server.services.topics.directory import TopicDirectory
+from server.services.topics.documents import Score, leaderboard_document, ms
+from server.services.topics.refused import TopicRefused
 from tests.live.conftest import NOW, Clock, World
 
 USER_FIELDS = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from persistence.leaderboards import Period, cast_period
 from server.api.endpoints import Call
 from server.api.problems import FieldError, Problem
 from server.api.registry import api
@@ -14,7 +15,6 @@ from server.api.schemas_boards import (
     TeamStandingOut,
 )
 from server.services.boards.reads import BoardRow, LeaderboardReads
-from server.services.topics.directory import Period, cast_period
 
 
 def _reads(call: Call) -> LeaderboardReads:

@@ -29,28 +29,24 @@ metrics, four periods each), forgotten with the topic's stream.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from game import XpAwarded
-from persistence.leaderboards import PERIODS
+from game import RuleSet, XpAwarded
+from game.periods import period_bounds
+from persistence.leaderboards import PERIODS, Period, cast_period
 from persistence.scoring import ScoreResult, Submission
 from protocol import leaderboard_topic
 from server.hub.documents import Stored
 from server.hub.publish import TopicChange
 from server.hub.streams import Position
 from server.services.boards.live import board_ops
+from server.services.scoring.rules import RulesService
 from server.services.topics.coalesce import Coalescer
-from server.services.topics.directory import (
-    Period,
-    TopicDirectory,
-    TopicRefused,
-    cast_period,
-    ms,
-    period_bounds,
-)
 from server.services.topics.document_push import Documents, push_document
+from server.services.topics.documents import ms
+from server.services.topics.refused import TopicRefused
 
 log = logging.getLogger("gamif.leaderboards")
 
@@ -74,10 +70,31 @@ def touched_boards(
     return boards
 
 
+class BoardSource(Protocol):
+    """What the embedded boards use of the topic directory (`server.services.topics.directory.TopicDirectory`
+    is one): the rules and the clock, a board's check against the rules, and its document computed from
+    the database. Named here, by what this module uses, because the directory holds these boards: the
+    directory imports this module, and this module does not import the directory."""
+
+    @property
+    def rules(self) -> RulesService: ...
+
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+    async def board_rules(self, board: str) -> RuleSet:
+        """The current rules, if ``board`` is one of their boards; else TopicRefused."""
+        ...
+
+    async def compute_board(self, board: str, period: Period) -> dict[str, Any]:
+        """The board's document as the database has it now (the current period by ``clock``)."""
+        ...
+
+
 class EmbeddedBoards:
     """One per embedded process: serves the board topics' snapshots and pushes their coalesced deltas."""
 
-    def __init__(self, directory: TopicDirectory, store: Documents, *, push_ms: int = 250) -> None:
+    def __init__(self, directory: BoardSource, store: Documents, *, push_ms: int = 250) -> None:
         self.directory = directory
         self.store = store
         self.push_ms = push_ms
@@ -156,4 +173,4 @@ class EmbeddedBoards:
         return stored.document, stored.position
 
 
-__all__ = ["EmbeddedBoards", "touched_boards"]
+__all__ = ["BoardSource", "EmbeddedBoards", "touched_boards"]

@@ -69,8 +69,8 @@ from server.services.boards.rank_notices import RankNotifier
 from server.services.boards.repair import FIRST_DELAY_S, BoardsRepair
 from server.services.scoring.rules import RulesService
 from server.services.topics.coalesce import Coalescer
-from server.services.topics.directory import LEADERBOARD_SIZE, ms, ranked_board_document
 from server.services.topics.document_push import PushFailed, push_document
+from server.services.topics.documents import LEADERBOARD_SIZE, ms, ranked_board_document
 
 log = logging.getLogger("gamif.leaderboards")
 

@@ -6,12 +6,12 @@ the two agree on ranks and scores:
 - on Redis (the hub has `LiveBoards`): the Redis boards (`persistence.leaderboards.Leaderboards`), the
   rows the topic's document is made of (ties broken by who reached the score first, disabled users
   listed);
-- embedded: the database totals of the embedded snapshot (`server.services.topics.directory.board_totals`),
-  ranked the way `leaderboard_document` ranks them (score, highest first, then member id; competition ranks),
-  but over the whole board, not only its top 100.
+- embedded: the database totals of the embedded snapshot (`server.services.topics.rows.board_totals`),
+  ranked the way `server.services.topics.documents.leaderboard_document` ranks them (score, highest
+  first, then member id; competition ranks), but over the whole board, not only its top 100.
 
 Team standings are the ``team:{slug}`` documents' ``totals``
-(`server.services.topics.directory.team_members`), for every team that is not archived, read in one go.
+(`server.services.topics.rows.team_members`), for every team that is not archived, read in one go.
 """
 
 from __future__ import annotations
@@ -25,18 +25,14 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from game.periods import period_bounds
 from persistence.leaderboards import Page as RedisPage
+from persistence.leaderboards import Period
 from persistence.models import Team, User
 from server.services.errors import NotFound
-from server.services.topics.directory import (
-    Period,
-    TopicDirectory,
-    TopicRefused,
-    board_score,
-    board_totals,
-    period_bounds,
-    team_members,
-)
+from server.services.topics.directory import TopicDirectory
+from server.services.topics.refused import TopicRefused
+from server.services.topics.rows import board_score, board_totals, team_members
 
 TeamPeriod = Literal["weekly", "all_time"]
 

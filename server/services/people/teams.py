@@ -31,7 +31,9 @@ from server.hub.publish import Publisher, TopicChange
 from server.services.errors import Conflict, NotFound
 from server.services.pagination import decode_cursor, encode_cursor
 from server.services.scoring.rules import RulesService
-from server.services.topics.directory import lock_states, lock_teams, team_document, team_members
+from server.services.topics.documents import team_document
+from server.services.topics.locks import lock_states, lock_teams
+from server.services.topics.rows import team_members
 
 log = logging.getLogger("gamif.teams")
 

@@ -22,7 +22,7 @@ from server.services.scoring.read_models import (
     CatalogueBadgeOut,
     EarnedBadgeOut,
 )
-from server.services.topics.directory import badge_key
+from server.services.topics.documents import badge_key
 
 
 class BadgeCatalogue:

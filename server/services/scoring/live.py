@@ -2,7 +2,7 @@
 
 `ScoringPush` is the scorer's before-commit hook (`persistence.scoring.BeforeCommit`): inside the scoring
 transaction, with the users' rows locked, it builds each user's document before and after the batch the
-way snapshots build it (`server.services.topics.directory.user_document`), and publishes the diff with the
+way snapshots build it (`server.services.topics.documents.user_document`), and publishes the diff with the
 events of the engine's effects, all users in one `Publisher.publish` call. Publishing under the locks orders
 the deltas as the states (and makes snapshots consistent: see `server.services.topics.directory`). The same
 call carries, after the users' changes, a ``team:{slug}`` delta for each team an affected user belongs to
@@ -41,15 +41,9 @@ from protocol import diff_ops, team_topic, user_topic
 from server.hub.publish import Publisher, TopicChange
 from server.services.people.notifications import insert_notifications
 from server.services.topics.activity import activity_changes
-from server.services.topics.directory import (
-    TeamMember,
-    badge_key,
-    lock_teams,
-    mission_key,
-    team_document,
-    team_members,
-    user_document,
-)
+from server.services.topics.documents import TeamMember, badge_key, mission_key, team_document, user_document
+from server.services.topics.locks import lock_teams
+from server.services.topics.rows import team_members
 
 log = logging.getLogger("gamif.live")
 

@@ -34,7 +34,7 @@ from persistence.models import BadgeAward, Notification, User
 from persistence.scoring import ScoredBatch
 from protocol import activity_topic, row_ops
 from server.hub.publish import TopicChange
-from server.services.topics.directory import ms
+from server.services.topics.documents import ms
 
 FEED_SIZE = 50
 """The most rows the feed shows."""
