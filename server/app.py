@@ -7,7 +7,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
-from starlette.datastructures import State
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -42,6 +41,7 @@ from .api.endpoints import AuthKind, Principal
 from .api.problems import exception_handlers, forbidden, unauthorized
 from .api.registry import PREFIX, api, root
 from .api.routes import __all__ as _registered  # noqa: F401  (importing the routes registers them)
+from .api.services import Services, running
 from .config import Settings
 from .web_client import client_routes
 
@@ -61,45 +61,53 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         await prepare_schema(database_url)
         engine = create_engine(database_url)
         sessions = session_factory(engine)
-        state = app.state
-        state.sessions = sessions
-        state.redis = None
-        state.accounts = Accounts(sessions, settings)
-        state.admin_users = AdminUsers(sessions, settings, state.accounts.key)
-        state.rules = RulesService(
-            sessions, settings.rules_file, recheck_seconds=settings.rules_recheck_ms / 1000
-        )
-        state.profiles = ProfilesService(sessions)
-        state.teams = TeamsService(sessions, state.rules)
-        state.challenges = ChallengesService(sessions, state.rules)
-        state.notifications = NotificationsService(sessions)
-        state.scorer = Scorer(sessions)
+        accounts = Accounts(sessions, settings)
+        admin_users = AdminUsers(sessions, settings, accounts.key)
+        rules = RulesService(sessions, settings.rules_file, recheck_seconds=settings.rules_recheck_ms / 1000)
+        profiles = ProfilesService(sessions)
+        teams = TeamsService(sessions, rules)
+        challenges = ChallengesService(sessions, rules)
+        notifications = NotificationsService(sessions)
+        scorer = app.state.scorer = Scorer(sessions)  # on the state for tests that score by hand
         try:
-            await state.rules.bootstrap()
-            async with open_hub(settings, sessions, state.rules, state.accounts.key) as hub:
+            await rules.bootstrap()
+            async with open_hub(settings, sessions, rules, accounts.key) as hub:
                 boards = hub.boards or hub.embedded_boards  # on Redis, or embedded
-                step = ScoringStep(state.scorer, state.rules, hub.publisher, boards, hub.challenges)
+                step = ScoringStep(scorer, rules, hub.publisher, boards, hub.challenges)
                 async with open_queue(settings, step, sessions) as queue:
-                    state.publisher = state.teams.publisher = hub.publisher
-                    state.redis = hub.redis
+                    teams.publisher = hub.publisher
                     if hub.redis is not None:  # login throttling shared by every node
-                        state.accounts.throttle.store = RedisThrottleStore(hub.redis, settings.redis_prefix)
-                    state.queue = queue
-                    state.ingest = hub.ingest = IngestService(sessions, state.rules, settings, queue)
-                    state.announcements = AnnouncementsService(sessions, hub.publisher)
-                    hub.notifications = state.notifications
-                    state.hub = hub
+                        accounts.throttle.store = RedisThrottleStore(hub.redis, settings.redis_prefix)
+                    ingest = hub.ingest = IngestService(sessions, rules, settings, queue)
+                    hub.notifications = notifications
+                    services = Services(
+                        sessions=sessions,
+                        accounts=accounts,
+                        admin_users=admin_users,
+                        rules=rules,
+                        profiles=profiles,
+                        teams=teams,
+                        challenges=challenges,
+                        notifications=notifications,
+                        ingest=ingest,
+                        announcements=AnnouncementsService(sessions, hub.publisher),
+                        redis=hub.redis,
+                        hub=hub,
+                    )
+                    app.state.services = services  # what the HTTP handlers reach (`server.api.services`)
+                    app.state.queue = queue  # for tests that wait until what they queued is scored
+                    app.state.hub = hub  # the WebSocket endpoint's (`server.hub.endpoint`)
                     pulse_seconds = settings.demo_pulse_seconds if demo else 0
                     async with (
-                        _challenge_clock(settings, state) as wake,
-                        running_pulse(state.ingest, sessions, pulse_seconds) as state.demo_pulse,
+                        _challenge_clock(settings, services) as wake,
+                        running_pulse(ingest, sessions, pulse_seconds) as app.state.demo_pulse,
                     ):
-                        state.challenges.wake = wake
+                        challenges.wake = wake
                         try:
                             yield
                         finally:
-                            state.hub = None
-                            state.challenges.wake = None
+                            app.state.hub = services.hub = None
+                            challenges.wake = None
         finally:
             await engine.dispose()
 
@@ -149,17 +157,18 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
 
 
 @contextlib.asynccontextmanager
-async def _challenge_clock(settings: Settings, state: State) -> AsyncIterator[Callable[[], None]]:
+async def _challenge_clock(settings: Settings, services: Services) -> AsyncIterator[Callable[[], None]]:
     """The challenges' wake callback. Embedded, this process runs the lifecycle clock; on Redis the
     workers run it, and a create or an edit wakes them through the wake channel."""
-    if state.redis is None:
+    if services.redis is None:
+        hub = services.live_hub()
         lifecycle = ChallengeLifecycle(
-            state.sessions, state.rules, state.hub.challenges, publisher=state.hub.publisher
+            services.sessions, services.rules, hub.challenges, publisher=hub.publisher
         )
         async with running_clock(lifecycle) as clock:
             yield clock.wake
         return
-    publisher = RedisWakePublisher(state.redis, settings.redis_prefix)
+    publisher = RedisWakePublisher(services.redis, settings.redis_prefix)
     try:
         yield publisher
     finally:
@@ -182,7 +191,7 @@ async def prepare_schema(url: str) -> None:
 async def _authenticate(request: Request, kind: AuthKind) -> Principal | None:
     if kind == "public":
         return None
-    accounts: Accounts = request.app.state.accounts
+    accounts = running(request.app).accounts
     api_key = request.headers.get("x-api-key")
     header = request.headers.get("authorization")
     if api_key is not None:

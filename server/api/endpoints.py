@@ -1,8 +1,9 @@
 """Declaring HTTP endpoints once: the route, its auth, its pydantic models and its documented errors.
 
 Each endpoint is a thin async function taking a `Call` (who is calling, the validated body, query and
-path). The same declaration drives request parsing, validation errors, auth, serialisation and
-the OpenAPI document, so the documentation cannot drift from the code.
+path, and the app's services), typed as declared: `body=MetricsIn` makes the handler take a
+`Call[MetricsIn, None]`, which mypy checks. The same declaration drives request parsing, validation
+errors, auth, serialisation and the OpenAPI document, so the documentation cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, Required, TypedDict, TypeVar, Unpack, overload
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -23,6 +24,7 @@ from server.auth.principal import Principal as Principal  # noqa: PLC0414 (re-ex
 from server.services.scoring.validation import validated
 
 from .problems import Problem
+from .services import Services, running
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -35,12 +37,24 @@ class Authenticator(Protocol):
     async def __call__(self, request: Request, kind: AuthKind) -> Principal | None: ...
 
 
-@dataclass(slots=True)
-class Call:
+B = TypeVar("B", bound=BaseModel | None)
+Q = TypeVar("Q", bound=BaseModel | None)
+DeclaredBody = TypeVar("DeclaredBody", bound=BaseModel)
+DeclaredQuery = TypeVar("DeclaredQuery", bound=BaseModel)
+R = TypeVar("R", bound=BaseModel | Response | None)
+"""What a handler returns: its response model (serialised with the declared status), a response of
+its own, or nothing (204, or the declared status)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[B, Q]):
+    """One request to an endpoint: who makes it, its body and query validated as the endpoint declares
+    them (``None`` when it declares none: `Call[MetricsIn, None]`), and its path parameters."""
+
     request: Request
     principal: Principal | None
-    body: Any = None
-    query: Any = None
+    body: B
+    query: Q
     path: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -48,18 +62,33 @@ class Call:
         assert self.principal is not None  # endpoints that are not public always have one
         return self.principal
 
-    def service(self, name: str) -> Any:
-        return getattr(self.request.app.state, name)
+    @property
+    def services(self) -> Services:
+        """The app's services (a 503 problem while it is starting)."""
+        return running(self.request.app)
 
 
-Handler = Callable[[Call], Awaitable[Any]]
+Handler = Callable[[Call[B, Q]], Awaitable[R]]
+"""An endpoint's function: a `Call` with the declared body and query in, its response out."""
+
+
+class EndpointOptions(TypedDict, total=False):
+    """What `Api.route` takes besides the method, the path, the body and the query."""
+
+    summary: Required[str]
+    tag: Required[str]
+    auth: AuthKind
+    response: type[BaseModel] | None
+    status: int
+    errors: tuple[int, ...]
+    path_schemas: Mapping[str, dict[str, Any]] | None
 
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     method: str
     path: str
-    handler: Handler
+    handler: Handler[Any, Any, BaseModel | Response | None]
     summary: str
     tag: str
     auth: AuthKind
@@ -85,6 +114,52 @@ class Api:
         self.endpoints: list[Endpoint] = []
         self._max_body = max_body_bytes
 
+    # The body and query models declared are those the handler's `Call` must carry: mypy checks the
+    # declaration against the handler's annotation (`body=MetricsIn` wants a `Call[MetricsIn, None]`).
+    @overload
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: None = None,
+        query: None = None,
+        **options: Unpack[EndpointOptions],
+    ) -> Callable[[Handler[None, None, R]], Handler[None, None, R]]: ...
+
+    @overload
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: type[DeclaredBody],
+        query: None = None,
+        **options: Unpack[EndpointOptions],
+    ) -> Callable[[Handler[DeclaredBody, None, R]], Handler[DeclaredBody, None, R]]: ...
+
+    @overload
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: None = None,
+        query: type[DeclaredQuery],
+        **options: Unpack[EndpointOptions],
+    ) -> Callable[[Handler[None, DeclaredQuery, R]], Handler[None, DeclaredQuery, R]]: ...
+
+    @overload
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: type[DeclaredBody],
+        query: type[DeclaredQuery],
+        **options: Unpack[EndpointOptions],
+    ) -> Callable[[Handler[DeclaredBody, DeclaredQuery, R]], Handler[DeclaredBody, DeclaredQuery, R]]: ...
+
     def route(
         self,
         method: str,
@@ -99,8 +174,8 @@ class Api:
         status: int = 200,
         errors: tuple[int, ...] = (),
         path_schemas: Mapping[str, dict[str, Any]] | None = None,
-    ) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
+    ) -> Callable[[Handler[Any, Any, Any]], Handler[Any, Any, Any]]:
+        def register(handler: Handler[Any, Any, Any]) -> Handler[Any, Any, Any]:
             self.endpoints.append(
                 Endpoint(
                     method.upper(),
@@ -148,13 +223,14 @@ class Api:
         path = {k: str(v) for k, v in request.path_params.items()}
         if any("\x00" in v for v in path.values()):
             raise Problem(404, "not-found", "Not found", "no such resource")
-        call = Call(request, principal, path=path)
+        query = None
         if endpoint.query is not None:
-            call.query = validate(endpoint.query, dict(request.query_params), "query")
+            query = validate(endpoint.query, dict(request.query_params), "query")
+        body = None
         if endpoint.body is not None:
             raw = await read_body(request, self._max_body(request))
-            call.body = validate(endpoint.body, parse_json(raw), "body")
-        result = await endpoint.handler(call)
+            body = validate(endpoint.body, parse_json(raw), "body")
+        result = await endpoint.handler(Call(request, principal, body, query, path))
         if isinstance(result, Response):
             return result
         if result is None:

@@ -5,7 +5,7 @@ fixtures, so that test modules never import this conftest by name:
 
 - ``app_settings``: ``Settings(data_dir=tmp_path / "data", database_url=database_url)``; mark a test
   ``@pytest.mark.settings(name=value)`` to change some (``max_body_bytes``, ``ingest_max_batch``, ...).
-- ``app``: ``create_app(app_settings)``, its lifespan entered (``app.state`` holds the services);
+- ``app``: ``create_app(app_settings)``, its lifespan entered (``app.state.services`` holds the services);
   ``client``: an ``httpx.AsyncClient`` talking to it in-process. A server error comes back as the
   500 response the app sends (the exception is logged), so that tests can check its body too.
 - ``register(handle)``: a new player, logged in (a ``Caller`` with ``headers``, ``access``,
@@ -134,7 +134,7 @@ async def player(register: Callable[..., Awaitable[Caller]]) -> Caller:
 @pytest.fixture
 async def admin(app: Starlette) -> Caller:
     """An admin, registered with the admin role through the accounts service."""
-    accounts: Accounts = app.state.accounts
+    accounts: Accounts = app.state.services.accounts
     user, tokens = await accounts.register(
         email="root@example.com",
         password=PASSWORD,
@@ -192,7 +192,7 @@ def db_counts(app: Starlette) -> Callable[[], Awaitable[dict[str, int]]]:
     }
 
     async def count() -> dict[str, int]:
-        async with app.state.sessions() as session:
+        async with app.state.services.sessions() as session:
             return {
                 name: int(await session.scalar(select(func.count()).select_from(model)) or 0)
                 for name, model in tables.items()

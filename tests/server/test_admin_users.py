@@ -25,7 +25,7 @@ def players(*handles: str) -> list[dict[str, str]]:
 
 
 async def user_count(app) -> int:
-    async with app.state.sessions() as session:
+    async with app.state.services.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(User)) or 0)
 
 
@@ -57,7 +57,7 @@ async def test_an_admin_creates_players_with_tokens_that_work(app, client, admin
     assert me["email"] == "lt-1@example.com"
     me = (await client.get("/api/v1/me", headers=bearer(created[1]["access_token"]))).json()["user"]
     assert me["email"] is None  # created without one
-    async with app.state.sessions() as session:
+    async with app.state.services.sessions() as session:
         hashes = set((await session.scalars(select(User.password_hash).where(User.role == "player"))).all())
         refresh = await session.scalar(select(func.count()).select_from(RefreshToken))
     assert hashes == {UNUSABLE_PASSWORD}
@@ -208,7 +208,7 @@ async def test_unknown_or_disabled_handles_get_no_token(app, client, admin, play
     assert "ghost" in refused["detail"]
     assert "nobody" in refused["detail"]
     assert "access_token" not in str(refused)
-    async with app.state.sessions() as session, session.begin():
+    async with app.state.services.sessions() as session, session.begin():
         await session.execute(
             update(User).where(User.handle == player.handle).values(disabled_at=datetime.now(UTC))
         )

@@ -93,7 +93,7 @@ async def test_register_refuses_invalid_or_taken_registrations(app, client, regi
     for name, (body, field) in cases.items():
         with subtests.test(name):
             problem(await client.post("/api/v1/auth/register", json=body), 422, field)
-    async with app.state.sessions() as session:
+    async with app.state.services.sessions() as session:
         assert list(await session.scalars(select(User.handle))) == ["bob"]
 
 
@@ -169,7 +169,7 @@ async def test_logout_or_expiry_ends_a_refresh_token(app, client, player, proble
     problem(await client.post("/api/v1/auth/logout", json={}), 422, "refresh_token")
 
     login = await client.post("/api/v1/auth/login", json={"login": "alice", "password": PASSWORD})
-    async with app.state.sessions() as session, session.begin():
+    async with app.state.services.sessions() as session, session.begin():
         past = datetime.now(UTC) - timedelta(seconds=1)
         await session.execute(update(RefreshToken).values(expires_at=past))
     expired = await client.post("/api/v1/auth/refresh", json={"refresh_token": login.json()["refresh_token"]})
@@ -235,7 +235,7 @@ async def test_bad_access_tokens_are_refused_with_401(app, client, player, probl
 async def test_access_follows_the_account_in_the_database_not_the_token(app, client, admin, player, problem):
     rules = {"yaml": "ruleset: x\n"}  # invalid, but only an admin gets as far as being told so
     problem(await client.put("/api/v1/rules", json=rules, headers=admin.headers), 422)
-    async with app.state.sessions() as session, session.begin():
+    async with app.state.services.sessions() as session, session.begin():
         await session.execute(update(User).where(User.handle == "root").values(role="player"))
         await session.execute(
             update(User).where(User.handle == "alice").values(disabled_at=datetime.now(UTC))

@@ -257,7 +257,7 @@ async def test_on_redis_the_board_is_the_redis_topics_document(redis_app):
     app = redis_app
     hub = app.state.hub
     assert hub.boards is not None
-    accounts = app.state.accounts
+    accounts = app.state.services.accounts
     ids: dict[str, str] = {}
     headers: dict[str, dict[str, str]] = {}
     for handle in [*COMMITS, "eve"]:
@@ -266,7 +266,7 @@ async def test_on_redis_the_board_is_the_redis_topics_document(redis_app):
         )
         ids[handle], headers[handle] = str(user.id), {"Authorization": f"Bearer {tokens.access_token}"}
     # Scored as a worker scores a queued batch: the Redis boards record it after the commit.
-    step = ScoringStep(app.state.scorer, app.state.rules, hub.publisher, hub.boards)
+    step = ScoringStep(app.state.scorer, app.state.services.rules, hub.publisher, hub.boards)
     at = datetime.now(UTC) - timedelta(minutes=5)
     await step.run(
         [

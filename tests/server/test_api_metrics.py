@@ -117,7 +117,7 @@ async def test_a_player_reports_their_own_self_reportable_work(client, player, i
     assert (await me(client, player))["level"]["xp"] == 16 + 30
     ledger = (await client.get("/api/v1/me/ledger", headers=player.headers)).json()["items"]
     assert {item["metric"] for item in ledger} == {"tickets_closed", "focus_minutes"}
-    async with app.state.sessions() as session:
+    async with app.state.services.sessions() as session:
         state = await session.get(UserStateRow, uuid.UUID(player.id))
     assert state is not None
     assert state.xp == 46
@@ -127,7 +127,7 @@ async def test_a_player_reports_their_own_self_reportable_work(client, player, i
 
 
 async def stored_ids(app) -> set[str]:
-    async with app.state.sessions() as session:
+    async with app.state.services.sessions() as session:
         return set(await session.scalars(select(MetricEventRow.id)))
 
 
@@ -195,7 +195,7 @@ async def test_refused_callers_get_401_or_403_and_nothing_is_written(
     await register("alice")
     read_only = await service_account(["metrics:read"])
     revoked = await service_account(["metrics:write"])
-    async with app.state.sessions() as session, session.begin():
+    async with app.state.services.sessions() as session, session.begin():
         await session.execute(
             update(ServiceAccount).where(ServiceAccount.name == revoked.handle).values(revoked_at=func.now())
         )
@@ -260,7 +260,7 @@ async def test_each_bad_event_is_rejected_with_its_reason_and_the_rest_is_scored
 ):
     alice = await register("alice")
     await register("carol")
-    async with app.state.sessions() as session, session.begin():
+    async with app.state.services.sessions() as session, session.begin():
         await session.execute(update(User).where(User.handle == "carol").values(disabled_at=func.now()))
     key = await service_account(["metrics:write"])
 
@@ -322,7 +322,7 @@ async def test_an_id_repeated_in_a_request_counts_once_the_first_time(app, playe
         ("rep-1", "duplicate", "duplicate_in_batch", "id"),
     ]
     assert (response.json()["accepted"], response.json()["duplicates"]) == (2, 2)
-    async with app.state.sessions() as session:
+    async with app.state.services.sessions() as session:
         row = await session.get(MetricEventRow, ("rep-1", uuid.UUID(player.id), f"user:{player.id}"))
     assert row is not None
     assert row.value == 1  # the first of the repeated events, not a later one
@@ -417,11 +417,11 @@ async def test_concurrent_requests_with_the_same_ids_score_each_once(
     # the scoring counts it once all the same.
     for response in responses:
         assert {status["status"] for status in response.json()["events"]} <= {"accepted", "duplicate"}
-    async with app.state.sessions() as session:
+    async with app.state.services.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(MetricEventRow)) == len(events)
     xp = (await me(client, alice))["level"]["xp"]
     assert xp == 6 * 8
-    async with app.state.sessions() as session:
+    async with app.state.services.sessions() as session:
         total = await session.scalar(select(func.sum(LedgerEntry.amount)))
         state = await session.scalar(select(UserStateRow.xp))
     assert total == state == xp

@@ -7,10 +7,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from persistence.db import session_factory
+from server.app import create_app
 
 DOC_ROUTES = {"/api/v1/openapi.json", "/api/v1/docs"}
 PROBLEM_REF = "#/components/schemas/ProblemBody"
@@ -58,13 +60,46 @@ async def test_health_and_readiness(app, client, monkeypatch, tmp_path: Path, pr
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
     engine = create_async_engine(f"sqlite+aiosqlite:///{blocker / 'gamif.db'}")
-    monkeypatch.setattr(app.state, "sessions", session_factory(engine))
+    monkeypatch.setattr(app.state.services, "sessions", session_factory(engine))
     try:
         body = problem(await client.get("/readyz"), 503)
     finally:
         await engine.dispose()
     assert "database" in body["detail"]
     assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_before_it_has_started_the_app_answers_503_problems(app_settings, problem):
+    """Its services exist once its lifespan has opened the stores, the queue and the hub: until then
+    each endpoint that needs one answers 503 (with Retry-After) as the hub's WebSocket does, not a 500."""
+    app = create_app(app_settings)  # not started
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        assert (await http.get("/healthz")).status_code == 200
+        for response in (
+            await http.get("/readyz"),
+            await http.get("/api/v1/me", headers={"Authorization": "Bearer x"}),
+            await http.post("/api/v1/auth/login", json={"login": "alice", "password": "x" * 12}),
+        ):
+            body = problem(response, 503)
+            assert body["type"].endswith("/unavailable")
+            assert "starting" in body["detail"]
+            assert response.headers["retry-after"] == "1"
+
+
+async def test_while_the_hub_is_away_its_endpoints_answer_503(app, client, admin, problem):
+    services = app.state.services
+    hub, services.hub = services.hub, None  # as while the app stops
+    try:
+        responses = [
+            await client.get("/api/v1/hub", headers=admin.headers),
+            await client.get("/api/v1/leaderboards/xp/weekly", headers=admin.headers),
+        ]
+    finally:
+        services.hub = hub
+    for response in responses:
+        assert "the hub is starting or stopping" in problem(response, 503)["detail"]
+    assert (await client.get("/api/v1/hub", headers=admin.headers)).status_code == 200
 
 
 # -- OpenAPI and docs ------------------------------------------------------------------------------
@@ -182,7 +217,7 @@ async def test_an_unexpected_error_is_a_500_problem_that_tells_nothing(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("password=hunter2 at db-internal:5432")
 
-    monkeypatch.setattr(app.state.profiles, "me", broken)
+    monkeypatch.setattr(app.state.services.profiles, "me", broken)
 
     response = await client.get("/api/v1/me", headers=player.headers)
 

@@ -30,7 +30,7 @@ async def test_an_admin_creates_an_api_key(app, client, admin, register, ingest,
     assert datetime.fromisoformat(account["created_at"]).tzinfo is not None
     key = account["api_key"]
     assert key.startswith("gmf_")
-    async with app.state.sessions() as session:
+    async with app.state.services.sessions() as session:
         stored = await session.scalar(select(ServiceAccount))
     assert stored is not None
     assert key not in (stored.key_hash, stored.key_prefix)  # only its digest is kept

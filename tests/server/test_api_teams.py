@@ -142,7 +142,7 @@ async def test_members_come_and_go_and_their_history_is_kept(app, client, admin,
     assert (await client.get("/api/v1/me", headers=alice.headers)).json()["teams"] == []
     assert (await client.put("/api/v1/teams/core/members/alice", headers=admin.headers)).status_code == 204
 
-    async with app.state.sessions() as session:
+    async with app.state.services.sessions() as session:
         rows = (
             await session.execute(
                 select(TeamMembership.joined_at, TeamMembership.left_at)

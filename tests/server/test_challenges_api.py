@@ -46,7 +46,7 @@ async def create(client, admin, **changes: Any) -> dict[str, Any]:
 
 async def set_state(app, challenge_id: str, state: str) -> None:
     """What the lifecycle tasks (not written yet) will do."""
-    async with app.state.sessions() as session, session.begin():
+    async with app.state.services.sessions() as session, session.begin():
         await session.execute(update(Challenge).where(Challenge.id == challenge_id).values(state=state))
 
 
@@ -112,7 +112,7 @@ async def test_a_live_challenge_past_its_end_is_closing(app, client, admin, play
     await make_teams(client, admin)
     await create(client, admin, starts_at=at(days=-2), ends_at=at(minutes=1))
     await set_state(app, "november-reviews", "live")
-    async with app.state.sessions() as session, session.begin():
+    async with app.state.services.sessions() as session, session.begin():
         # Its window ended a minute ago (the API refuses to define one that has: the test moves it).
         ended = datetime.now(UTC) - timedelta(minutes=1)
         await session.execute(

@@ -46,7 +46,7 @@ async def serving(settings: Settings, *, demo: bool) -> AsyncIterator[tuple[Star
 
 
 async def team_scores(app: Starlette) -> dict[str, float]:
-    async with app.state.sessions() as session:
+    async with app.state.services.sessions() as session:
         rows = await session.execute(
             select(Team.slug, func.sum(ChallengeScore.total))
             .join(Team, Team.id == ChallengeScore.team_id)
@@ -57,7 +57,7 @@ async def team_scores(app: Starlette) -> dict[str, float]:
 
 
 async def count(app: Starlette, model: Any) -> int:
-    async with app.state.sessions() as session:
+    async with app.state.services.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
@@ -105,7 +105,7 @@ async def test_the_pulse_moves_the_challenge_through_the_ingest_path(app_setting
         await until(moved)
         assert app.state.demo_pulse.sent >= 1
         assert await count(app, MetricEventRow) > events
-        async with app.state.sessions() as session:
+        async with app.state.services.sessions() as session:
             reporters = set(await session.scalars(select(MetricEventRow.source).distinct()))
         assert "integration" in reporters
 

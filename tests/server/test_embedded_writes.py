@@ -66,7 +66,7 @@ async def test_notifications_marked_read_while_the_demo_pulse_scores(
             assert login.status_code == 200, login.text
             people[handle] = {"Authorization": f"Bearer {login.json()['access_token']}"}
         # Ten unread notifications each, as the scoring writes them (the history is scored without).
-        async with app.state.sessions() as session, session.begin():
+        async with app.state.services.sessions() as session, session.begin():
             await begin_write(session)
             ids = await session.scalars(select(User.id).where(User.handle.in_(list(people))))
             rows = [

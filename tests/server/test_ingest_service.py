@@ -55,7 +55,7 @@ def event(event_id: str, **changes: Any) -> MetricEventIn:
 
 
 def service(app: Starlette, settings: Settings, queue: RecordingQueue) -> IngestService:
-    return IngestService(app.state.sessions, app.state.rules, settings, queue)
+    return IngestService(app.state.services.sessions, app.state.services.rules, settings, queue)
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ async def people(app: Starlette, register: Any) -> dict[str, Principal]:
     alice = await register("alice")
     await register("bob")
     await register("carol")
-    async with app.state.sessions() as session, session.begin():
+    async with app.state.services.sessions() as session, session.begin():
         await session.execute(update(User).where(User.handle == "carol").values(disabled_at=func.now()))
     return {
         "key": KEY,
@@ -168,7 +168,7 @@ async def test_a_repeated_id_is_a_duplicate_after_its_first_occurrence(
 async def test_an_id_already_scored_is_a_duplicate_and_not_queued_again(
     app: Starlette, app_settings: Settings, people: dict[str, Principal]
 ) -> None:
-    await app.state.ingest.ingest(KEY, [event("scored")], now=NOW)  # the app's own queue scores it
+    await app.state.services.ingest.ingest(KEY, [event("scored")], now=NOW)  # the app's own queue scores it
     await app.state.queue.drain()
     queue = RecordingQueue()
 

@@ -36,7 +36,7 @@ class Clock:
 @pytest.fixture
 def at(app: Starlette) -> Clock:
     clock = Clock()
-    app.state.accounts.throttle.clock = clock
+    app.state.services.accounts.throttle.clock = clock
     return clock
 
 
@@ -128,7 +128,7 @@ async def test_an_address_failing_on_many_accounts_is_stopped(login, register, a
 
 @pytest.mark.settings
 async def test_without_a_proxy_header_setting_the_peer_counts_not_the_header(app, client, register, problem):
-    app.state.accounts.throttle.clock = Clock()
+    app.state.services.accounts.throttle.clock = Clock()
     await register("alice")
     for n in range(6):  # a new X-Real-IP each time: it must not matter
         body = {"login": "alice", "password": "wrong password!"}

@@ -41,8 +41,8 @@ class _Counted:
 
 async def test_login_verifies_in_a_thread_holding_no_connection(app, client, register, monkeypatch):
     await register("alice")
-    counting = CountingSessions(app.state.accounts.sessions)
-    monkeypatch.setattr(app.state.accounts, "sessions", counting)
+    counting = CountingSessions(app.state.services.accounts.sessions)
+    monkeypatch.setattr(app.state.services.accounts, "sessions", counting)
     loop = asyncio.get_running_loop()
     seen: list[dict[str, object]] = []
 

@@ -18,12 +18,12 @@ async def test_readyz_reports_an_unreachable_database(app, client):
     dead = create_engine(
         f"postgresql+asyncpg://nobody@127.0.0.1:{closed_port()}/gone", connect_args={"timeout": 2}
     )
-    healthy = app.state.sessions
-    app.state.sessions = session_factory(dead)
+    healthy = app.state.services.sessions
+    app.state.services.sessions = session_factory(dead)
     try:
         response = await client.get("/readyz")
     finally:
-        app.state.sessions = healthy
+        app.state.services.sessions = healthy
         await dead.dispose()
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"

@@ -24,7 +24,7 @@ def signup(handle: str, **extra: str) -> dict[str, str]:
 
 
 async def users(app) -> int:
-    async with app.state.sessions() as session:
+    async with app.state.services.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(User)) or 0)
 
 
@@ -77,7 +77,7 @@ async def test_invitations_admit_the_invited_email_only(app, client, admin, regi
 async def test_an_expired_invitation_is_refused(app, client, problem):
     settings = app.state.settings
     old = issue_invite(
-        app.state.accounts.key,
+        app.state.services.accounts.key,
         email="bob@example.com",
         issuer=settings.jwt_issuer,
         ttl_seconds=60,

@@ -30,9 +30,9 @@ from server.services.people.admin_users import NewPlayer
     response=ServiceAccountOut,
     status=201,
 )
-async def create_service_account(call: Call) -> ServiceAccountOut:
-    body: ServiceAccountIn = call.body
-    account, key = await call.service("accounts").create_service_account(
+async def create_service_account(call: Call[ServiceAccountIn, None]) -> ServiceAccountOut:
+    body = call.body
+    account, key = await call.services.accounts.create_service_account(
         body.name, list(body.scopes), body.metrics
     )
     return ServiceAccountOut(
@@ -56,9 +56,9 @@ async def create_service_account(call: Call) -> ServiceAccountOut:
     status=202,
     errors=(404,),
 )
-async def announce(call: Call) -> AnnouncementOut:
-    body: AnnouncementIn = call.body
-    audience, topics = await call.service("announcements").announce(
+async def announce(call: Call[AnnouncementIn, None]) -> AnnouncementOut:
+    body = call.body
+    audience, topics = await call.services.announcements.announce(
         body.title, body.text, body.severity, body.url, body.team
     )
     return AnnouncementOut(audience=audience, topics=topics)
@@ -72,8 +72,8 @@ async def announce(call: Call) -> AnnouncementOut:
     auth="admin",
     response=HubStatsOut,
 )
-async def hub_stats(call: Call) -> HubStatsOut:
-    hub = call.service("hub")
+async def hub_stats(call: Call[None, None]) -> HubStatsOut:
+    hub = call.services.live_hub()
     stats = hub.stats
     return HubStatsOut(
         node=hub.node_id,
@@ -98,14 +98,14 @@ async def hub_stats(call: Call) -> HubStatsOut:
     status=201,
     errors=(409,),
 )
-async def create_players(call: Call) -> AdminUsersOut:
+async def create_players(call: Call[AdminUsersIn, None]) -> AdminUsersOut:
     """All or nothing, in one transaction: a handle or email that is taken or repeated is a 409 naming
     them, and nothing is created. The players have no password (they cannot log in with one): use
     `issue_tokens` here, or POST /admin/tokens later. For load tests, and for apps that authenticate
     their users themselves."""
-    body: AdminUsersIn = call.body
+    body = call.body
     players = [NewPlayer(u.handle, u.display_name, u.email, u.timezone) for u in body.users]
-    created = await call.service("admin_users").create_players(
+    created = await call.services.admin_users.create_players(
         players, issue_tokens=body.issue_tokens, by=call.who.label
     )
     return AdminUsersOut(
@@ -132,11 +132,11 @@ async def create_players(call: Call) -> AdminUsersOut:
     response=AdminTokensOut,
     errors=(404, 409),
 )
-async def issue_tokens(call: Call) -> AdminTokensOut:
+async def issue_tokens(call: Call[AdminTokensIn, None]) -> AdminTokensOut:
     """Access tokens only (no refresh token): ask again when they expire. All or nothing: an unknown
     handle is a 404 and a disabled account a 409, naming them, and no token is issued."""
-    body: AdminTokensIn = call.body
-    issued = await call.service("admin_users").issue_tokens(
+    body = call.body
+    issued = await call.services.admin_users.issue_tokens(
         body.handles, ttl_seconds=body.ttl_seconds, by=call.who.label
     )
     return AdminTokensOut(

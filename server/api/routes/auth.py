@@ -47,11 +47,11 @@ def _pair(tokens: Tokens) -> TokenPair:
     status=201,
     errors=(403, 409),
 )
-async def register(call: Call) -> RegisteredOut:
+async def register(call: Call[RegisterIn, None]) -> RegisteredOut:
     """Open to anyone with `GAMIF_REGISTRATION=open` (the default); with `invite`, only with an
     invitation for that email (`invite`, from `POST /auth/invites`); with `closed`, to nobody (403)."""
-    body: RegisterIn = call.body
-    accounts = call.service("accounts")
+    body = call.body
+    accounts = call.services.accounts
     accounts.check_registration(body.email, body.invite)
     user, tokens = await accounts.register(
         email=body.email,
@@ -73,15 +73,14 @@ async def register(call: Call) -> RegisteredOut:
     response=TokenPair,
     errors=(401, 429),
 )
-async def login(call: Call) -> TokenPair:
+async def login(call: Call[LoginIn, None]) -> TokenPair:
     """Repeated failures are throttled: per account (after `GAMIF_LOGIN_MAX_FAILURES` in a row, each
     further one locks it for 1 s, 2 s, 4 s, ... up to `GAMIF_LOGIN_LOCKOUT_MAX_SECONDS`; not for an
     address that logged into it before) and per client address (`GAMIF_LOGIN_IP_MAX_FAILURES` in 15
     minutes). A throttled login is answered 429 with `Retry-After`, whatever the password."""
-    body: LoginIn = call.body
     ip = client_ip(call.request)
     try:
-        return _pair(await call.service("accounts").login(body.login, body.password, ip))
+        return _pair(await call.services.accounts.login(call.body.login, call.body.password, ip))
     except LoginThrottled as throttled:
         raise Problem(
             429,
@@ -128,11 +127,11 @@ class InviteOut(Output):
     response=InviteOut,
     status=201,
 )
-async def invite(call: Call) -> InviteOut:
+async def invite(call: Call[InviteIn, None]) -> InviteOut:
     """An invitation for one email address, for `GAMIF_REGISTRATION=invite`: signed, expiring, and
     only good for registering that email (which can register once)."""
-    body: InviteIn = call.body
-    token, expires_at = call.service("accounts").invite(body.email, body.ttl_seconds)
+    body = call.body
+    token, expires_at = call.services.accounts.invite(body.email, body.ttl_seconds)
     return InviteOut(email=body.email.lower(), invite=token, expires_at=expires_at)
 
 
@@ -146,10 +145,9 @@ async def invite(call: Call) -> InviteOut:
     response=TokenPair,
     errors=(401,),
 )
-async def refresh(call: Call) -> TokenPair:
+async def refresh(call: Call[RefreshIn, None]) -> TokenPair:
     """Each refresh token works once. Presenting a used one revokes every token of that login."""
-    body: RefreshIn = call.body
-    return _pair(await call.service("accounts").refresh(body.refresh_token))
+    return _pair(await call.services.accounts.refresh(call.body.refresh_token))
 
 
 @api.route(
@@ -162,6 +160,5 @@ async def refresh(call: Call) -> TokenPair:
     status=204,
     errors=(401,),
 )
-async def logout(call: Call) -> None:
-    body: RefreshIn = call.body
-    await call.service("accounts").logout(body.refresh_token)
+async def logout(call: Call[RefreshIn, None]) -> None:
+    await call.services.accounts.logout(call.body.refresh_token)

@@ -15,8 +15,9 @@ from server.services.scoring.read_models import BadgeCatalogueOut
     tag="me",
     response=BadgeCatalogueOut,
 )
-async def get_badges(call: Call) -> BadgeCatalogueOut:
+async def get_badges(call: Call[None, None]) -> BadgeCatalogueOut:
     """In rule order. A secret badge I have not earned is a locked placeholder (`hidden`: an opaque `id`,
     no name, description, tiers or criteria); once earned it shows in full."""
-    engine = await call.service("rules").engine()
-    return await BadgeCatalogue(call.service("sessions")).for_user(engine, call.who.id)
+    services = call.services
+    engine = await services.rules.engine()
+    return await BadgeCatalogue(services.sessions).for_user(engine, call.who.id)

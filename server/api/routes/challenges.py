@@ -31,9 +31,9 @@ def challenge_out(view: ChallengeView) -> ChallengeOut:
     query=ChallengesQuery,
     response=Page[ChallengeOut],
 )
-async def list_challenges(call: Call) -> Page[ChallengeOut]:
-    query: ChallengesQuery = call.query
-    views, next_cursor = await call.service("challenges").page(query.cursor, query.limit, query.state)
+async def list_challenges(call: Call[None, ChallengesQuery]) -> Page[ChallengeOut]:
+    query = call.query
+    views, next_cursor = await call.services.challenges.page(query.cursor, query.limit, query.state)
     return Page[ChallengeOut](items=[challenge_out(v) for v in views], next_cursor=next_cursor)
 
 
@@ -48,11 +48,10 @@ async def list_challenges(call: Call) -> Page[ChallengeOut]:
     status=201,
     errors=(409,),
 )
-async def create_challenge(call: Call) -> ChallengeOut:
+async def create_challenge(call: Call[ChallengeIn, None]) -> ChallengeOut:
     """The body is the definition. Refused (422, each field named) when it is malformed, names metrics,
     badges or teams that do not exist (or archived teams), or ends before now; 409 when the id is taken."""
-    body: ChallengeIn = call.body
-    return challenge_out(await call.service("challenges").create(body, uuid.UUID(call.who.id)))
+    return challenge_out(await call.services.challenges.create(call.body, uuid.UUID(call.who.id)))
 
 
 @api.route(
@@ -63,8 +62,8 @@ async def create_challenge(call: Call) -> ChallengeOut:
     response=ChallengeOut,
     errors=(404,),
 )
-async def get_challenge(call: Call) -> ChallengeOut:
-    return challenge_out(await call.service("challenges").get(call.path["id"]))
+async def get_challenge(call: Call[None, None]) -> ChallengeOut:
+    return challenge_out(await call.services.challenges.get(call.path["id"]))
 
 
 @api.route(
@@ -77,10 +76,10 @@ async def get_challenge(call: Call) -> ChallengeOut:
     response=ChallengeOut,
     errors=(404, 409),
 )
-async def update_challenge(call: Call) -> ChallengeOut:
+async def update_challenge(call: Call[ChallengePatch, None]) -> ChallengeOut:
     """Send the `version` read and the fields to change. 409 when another edit came first (the current
     version is named) or the challenge is finished. Scheduled: anything but the id may change; live: only
     name, description, rewards, completion_reward and ends_at (later only), else 422 naming the field."""
-    body: ChallengePatch = call.body
-    view = await call.service("challenges").update(call.path["id"], body.version, body.changes())
+    body = call.body
+    view = await call.services.challenges.update(call.path["id"], body.version, body.changes())
     return challenge_out(view)

@@ -11,7 +11,7 @@ from server.api.schemas import HealthOut, ReadyOut
 
 
 @root.route("GET", "/healthz", summary="Liveness", tag="health", auth="public", response=HealthOut)
-async def healthz(call: Call) -> HealthOut:
+async def healthz(call: Call[None, None]) -> HealthOut:
     return HealthOut(status="ok")
 
 
@@ -24,17 +24,18 @@ async def healthz(call: Call) -> HealthOut:
     response=ReadyOut,
     errors=(503,),
 )
-async def readyz(call: Call) -> ReadyOut:
+async def readyz(call: Call[None, None]) -> ReadyOut:
+    services = call.services
     checks: dict[str, str] = {}
     failures: list[str] = []
     try:
-        async with call.service("sessions")() as session:
+        async with services.sessions() as session:
             await session.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:  # any failure means not ready; say which
         checks["database"] = f"error: {type(exc).__name__}"
         failures.append("database")
-    redis = call.service("redis")
+    redis = services.redis
     if redis is not None:
         try:
             await redis.ping()

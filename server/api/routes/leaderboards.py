@@ -14,11 +14,12 @@ from server.api.schemas_boards import (
     TeamBoardQuery,
     TeamStandingOut,
 )
+from server.api.services import Services
 from server.services.boards.reads import BoardRow, LeaderboardReads
 
 
-def _reads(call: Call) -> LeaderboardReads:
-    return LeaderboardReads(call.service("hub").directory)
+def _reads(services: Services) -> LeaderboardReads:
+    return LeaderboardReads(services.live_hub().directory)
 
 
 def _period(value: str) -> Period:
@@ -44,11 +45,11 @@ def _row(row: BoardRow) -> BoardRowOut:
     query=TeamBoardQuery,
     response=TeamBoardOut,
 )
-async def get_team_standings(call: Call) -> TeamBoardOut:
+async def get_team_standings(call: Call[None, TeamBoardQuery]) -> TeamBoardOut:
     """Teams that are not archived, by the total XP of their current members: `weekly` (this UTC week) or
     `all_time`, the same numbers as the `team:{slug}` topics' `totals`."""
-    query: TeamBoardQuery = call.query
-    standings = await _reads(call).teams(query.period)
+    query = call.query
+    standings = await _reads(call.services).teams(query.period)
     return TeamBoardOut(
         period=query.period,
         teams=[
@@ -68,14 +69,14 @@ async def get_team_standings(call: Call) -> TeamBoardOut:
     errors=(404,),
     path_schemas={"period": {"type": "string", "enum": ["daily", "weekly", "monthly", "all_time"]}},
 )
-async def get_leaderboard(call: Call) -> BoardOut:
+async def get_leaderboard(call: Call[None, BoardQuery]) -> BoardOut:
     """`board` is `xp` or a metric of the current rules; `period` is `daily`, `weekly`, `monthly` or
     `all_time` (UTC). Ranks and scores are those of the live `leaderboard:{board}:{period}` topic. With
     `around` (a handle, or `me`): that user's row as `me` (null when unranked: then no rows) and `radius`
     rows either side; else `limit` rows from place `offset`."""
-    query: BoardQuery = call.query
+    query = call.query
     board, period = call.path["board"], _period(call.path["period"])
-    reads = _reads(call)
+    reads = _reads(call.services)
     if query.around is None:
         view = await reads.page(board, period, query.offset, query.limit)
     else:

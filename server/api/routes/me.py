@@ -18,10 +18,10 @@ from server.services.scoring.read_models import MeOut, ProfileOut
 @api.route(
     "GET", "/me", summary="My XP, level, badges, streaks, missions and teams", tag="me", response=MeOut
 )
-async def get_me(call: Call) -> MeOut:
-    engine = await call.service("rules").engine()
-    me: MeOut = await call.service("profiles").me(engine, call.who.id)
-    return me
+async def get_me(call: Call[None, None]) -> MeOut:
+    services = call.services
+    engine = await services.rules.engine()
+    return await services.profiles.me(engine, call.who.id)
 
 
 @api.route(
@@ -32,9 +32,9 @@ async def get_me(call: Call) -> MeOut:
     query=PageQuery,
     response=Page[LedgerItem],
 )
-async def get_my_ledger(call: Call) -> Page[LedgerItem]:
-    query: PageQuery = call.query
-    rows, next_cursor = await call.service("profiles").ledger(call.who.id, query.cursor, query.limit)
+async def get_my_ledger(call: Call[None, PageQuery]) -> Page[LedgerItem]:
+    query = call.query
+    rows, next_cursor = await call.services.profiles.ledger(call.who.id, query.cursor, query.limit)
     return Page[LedgerItem](items=[LedgerItem.model_validate(row) for row in rows], next_cursor=next_cursor)
 
 
@@ -46,10 +46,10 @@ async def get_my_ledger(call: Call) -> Page[LedgerItem]:
     response=ProfileOut,
     errors=(404,),
 )
-async def get_profile(call: Call) -> ProfileOut:
-    engine = await call.service("rules").engine()
-    profile: ProfileOut = await call.service("profiles").profile(engine, call.path["handle"])
-    return profile
+async def get_profile(call: Call[None, None]) -> ProfileOut:
+    services = call.services
+    engine = await services.rules.engine()
+    return await services.profiles.profile(engine, call.path["handle"])
 
 
 @api.route(
@@ -60,11 +60,9 @@ async def get_profile(call: Call) -> ProfileOut:
     query=NotificationsQuery,
     response=NotificationsOut,
 )
-async def get_my_notifications(call: Call) -> NotificationsOut:
-    query: NotificationsQuery = call.query
-    views = await call.service("notifications").recent(
-        call.who.id, unread_only=query.unread, limit=query.limit
-    )
+async def get_my_notifications(call: Call[None, NotificationsQuery]) -> NotificationsOut:
+    query = call.query
+    views = await call.services.notifications.recent(call.who.id, unread_only=query.unread, limit=query.limit)
     return NotificationsOut(
         items=[
             NotificationOut(id=v.id, kind=v.kind, data=v.data, created_at=v.created_at, read_at=v.read_at)
@@ -81,5 +79,5 @@ async def get_my_notifications(call: Call) -> NotificationsOut:
     status=204,
     errors=(404,),
 )
-async def read_notification(call: Call) -> None:
-    await call.service("notifications").mark_read(call.who.id, int(call.path["notification_id"]))
+async def read_notification(call: Call[None, None]) -> None:
+    await call.services.notifications.mark_read(call.who.id, int(call.path["notification_id"]))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from server.api.endpoints import Call
 from server.api.registry import api
 from server.api.schemas import MetricsIn, MetricsOut
-from server.services.scoring.ingest import IngestOutcome
 
 
 @api.route(
@@ -19,7 +18,7 @@ from server.services.scoring.ingest import IngestOutcome
     status=202,
     errors=(403, 503),
 )
-async def post_metrics(call: Call) -> MetricsOut:
+async def post_metrics(call: Call[MetricsIn, None]) -> MetricsOut:
     """Integrations (API key with `metrics:write`) report anyone's work; players report their own
     self-reportable metrics. The batch is answered at once (202) with a status per event, in order:
     `accepted` (queued, scored in the background exactly once per id), `duplicate` (`duplicate_in_batch`:
@@ -30,6 +29,5 @@ async def post_metrics(call: Call) -> MetricsOut:
     queued, when its body is invalid or has more than `GAMIF_INGEST_MAX_BATCH` events (422), when an API
     key lacks `metrics:write` (403), and when the queue cannot be reached (503, with Retry-After: send it
     again)."""
-    body: MetricsIn = call.body
-    outcome: IngestOutcome = await call.service("ingest").ingest(call.who, body.events)
+    outcome = await call.services.ingest.ingest(call.who, call.body.events)
     return MetricsOut.model_validate(outcome)

@@ -41,8 +41,8 @@ def rules_out(stored: StoredRules) -> RulesOut:
 
 
 @api.route("GET", "/rules", summary="The current rule set", tag="rules", response=RulesOut)
-async def get_rules(call: Call) -> RulesOut:
-    return rules_out(await call.service("rules").current())
+async def get_rules(call: Call[None, None]) -> RulesOut:
+    return rules_out(await call.services.rules.current())
 
 
 @api.route(
@@ -52,8 +52,8 @@ async def get_rules(call: Call) -> RulesOut:
     tag="rules",
     response=RuleVersionsOut,
 )
-async def get_rule_versions(call: Call) -> RuleVersionsOut:
-    async with call.service("sessions")() as session:
+async def get_rule_versions(call: Call[None, None]) -> RuleVersionsOut:
+    async with call.services.sessions() as session:
         rows = await list_versions(session)
     return RuleVersionsOut(versions=[RuleVersionOut.model_validate(row) for row in rows])
 
@@ -69,10 +69,9 @@ async def get_rule_versions(call: Call) -> RuleVersionsOut:
     status=201,
     errors=(409,),
 )
-async def put_rules(call: Call) -> RulesOut:
+async def put_rules(call: Call[RulesIn, None]) -> RulesOut:
     """The YAML is validated by the engine; errors name their path and line. The version must increase."""
-    body: RulesIn = call.body
-    return rules_out(await call.service("rules").publish(body.yaml, call.who.label))
+    return rules_out(await call.services.rules.publish(call.body.yaml, call.who.label))
 
 
 @api.route(
@@ -84,11 +83,10 @@ async def put_rules(call: Call) -> RulesOut:
     body=RulesIn,
     response=RulesValidationOut,
 )
-async def validate_rules(call: Call) -> RulesValidationOut:
+async def validate_rules(call: Call[RulesIn, None]) -> RulesValidationOut:
     """The checks `PUT /rules` makes (the engine's validation, each problem with its path and line; the
     version must be greater than the current one), answered as 200 either way. Nothing is written."""
-    body: RulesIn = call.body
-    checked = await call.service("rules").validate(body.yaml)
+    checked = await call.services.rules.validate(call.body.yaml)
     if checked.rules is None:
         problems = [
             RuleProblemOut(

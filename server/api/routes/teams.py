@@ -21,9 +21,9 @@ def team_out(view: TeamView) -> TeamOut:
 
 
 @api.route("GET", "/teams", summary="List teams", tag="teams", query=TeamsQuery, response=Page[TeamOut])
-async def list_teams(call: Call) -> Page[TeamOut]:
-    query: TeamsQuery = call.query
-    views, next_cursor = await call.service("teams").page(query.cursor, query.limit, query.include_archived)
+async def list_teams(call: Call[None, TeamsQuery]) -> Page[TeamOut]:
+    query = call.query
+    views, next_cursor = await call.services.teams.page(query.cursor, query.limit, query.include_archived)
     return Page[TeamOut](items=[team_out(v) for v in views], next_cursor=next_cursor)
 
 
@@ -38,9 +38,9 @@ async def list_teams(call: Call) -> Page[TeamOut]:
     status=201,
     errors=(409,),
 )
-async def create_team(call: Call) -> TeamOut:
-    body: TeamIn = call.body
-    return team_out(await call.service("teams").create(body.slug, body.name, body.description))
+async def create_team(call: Call[TeamIn, None]) -> TeamOut:
+    body = call.body
+    return team_out(await call.services.teams.create(body.slug, body.name, body.description))
 
 
 @api.route(
@@ -51,8 +51,8 @@ async def create_team(call: Call) -> TeamOut:
     response=TeamDetailOut,
     errors=(404,),
 )
-async def get_team(call: Call) -> TeamDetailOut:
-    view, members = await call.service("teams").get(call.path["slug"])
+async def get_team(call: Call[None, None]) -> TeamDetailOut:
+    view, members = await call.services.teams.get(call.path["slug"])
     return TeamDetailOut(
         **team_out(view).model_dump(),
         member_list=[
@@ -71,9 +71,9 @@ async def get_team(call: Call) -> TeamDetailOut:
     response=TeamOut,
     errors=(404, 409),
 )
-async def update_team(call: Call) -> TeamOut:
-    body: TeamPatch = call.body
-    return team_out(await call.service("teams").update(call.path["slug"], body.name, body.description))
+async def update_team(call: Call[TeamPatch, None]) -> TeamOut:
+    body = call.body
+    return team_out(await call.services.teams.update(call.path["slug"], body.name, body.description))
 
 
 @api.route(
@@ -85,8 +85,8 @@ async def update_team(call: Call) -> TeamOut:
     response=TeamOut,
     errors=(404,),
 )
-async def archive_team(call: Call) -> TeamOut:
-    return team_out(await call.service("teams").archive(call.path["slug"]))
+async def archive_team(call: Call[None, None]) -> TeamOut:
+    return team_out(await call.services.teams.archive(call.path["slug"]))
 
 
 @api.route(
@@ -98,8 +98,8 @@ async def archive_team(call: Call) -> TeamOut:
     status=204,
     errors=(404, 409),
 )
-async def add_member(call: Call) -> None:
-    await call.service("teams").add_member(call.path["slug"], call.path["handle"])
+async def add_member(call: Call[None, None]) -> None:
+    await call.services.teams.add_member(call.path["slug"], call.path["handle"])
 
 
 @api.route(
@@ -111,5 +111,5 @@ async def add_member(call: Call) -> None:
     status=204,
     errors=(404,),
 )
-async def remove_member(call: Call) -> None:
-    await call.service("teams").remove_member(call.path["slug"], call.path["handle"])
+async def remove_member(call: Call[None, None]) -> None:
+    await call.services.teams.remove_member(call.path["slug"], call.path["handle"])
