@@ -20,6 +20,8 @@ from persistence.scoring import Scorer
 from server.hub.endpoint import hub_endpoint
 from server.hub.link import ExposeServerSend
 from server.hub.wiring import open_hub
+from server.hub_handlers import AppHubHandlers
+from server.hub_wiring import open_live
 from server.services.challenges.lifecycle import ChallengeLifecycle, RedisWakePublisher, running_clock
 from server.services.challenges.service import ChallengesService
 from server.services.people.accounts import Accounts
@@ -32,6 +34,7 @@ from server.services.people.teams import TeamsService
 from server.services.scoring.demo_pulse import running_pulse
 from server.services.scoring.ingest import IngestService
 from server.services.scoring.rules import RulesService
+from server.services.topics.hub_access import HubAccess
 from tasks.scoring_queue import open_queue
 from tasks.scoring_step import ScoringStep
 
@@ -76,30 +79,37 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         state.scorer = Scorer(sessions)
         try:
             await state.rules.bootstrap()
-            async with open_hub(settings, sessions, state.rules, state.accounts.key) as hub:
-                boards = hub.boards or hub.embedded_boards  # on Redis, or embedded
-                step = ScoringStep(state.scorer, state.rules, hub.publisher, boards, hub.challenges)
+            async with open_live(settings, sessions, state.rules) as live:
+                boards = live.boards or live.embedded_boards  # on Redis, or embedded
+                step = ScoringStep(state.scorer, state.rules, live.publisher, boards, live.challenges)
                 async with open_queue(settings, step, sessions) as queue:
-                    state.publisher = state.teams.publisher = hub.publisher
-                    state.redis = hub.redis
-                    if hub.redis is not None:  # login throttling shared by every node
-                        state.accounts.throttle.store = RedisThrottleStore(hub.redis, settings.redis_prefix)
+                    state.live = live
+                    state.publisher = state.teams.publisher = live.publisher
+                    state.redis = live.redis
+                    if live.redis is not None:  # login throttling shared by every node
+                        state.accounts.throttle.store = RedisThrottleStore(live.redis, settings.redis_prefix)
                     state.queue = queue
-                    state.ingest = hub.ingest = IngestService(sessions, state.rules, settings, queue)
-                    state.announcements = AnnouncementsService(sessions, hub.publisher)
-                    hub.notifications = state.notifications
-                    state.hub = hub
-                    pulse_seconds = settings.demo_pulse_seconds if demo else 0
-                    async with (
-                        _challenge_clock(settings, state) as wake,
-                        running_pulse(state.ingest, sessions, pulse_seconds) as state.demo_pulse,
-                    ):
-                        state.challenges.wake = wake
-                        try:
-                            yield
-                        finally:
-                            state.hub = None
-                            state.challenges.wake = None
+                    state.ingest = IngestService(sessions, state.rules, settings, queue)
+                    state.announcements = AnnouncementsService(sessions, live.publisher)
+                    handlers = AppHubHandlers(
+                        access=HubAccess(sessions, settings, state.accounts.key),
+                        directory=live.directory,
+                        notifications=state.notifications,
+                        ingest=state.ingest,
+                    )
+                    async with open_hub(settings, live.backend, handlers) as hub:
+                        state.hub = hub
+                        pulse_seconds = settings.demo_pulse_seconds if demo else 0
+                        async with (
+                            _challenge_clock(settings, state) as wake,
+                            running_pulse(state.ingest, sessions, pulse_seconds) as state.demo_pulse,
+                        ):
+                            state.challenges.wake = wake
+                            try:
+                                yield
+                            finally:
+                                state.hub = None
+                                state.challenges.wake = None
         finally:
             await engine.dispose()
 
@@ -154,7 +164,7 @@ async def _challenge_clock(settings: Settings, state: State) -> AsyncIterator[Ca
     workers run it, and a create or an edit wakes them through the wake channel."""
     if state.redis is None:
         lifecycle = ChallengeLifecycle(
-            state.sessions, state.rules, state.hub.challenges, publisher=state.hub.publisher
+            state.sessions, state.rules, state.live.challenges, publisher=state.live.publisher
         )
         async with running_clock(lifecycle) as clock:
             yield clock.wake

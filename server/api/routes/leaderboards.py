@@ -18,7 +18,7 @@ from server.services.topics.directory import Period, cast_period
 
 
 def _reads(call: Call) -> LeaderboardReads:
-    return LeaderboardReads(call.service("hub").directory)
+    return LeaderboardReads(call.service("live").directory)
 
 
 def _period(value: str) -> Period:

@@ -83,7 +83,7 @@ class _Ranked:
 
 
 class LeaderboardReads:
-    """Reads boards as the hub's topic directory does; built per request from ``app.state.hub``."""
+    """Reads boards as the hub's topic directory does; built per request from ``app.state.live``."""
 
     def __init__(self, directory: TopicDirectory) -> None:
         self.directory = directory
