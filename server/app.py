@@ -19,6 +19,8 @@ from persistence.scoring import Scorer
 from server.hub.endpoint import hub_endpoint
 from server.hub.link import ExposeServerSend
 from server.hub.wiring import open_hub
+from server.hub_handlers import AppHubHandlers
+from server.hub_wiring import open_live
 from server.services.challenges.lifecycle import ChallengeLifecycle, RedisWakePublisher, running_clock
 from server.services.challenges.service import ChallengesService
 from server.services.people.accounts import Accounts
@@ -31,6 +33,7 @@ from server.services.people.teams import TeamsService
 from server.services.scoring.demo_pulse import running_pulse
 from server.services.scoring.ingest import IngestService
 from server.services.scoring.rules import RulesService
+from server.services.topics.hub_access import HubAccess
 from tasks.scoring_queue import open_queue
 from tasks.scoring_step import ScoringStep
 
@@ -71,43 +74,50 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         scorer = app.state.scorer = Scorer(sessions)  # on the state for tests that score by hand
         try:
             await rules.bootstrap()
-            async with open_hub(settings, sessions, rules, accounts.key) as hub:
-                boards = hub.boards or hub.embedded_boards  # on Redis, or embedded
-                step = ScoringStep(scorer, rules, hub.publisher, boards, hub.challenges)
+            async with open_live(settings, sessions, rules) as live:
+                boards = live.boards or live.embedded_boards  # on Redis, or embedded
+                step = ScoringStep(scorer, rules, live.publisher, boards, live.challenges)
                 async with open_queue(settings, step, sessions) as queue:
-                    teams.publisher = hub.publisher
-                    if hub.redis is not None:  # login throttling shared by every node
-                        accounts.throttle.store = RedisThrottleStore(hub.redis, settings.redis_prefix)
-                    ingest = hub.ingest = IngestService(sessions, rules, settings, queue)
-                    hub.notifications = notifications
-                    services = Services(
-                        sessions=sessions,
-                        accounts=accounts,
-                        admin_users=admin_users,
-                        rules=rules,
-                        profiles=profiles,
-                        teams=teams,
-                        challenges=challenges,
+                    teams.publisher = live.publisher
+                    if live.redis is not None:  # login throttling shared by every node
+                        accounts.throttle.store = RedisThrottleStore(live.redis, settings.redis_prefix)
+                    ingest = IngestService(sessions, rules, settings, queue)
+                    handlers = AppHubHandlers(
+                        access=HubAccess(sessions, settings, accounts.key),
+                        directory=live.directory,
                         notifications=notifications,
                         ingest=ingest,
-                        announcements=AnnouncementsService(sessions, hub.publisher),
-                        redis=hub.redis,
-                        hub=hub,
                     )
-                    app.state.services = services  # what the HTTP handlers reach (`server.api.services`)
-                    app.state.queue = queue  # for tests that wait until what they queued is scored
-                    app.state.hub = hub  # the WebSocket endpoint's (`server.hub.endpoint`)
-                    pulse_seconds = settings.demo_pulse_seconds if demo else 0
-                    async with (
-                        _challenge_clock(settings, services) as wake,
-                        running_pulse(ingest, sessions, pulse_seconds) as app.state.demo_pulse,
-                    ):
-                        challenges.wake = wake
-                        try:
-                            yield
-                        finally:
-                            app.state.hub = services.hub = None
-                            challenges.wake = None
+                    async with open_hub(settings, live.backend, handlers) as hub:
+                        services = Services(
+                            sessions=sessions,
+                            accounts=accounts,
+                            admin_users=admin_users,
+                            rules=rules,
+                            profiles=profiles,
+                            teams=teams,
+                            challenges=challenges,
+                            notifications=notifications,
+                            ingest=ingest,
+                            announcements=AnnouncementsService(sessions, live.publisher),
+                            redis=live.redis,
+                            live=live,
+                            hub=hub,
+                        )
+                        app.state.services = services  # what the HTTP handlers reach (`server.api.services`)
+                        app.state.queue = queue  # for tests that wait until what they queued is scored
+                        app.state.hub = hub  # the WebSocket endpoint's (`server.hub.endpoint`)
+                        pulse_seconds = settings.demo_pulse_seconds if demo else 0
+                        async with (
+                            _challenge_clock(settings, services) as wake,
+                            running_pulse(ingest, sessions, pulse_seconds) as app.state.demo_pulse,
+                        ):
+                            challenges.wake = wake
+                            try:
+                                yield
+                            finally:
+                                app.state.hub = services.hub = None
+                                challenges.wake = None
         finally:
             await engine.dispose()
 
@@ -161,9 +171,8 @@ async def _challenge_clock(settings: Settings, services: Services) -> AsyncItera
     """The challenges' wake callback. Embedded, this process runs the lifecycle clock; on Redis the
     workers run it, and a create or an edit wakes them through the wake channel."""
     if services.redis is None:
-        hub = services.live_hub()
         lifecycle = ChallengeLifecycle(
-            services.sessions, services.rules, hub.challenges, publisher=hub.publisher
+            services.sessions, services.rules, services.live.challenges, publisher=services.live.publisher
         )
         async with running_clock(lifecycle) as clock:
             yield clock.wake

@@ -14,7 +14,7 @@ What it holds:
 - `body_deadline`: the middleware bounding how long a request body may take to arrive.
 
 What it may import: the services (`server.services`), auth (`server.auth`), the settings, persistence
-and the engine, and the hub's `Hub` type (for `/hub` and the leaderboards' reads). The services import
-nothing of it: they speak domain errors (`server.services.errors`), mapped here and, for the WebSocket,
-by the hub. Only `server.app` (and the CLI through it) builds on the package; the one exception below
-it is the hub's session, which validates the ingest frame's events with `schemas.MetricEventIn`."""
+and the engine, the hub's `Hub` type (for `/hub`) and the app's live services (`server.hub_wiring`, for
+the leaderboards' reads). Nothing below it imports it: the services speak domain errors
+(`server.services.errors`), mapped here and, for the WebSocket, by the hub's handlers
+(`server.hub_handlers`). Only `server.app` (and the CLI through it) builds on the package."""

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
 from server.hub.node import Hub
+from server.hub_wiring import LiveServices
 from server.services.challenges.service import ChallengesService
 from server.services.errors import Unavailable
 from server.services.people.accounts import Accounts
@@ -44,6 +45,8 @@ class Services:
     announcements: AnnouncementsService
     redis: Redis | None
     """The hub's Redis client, when it runs on Redis (the readiness check pings it)."""
+    live: LiveServices
+    """The live side: the publisher, the topic directory, the boards and scoreboards."""
     hub: Hub | None
 
     def live_hub(self) -> Hub:

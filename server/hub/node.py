@@ -2,8 +2,11 @@
 
 Each delta the bus delivers is decoded once (`LiveDelta`) and offered to every local session watching
 its topic; each session encodes nothing itself (bodies are cached per encoding on the delta) and never
-blocks the loop that offers. Topic state comes from the services (`TopicDirectory`) or, for presence,
+blocks the loop that offers. Topic state comes from the application (`HubHandlers`) or, for presence,
 from `Presence`, always paired with the stream position it is the state at.
+
+Everything the hub uses is given to it when it is built; sessions see it through `SessionHost`, and it
+sees them through `HostedSession` (`server.hub.host`).
 """
 
 from __future__ import annotations
@@ -14,29 +17,17 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Coroutine
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from redis.asyncio import Redis
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from protocol import parse_topic
 from server.config import Settings
-from server.services.boards.embedded import EmbeddedBoards
-from server.services.boards.live import LiveBoards
-from server.services.challenges.scoreboards import ChallengeScoreboards
-from server.services.people.notifications import NotificationsService
-from server.services.scoring.ingest import IngestService
-from server.services.topics.directory import TopicDirectory
-from server.services.topics.hub_access import HubAccess
 
 from .frames import DeltaRun, LiveDelta
+from .handlers import HubHandlers
+from .host import HostedSession, HubStats
 from .presence import Presence
-from .publish import Publisher
 from .streams import Bus, BusListener, Delta, Position, Streams
-
-if TYPE_CHECKING:
-    from .session import Session
 
 log = logging.getLogger("gamif.hub")
 
@@ -46,68 +37,43 @@ _SNAPSHOT_CACHE_SIZE = 10_000
 _CHORES_TIMEOUT_SECONDS = 2.0
 
 
-@dataclass(slots=True)
-class HubStats:
-    """Counters since the process started (``GET /api/v1/hub`` shows them)."""
-
-    sessions: int = 0
-    deltas_received: int = 0
-    """Deltas the bus delivered for topics watched here (each fanned out to its watchers)."""
-    deltas_sent: int = 0
-    frames_sent: int = 0
-    direct_writes: int = 0
-    """Frames written straight to an idle connection (the broadcast fast path)."""
-    slow_consumers: int = 0
-
-
 class Hub(BusListener):
+    """One process's hub (see the module docstring). ``bus`` makes the bus that delivers the deltas of
+    the topics watched here to the hub it is given (the bus and its listener need each other)."""
+
     def __init__(
         self,
         *,
         settings: Settings,
         streams: Streams,
         presence: Presence,
-        directory: TopicDirectory,
-        access: HubAccess,
+        handlers: HubHandlers,
+        bus: Callable[[BusListener], Bus],
         node_id: str | None = None,
     ) -> None:
         self.settings = settings
         self.streams = streams
-        self.publisher = Publisher(streams)
         self.presence = presence
-        self.directory = directory
-        self.access = access
+        self.handlers = handlers
+        """The application's answers: identities, topics, ingest, notifications."""
         self.node_id = node_id or secrets.token_urlsafe(6)
-        self.bus: Bus | None = None
-        self.redis: Redis | None = None
-        """The Redis client, when the hub runs on Redis (the readiness check pings it)."""
-        self.notifications: NotificationsService | None = None
-        """Kept notifications, sent to a player's screen when it subscribes to its own topic."""
-        self.ingest: IngestService | None = None
-        """Ingest over the socket (set by the app once its services exist)."""
-        self.boards: LiveBoards | None = None
-        """The leaderboards, when the hub runs on Redis (scoring in this process records in them)."""
-        self.embedded_boards: EmbeddedBoards | None = None
-        """Embedded (no Redis): the live leaderboard topics (scoring in this process marks them changed)."""
-        self.challenges: ChallengeScoreboards | None = None
-        """The challenges' scoreboards (told by scoring and the lifecycle in this process what changed)."""
-        self.sessions: set[Session] = set()
-        self.watchers: dict[str, set[Session]] = {}
+        self.sessions: set[HostedSession] = set()
+        self.watchers: dict[str, set[HostedSession]] = {}
         self.stats = HubStats()
         self._arrived: list[LiveDelta] = []
         self._allowed: dict[str, float] = {}
         """Topics anyone may read, and when that was last checked."""
-        self._deadlines: set[Session] = set()
+        self._deadlines: set[HostedSession] = set()
         """Every open session, authenticated or not: the watchdog checks their time limits."""
         self._watchdog: asyncio.Task[None] | None = None
         self._snapshots: dict[str, tuple[float, dict[str, Any], Position]] = {}
         self._reading: dict[str, asyncio.Task[tuple[dict[str, Any], Position]]] = {}
         self._chores: set[asyncio.Task[None]] = set()
         """Tasks the sessions left behind (`later`)."""
+        self.bus = bus(self)
 
-    async def start(self, bus: Bus) -> None:
-        self.bus = bus
-        await bus.start()
+    async def start(self) -> None:
+        await self.bus.start()
         await self.presence.start()
         self._watchdog = asyncio.create_task(self._watch_deadlines(), name="gamif-hub-watchdog")
 
@@ -122,13 +88,12 @@ class Hub(BusListener):
             for task in late:
                 task.cancel()
         await self.presence.aclose()
-        if self.bus is not None:
-            await self.bus.aclose()
+        await self.bus.aclose()
 
-    def watch_deadlines(self, session: Session) -> None:
+    def watch_deadlines(self, session: HostedSession) -> None:
         self._deadlines.add(session)
 
-    def unwatch_deadlines(self, session: Session) -> None:
+    def unwatch_deadlines(self, session: HostedSession) -> None:
         self._deadlines.discard(session)
 
     async def _watch_deadlines(self) -> None:
@@ -142,11 +107,11 @@ class Hub(BusListener):
 
     # ------------------------------------------------------------------ sessions and topics
 
-    def attach(self, session: Session) -> None:
+    def attach(self, session: HostedSession) -> None:
         self.sessions.add(session)
         self.stats.sessions = len(self.sessions)
 
-    def detach(self, session: Session) -> None:
+    def detach(self, session: HostedSession) -> None:
         self.sessions.discard(session)
         self.stats.sessions = len(self.sessions)
 
@@ -159,13 +124,13 @@ class Hub(BusListener):
                 await self.authorize(user_id, f"team:{parsed.parts[1]}")
             return
         if kind == "user":
-            await self.directory.authorize(user_id, topic)  # depends on who asks
+            await self.handlers.authorize(user_id, topic)  # depends on who asks
             return
         # The same answer for everyone: remember a yes for a second (a crowd subscribing to one board).
         loop = asyncio.get_running_loop()
         if loop.time() - self._allowed.get(topic, -math.inf) < _SNAPSHOT_REUSE_SECONDS:
             return
-        await self.directory.authorize(user_id, topic)
+        await self.handlers.authorize(user_id, topic)
         if len(self._allowed) >= _SNAPSHOT_CACHE_SIZE:
             self._allowed.clear()
         self._allowed[topic] = loop.time()
@@ -195,24 +160,23 @@ class Hub(BusListener):
     async def _read_snapshot(self, topic: str) -> tuple[dict[str, Any], Position]:
         if topic.startswith("presence:"):
             return await self.presence.snapshot(topic.removeprefix("presence:"))
-        return await self.directory.snapshot(topic, lambda: self.streams.head(topic))
+        return await self.handlers.snapshot(topic, lambda: self.streams.head(topic))
 
-    async def watch(self, topic: str, session: Session) -> None:
+    async def watch(self, topic: str, session: HostedSession) -> None:
         """Deliver `topic`'s deltas to `session` from now on (returns once that is certain)."""
         watchers = self.watchers.setdefault(topic, set())
         watchers.add(session)
-        assert self.bus is not None
         try:
             await self.bus.subscribe(topic)
         except BaseException:
             self._forget(topic, session)
             raise
 
-    def unwatch(self, topic: str, session: Session) -> None:
+    def unwatch(self, topic: str, session: HostedSession) -> None:
         """Deliver nothing more of `topic` to `session`, at once; the bus stops listening to a topic
         nobody watches any more in the background (a task of the hub's: the end of the session that
         asked must not cancel it, or the bus would keep the topic forever)."""
-        if self._forget(topic, session) and self.bus is not None:
+        if self._forget(topic, session):
             self.later(self.bus.unsubscribe(topic))
 
     def later(self, coroutine: Coroutine[Any, Any, None]) -> None:
@@ -227,7 +191,7 @@ class Hub(BusListener):
         if not task.cancelled() and task.exception() is not None:
             log.warning("hub: a session's chore failed", exc_info=task.exception())
 
-    def _forget(self, topic: str, session: Session) -> bool:
+    def _forget(self, topic: str, session: HostedSession) -> bool:
         watchers = self.watchers.get(topic)
         if watchers is None or session not in watchers:
             return False

@@ -33,8 +33,9 @@ lost; approximate trimming needs no bookkeeping of what is kept.
 
 `RedisBus` holds one dedicated connection per process in pub/sub mode, subscribing to the channels of
 the topics its sessions watch. If that connection drops (or stops answering its PINGs), it reconnects
-with exponential backoff, resubscribes every channel in one command and, once Redis has confirmed
-them all, calls ``on_reset()``: what was published meanwhile is in the logs, for ``since``.
+with exponential backoff (`server.backoff`, jittered: every node of a cluster loses Redis at once),
+resubscribes every channel in one command and, once Redis has confirmed them all, calls ``on_reset()``:
+what was published meanwhile is in the logs, for ``since``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import random
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -54,6 +54,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.typing import EncodableT
 
 from persistence.compat.redis import DedicatedConnection, decodes_responses, pooled_connection
+from server.backoff import Backoff
 
 from .streams import (
     DEFAULT_IDLE_TTL_SECONDS,
@@ -373,6 +374,8 @@ class _Unresponsive(Exception):
 
 # What a lost connection raises (redis-py's own errors, the OS's, our timeouts).
 _LOST = (RedisError, OSError, TimeoutError, _Unresponsive)
+_RECONNECT_JITTER = 0.5
+"""Each reconnect waits between half and all of its backoff delay."""
 
 
 class RedisBus(Bus):
@@ -511,7 +514,8 @@ class RedisBus(Bus):
             await conn.disconnect()
 
     async def _run(self) -> None:
-        delay = self.backoff_initial
+        # Jittered, so that the processes of a cluster do not all come back in step.
+        backoff = Backoff(self.backoff_initial, self.backoff_max, jitter=_RECONNECT_JITTER)
         loop = asyncio.get_running_loop()
         while True:
             conn = self._conn
@@ -525,11 +529,9 @@ class RedisBus(Bus):
                 log.exception("hub bus: unexpected failure; reconnecting")
             await self._drop_connection()
             if loop.time() - opened > self.backoff_max:
-                delay = self.backoff_initial  # it had been up a while: not a flapping server
+                backoff.reset()  # it had been up a while: not a flapping server
             while True:
-                # Jittered, so that the processes of a cluster do not all come back in step.
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-                delay = min(delay * 2, self.backoff_max)
+                await asyncio.sleep(backoff.step())
                 try:
                     await self._open(resync=True)
                     break

@@ -5,6 +5,9 @@ The hub never awaits a client while fanning out: `Session.offer` only appends to
 and wakes its writer. Several deltas waiting in the queue leave as one ``batch`` frame, assembled from
 bodies encoded once per process. A client that lets more than ``send_buffer_bytes`` pile up is closed
 with 4008 (slow consumer): it can resume, and its queue is freed at once.
+
+A session asks the application (identities, topics, ingest, notifications) through its hub's
+`HubHandlers` and answers a `Refusal` with the code it carries: it knows no service.
 """
 
 from __future__ import annotations
@@ -18,10 +21,8 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from protocol import (
@@ -42,20 +43,12 @@ from protocol import (
     encode_value,
 )
 from protocol.errors import ERRORS
-from server.api.schemas import MetricEventIn
-from server.auth.principal import Principal
-from server.services.errors import DomainError, Invalid, Unavailable
-from server.services.scoring.ingest import EventVerdict
-from server.services.store_outage import store_unavailable
-from server.services.topics.hub_access import HubAuthError, Identity
-from server.services.topics.refused import TopicRefused
 
 from .frames import DeltaRun, Frame, LiveDelta, batch_frame
+from .handlers import EventStatus, Identity, Refusal
+from .host import SessionHost
 from .link import DirectLink, wire_frame
 from .presence import Person, scopes_of
-
-if TYPE_CHECKING:
-    from .node import Hub
 
 log = logging.getLogger("gamif.hub")
 
@@ -89,21 +82,6 @@ class _Close(Exception):
 
     def __init__(self, code: int, reason: str) -> None:
         self.code, self.reason = code, reason
-
-
-ERROR_CODES: dict[type[DomainError], ErrorCode] = {
-    Unavailable: ErrorCode.UNAVAILABLE,
-    Invalid: ErrorCode.INVALID_MESSAGE,
-    DomainError: ErrorCode.INVALID_MESSAGE,
-}
-"""The one table from a service's refusal (`server.services.errors`) to the protocol's error code; a kind
-without a row answers as its nearest listed parent. A refusal of a request as a whole that the client
-cannot retry as is (e.g. over ``ingest_max_batch``) is an ``invalid_message``: an event's own problems
-come back as its status instead."""
-
-
-def _error_code(error: DomainError) -> ErrorCode:
-    return next(ERROR_CODES[kind] for kind in type(error).__mro__ if kind in ERROR_CODES)
 
 
 def _close_args(code: ErrorCode, detail: str = "") -> tuple[int, str]:
@@ -142,7 +120,7 @@ class Session:
         "websocket",
     )
 
-    def __init__(self, hub: Hub, websocket: WebSocket, encoding: Encoding) -> None:
+    def __init__(self, hub: SessionHost, websocket: WebSocket, encoding: Encoding) -> None:
         self.hub = hub
         self.websocket = websocket
         self.encoding = encoding
@@ -265,7 +243,7 @@ class Session:
         """``unavailable`` when a store cannot be reached (try again), else ``internal_error`` with the
         reference its traceback was logged under."""
         request_id = getattr(request, "id", None)
-        if store_unavailable(error):
+        if self.hub.handlers.store_unavailable(error):
             log.warning("hub: a store is unavailable for a %s: %r", type(request).__name__, error)
             message = "a data store cannot be reached right now; nothing was changed: try again"
             self._error(ErrorCode.UNAVAILABLE, message, id=request_id, retry_after_ms=5000)
@@ -297,8 +275,8 @@ class Session:
 
     async def _auth(self, request: Auth) -> None:
         try:
-            identity = await self.hub.access.authenticate(request.token)
-        except HubAuthError as error:
+            identity = await self.hub.handlers.authenticate(request.token)
+        except Refusal as error:
             raise _closing(error.code, error.message) from None
         if self._closed:
             return  # closed while the token was checked (a shutdown): nothing to join
@@ -341,10 +319,11 @@ class Session:
     async def _refresh(self, request: Refresh) -> None:
         assert self.identity is not None
         try:
-            user_id, expires_at_ms = self.hub.access.verify(request.token)
-        except HubAuthError as error:
+            verified = self.hub.handlers.verify(request.token)
+        except Refusal as error:
             self._error(error.code, error.message, id=request.id)
             return
+        user_id, expires_at_ms = verified.user_id, verified.expires_at_ms
         if user_id != self.identity.user_id:
             self._error(ErrorCode.AUTH_FAILED, "the token is another user's", id=request.id)
             return
@@ -352,29 +331,19 @@ class Session:
         self._send({"type": "refreshed", "id": request.id, "expires_at_ms": expires_at_ms})
 
     async def _ingest(self, request: Ingest) -> None:
-        """The player's own metric events, through the same service as ``POST /metrics``: a status per
-        event (accepted, duplicate, rejected with its code) in `ingested`."""
-        ingest = self.hub.ingest
-        if ingest is None:
-            self._error(ErrorCode.UNSUPPORTED, "ingest is not available on this node", id=request.id)
-            return
+        """The player's own metric events, handed to the application (which takes them as ``POST
+        /metrics`` does): a status per event (accepted, duplicate, rejected with its code) in `ingested`."""
         assert self.identity is not None
-        events = _metric_events(request)
-        if isinstance(events, ProtocolError):
-            self._error(events.code, events.message, id=request.id, field=events.field)
-            return
         try:
-            out = await ingest.ingest(Principal("user", self.identity.user_id), events)
-        except DomainError as refused:
-            code = _error_code(refused)
-            if isinstance(refused, Unavailable):
-                retry_ms = refused.retry_after_seconds * 1000
-                self._error(code, refused.detail, id=request.id, retry_after_ms=retry_ms)
-                return
-            first = refused.errors[0] if refused.errors else None
-            field = None if first is None else first.field
-            message = refused.detail if first is None else f"{field}: {first.message}"
-            self._error(code, message, id=request.id, field=field)
+            out = await self.hub.handlers.ingest(self.identity.user_id, request)
+        except Refusal as refused:
+            self._error(
+                refused.code,
+                refused.message,
+                id=request.id,
+                field=refused.field,
+                retry_after_ms=refused.retry_after_ms,
+            )
             return
         self._send(
             {
@@ -403,7 +372,7 @@ class Session:
                 return
             try:
                 await self.hub.authorize(self.person.user_id, topic)
-            except TopicRefused as refused:
+            except Refusal as refused:
                 self._error(refused.code, refused.message, id=request.id, topic=topic)
                 return
             if self._closed:
@@ -454,7 +423,7 @@ class Session:
                 document, position = await self.hub.snapshot(topic)
                 sub.epoch, sub.offset = position.epoch, position.offset
                 reply |= {"recovered": False, "snapshot": document}
-        except TopicRefused as refused:  # the topic vanished (a team deleted)
+        except Refusal as refused:  # the topic vanished (a team deleted)
             self._drop(topic)
             self._send({"type": "unsubscribed", "topic": topic, "reason": str(refused.code)})
             return
@@ -487,11 +456,10 @@ class Session:
     async def _send_notifications(self, topic: str) -> None:
         """What happened while the player was away (unread level-ups, badges, missions), once per
         session, as the events they were, each with its ``notification_id`` to mark it read."""
-        notifications = self.hub.notifications
-        if notifications is None or self.identity is None:
+        if self.identity is None:
             return
         try:
-            unread = await notifications.unread_oldest_first(self.identity.user_id, _NOTIFICATIONS_ON_CONNECT)
+            unread = await self.hub.handlers.unread(self.identity.user_id, _NOTIFICATIONS_ON_CONNECT)
         except Exception:
             log.exception("hub: cannot read the notifications of %s", self.identity.user_id)
             return
@@ -502,7 +470,7 @@ class Session:
                     "topic": topic,
                     "name": note.kind,
                     "data": {**note.data, "notification_id": note.id},
-                    "at_ms": int(note.created_at.timestamp() * 1000),
+                    "at_ms": note.at_ms,
                 }
             )
 
@@ -772,56 +740,13 @@ class Session:
                 task.cancel()
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _metric_events(request: Ingest) -> list[MetricEventIn] | ProtocolError:
-    """The HTTP API's events for an ``ingest``'s, or the first one the API would refuse, as the
-    ``invalid_message`` naming its field (``events.3.occurred_at_ms``). The protocol's own checks
-    (`protocol.IngestEvent`) should leave nothing to refuse here; this is what keeps a gap between the
-    two a per-request error rather than a dropped connection."""
-    events: list[MetricEventIn] = []
-    for index, item in enumerate(request.events):
-        field = "occurred_at_ms"
-        try:
-            # Exact milliseconds (no float rounding); the protocol bounds the time to years 1970-9999.
-            occurred_at = _EPOCH + timedelta(milliseconds=item.occurred_at_ms)
-            field = ""
-            events.append(
-                MetricEventIn(
-                    id=item.id,
-                    user=item.user,
-                    metric=item.metric,
-                    value=item.value,
-                    occurred_at=occurred_at,
-                    metadata=dict(item.metadata or {}),
-                )
-            )
-        except (OverflowError, ValueError) as error:  # pydantic's ValidationError is a ValueError
-            message = "is not a time this server can keep"
-            if isinstance(error, ValidationError):
-                first = error.errors(include_url=False)[0]
-                field = ".".join(str(part) for part in first["loc"]) or field
-                field = "occurred_at_ms" if field == "occurred_at" else field
-                message = str(first["msg"]).removeprefix("Value error, ")
-            path = f"events.{index}" + (f".{field}" if field else "")
-            return ProtocolError(
-                ErrorCode.INVALID_MESSAGE,
-                f"{path}: {message}",
-                path,
-                message_id=request.id,
-                message_type="ingest",
-            )
-    return events
-
-
-def _ingest_status(status: EventVerdict) -> dict[str, str]:
-    """An event's status on the wire: absent fields left out, the time named as the socket names it."""
+def _ingest_status(status: EventStatus) -> dict[str, str]:
+    """An event's status on the wire: absent fields left out, the reason bounded."""
     wire = {
         "id": status.id,
         "status": status.status,
         "code": status.code,
         "reason": None if status.reason is None else status.reason[:1024],
-        "field": "occurred_at_ms" if status.field == "occurred_at" else status.field,
+        "field": status.field,
     }
     return {k: v for k, v in wire.items() if v is not None}

@@ -1,29 +1,28 @@
-"""Assembling the hub from the settings: embedded (in-process streams, bus and presence) or on Redis."""
+"""The hub's own parts from the settings: its topic streams, bus and presence, embedded (in process) or on
+Redis (`open_backend`); the hub over them (`open_hub`); and the Redis client and streams that the worker
+and the CLI share with it.
+
+The application builds its services over the backend, then the hub with its handlers (`server.hub_wiring`).
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.config import ConfigError, Settings
-from server.hub.documents import DocumentStore
-from server.services.boards.embedded import EmbeddedBoards
-from server.services.boards.live import open_live_boards
-from server.services.challenges.scoreboards import ChallengeScoreboards, MemoryDocuments
-from server.services.scoring.rules import RulesService
-from server.services.topics.directory import TopicDirectory
-from server.services.topics.hub_access import HubAccess
 
+from .handlers import HubHandlers
 from .memory import MemoryBus, MemoryStreams
 from .node import Hub
-from .presence import MemoryPresence
+from .presence import MemoryPresence, Presence
 from .presence_redis import RedisPresence
 from .redis import RedisBus, RedisStreams
-from .streams import DEFAULT_IDLE_TTL_SECONDS
+from .streams import DEFAULT_IDLE_TTL_SECONDS, Bus, BusListener
 
 
 def history_bounds(settings: Settings) -> tuple[int, float, float]:
@@ -51,35 +50,32 @@ def redis_streams(redis: Redis, settings: Settings) -> RedisStreams:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class HubBackend:
+    """Where a hub's topics live: embedded (`MemoryStreams`, no Redis) or on Redis."""
+
+    streams: MemoryStreams | RedisStreams
+    presence: Presence
+    bus: Callable[[BusListener], Bus]
+    """Makes the bus for a hub (`server.hub.node.Hub` takes it)."""
+    redis: Redis | None
+    """The Redis client, on Redis (the readiness check pings it)."""
+
+
 @contextlib.asynccontextmanager
-async def open_hub(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], rules: RulesService, key: bytes
-) -> AsyncIterator[Hub]:
+async def open_backend(settings: Settings) -> AsyncIterator[HubBackend]:
+    """The streams, presence and bus the settings call for; on Redis, a `ConfigError` if it cannot be
+    reached, and its client closed at the end."""
     max_len, max_age, idle_ttl = history_bounds(settings)
     ttl, grace = settings.hub_presence_ttl_seconds, settings.hub_presence_grace_ms
-    directory = TopicDirectory(sessions, rules)
-    access = HubAccess(sessions, settings, key)
     if settings.redis_url is None:
-        streams = MemoryStreams(max_len=max_len, max_age_seconds=max_age, idle_ttl_seconds=idle_ttl)
-        documents = MemoryDocuments(streams)
-        directory.challenges = ChallengeScoreboards(documents, sessions, push_ms=settings.leaderboard_push_ms)
-        directory.embedded_boards = EmbeddedBoards(directory, documents, push_ms=settings.leaderboard_push_ms)
-        hub = Hub(
-            settings=settings,
-            streams=streams,
-            presence=MemoryPresence(streams, ttl_seconds=ttl, grace_ms=grace),
-            directory=directory,
-            access=access,
+        memory = MemoryStreams(max_len=max_len, max_age_seconds=max_age, idle_ttl_seconds=idle_ttl)
+        yield HubBackend(
+            streams=memory,
+            presence=MemoryPresence(memory, ttl_seconds=ttl, grace_ms=grace),
+            bus=lambda listener: MemoryBus(memory, listener),
+            redis=None,
         )
-        hub.challenges = directory.challenges
-        hub.embedded_boards = directory.embedded_boards
-        await hub.start(MemoryBus(streams, hub))
-        try:
-            yield hub
-        finally:
-            await hub.aclose()
-            await directory.embedded_boards.aclose()
-            await directory.challenges.aclose()
         return
     redis = redis_client(settings)
     try:
@@ -87,27 +83,29 @@ async def open_hub(
             await redis.ping()
         except (RedisError, OSError) as error:
             raise ConfigError(f"GAMIF_REDIS_URL: cannot reach Redis ({error})") from None
-        streams_on_redis = redis_streams(redis, settings)
-        directory.boards = await open_live_boards(settings, streams_on_redis, sessions, rules)
-        directory.challenges = ChallengeScoreboards(
-            DocumentStore(streams_on_redis), sessions, push_ms=settings.leaderboard_push_ms
+        streams = redis_streams(redis, settings)
+        yield HubBackend(
+            streams=streams,
+            presence=RedisPresence(redis, streams, ttl_seconds=ttl, grace_ms=grace),
+            bus=lambda listener: RedisBus(redis, listener, prefix=settings.redis_prefix),
+            redis=redis,
         )
-        hub = Hub(
-            settings=settings,
-            streams=streams_on_redis,
-            presence=RedisPresence(redis, streams_on_redis, ttl_seconds=ttl, grace_ms=grace),
-            directory=directory,
-            access=access,
-        )
-        hub.redis = redis
-        hub.boards = directory.boards
-        hub.challenges = directory.challenges
-        await hub.start(RedisBus(redis, hub, prefix=settings.redis_prefix))
-        try:
-            yield hub
-        finally:
-            await hub.aclose()
-            await directory.boards.aclose()
-            await directory.challenges.aclose()
     finally:
         await redis.aclose()
+
+
+@contextlib.asynccontextmanager
+async def open_hub(settings: Settings, backend: HubBackend, handlers: HubHandlers) -> AsyncIterator[Hub]:
+    """A started hub on ``backend`` answering with ``handlers``, closed at the end."""
+    hub = Hub(
+        settings=settings,
+        streams=backend.streams,
+        presence=backend.presence,
+        handlers=handlers,
+        bus=backend.bus,
+    )
+    await hub.start()
+    try:
+        yield hub
+    finally:
+        await hub.aclose()

@@ -2,7 +2,7 @@
 
 Services know nothing of the ways they are reached: the HTTP layer turns each of these into an RFC 9457
 problem (`server.api.problems`, one table: status, type and title) and the WebSocket hub into a protocol
-error code (`server.hub.session`, one table). So this module imports nothing of either, and a new kind of
+error code (`server.hub_handlers`, one table). So this module imports nothing of either, and a new kind of
 refusal is a new class here plus a row in each table, never a status code in a service.
 
 Each error carries a ``detail`` for people and, where inputs are at fault, ``errors``: one `FieldIssue`

@@ -196,16 +196,16 @@ async def test_anyone_signed_in_may_watch_an_existing_challenge(
     with pytest.raises(TopicRefused) as refused:
         await directory.authorize(spectator, TOPIC)  # the directory has no scoreboards: no challenges
     assert refused.value.code == ErrorCode.UNKNOWN_TOPIC
-    directory.challenges = boards
-    await directory.authorize(spectator, TOPIC)  # not a member: may watch
-    document, _ = await directory.snapshot(TOPIC, lambda: streams.head(TOPIC))
+    served = TopicDirectory(sessions, directory.rules, clock=directory.clock, challenges=boards)
+    await served.authorize(spectator, TOPIC)  # not a member: may watch
+    document, _ = await served.snapshot(TOPIC, lambda: streams.head(TOPIC))
     assert document["id"] == "review-sprint"
     for topic in ("challenge:nope", "challenge:x1"):
         with pytest.raises(TopicRefused) as refused:
-            await directory.authorize(spectator, topic)
+            await served.authorize(spectator, topic)
         assert refused.value.code == ErrorCode.UNKNOWN_TOPIC
         with pytest.raises(TopicRefused):
-            await directory.snapshot(topic, lambda topic=topic: streams.head(topic))  # type: ignore[misc]
+            await served.snapshot(topic, lambda topic=topic: streams.head(topic))  # type: ignore[misc]
 
 
 @pytest.fixture

@@ -126,9 +126,11 @@ async def live(
     streams: MemoryStreams,
 ) -> AsyncIterator[Live]:
     boards = EmbeddedBoards(directory, MemoryDocuments(streams), push_ms=PUSH_MS)
-    directory.embedded_boards = boards
+    # What subscribers read: a directory taking its board snapshots from the embedded boards (which
+    # compute theirs with the plain one), as the app wires them.
+    served = TopicDirectory(sessions, rules, clock=directory.clock, embedded_boards=boards)
     step = ScoringStep(Scorer(sessions), rules, Publisher(streams), boards)
-    yield Live(boards, step, streams, directory, sessions)
+    yield Live(boards, step, streams, served, sessions)
     await boards.aclose()
 
 

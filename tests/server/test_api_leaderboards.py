@@ -29,8 +29,8 @@ ROW_KEYS = {"rank", "member", "handle", "display_name", "score"}
 
 async def topic_document(app: Starlette, topic: str) -> dict[str, Any]:
     """The topic's document, as a subscriber's snapshot gets it."""
-    hub = app.state.hub
-    document, _ = await hub.directory.snapshot(topic, lambda: hub.streams.head(topic))
+    live = app.state.services.live
+    document, _ = await live.directory.snapshot(topic, lambda: live.backend.streams.head(topic))
     return dict(document)
 
 
@@ -255,8 +255,8 @@ async def redis_app(
 
 async def test_on_redis_the_board_is_the_redis_topics_document(redis_app):
     app = redis_app
-    hub = app.state.hub
-    assert hub.boards is not None
+    live = app.state.services.live
+    assert live.boards is not None
     accounts = app.state.services.accounts
     ids: dict[str, str] = {}
     headers: dict[str, dict[str, str]] = {}
@@ -266,7 +266,7 @@ async def test_on_redis_the_board_is_the_redis_topics_document(redis_app):
         )
         ids[handle], headers[handle] = str(user.id), {"Authorization": f"Bearer {tokens.access_token}"}
     # Scored as a worker scores a queued batch: the Redis boards record it after the commit.
-    step = ScoringStep(app.state.scorer, app.state.services.rules, hub.publisher, hub.boards)
+    step = ScoringStep(app.state.scorer, app.state.services.rules, live.publisher, live.boards)
     at = datetime.now(UTC) - timedelta(minutes=5)
     await step.run(
         [
@@ -279,7 +279,7 @@ async def test_on_redis_the_board_is_the_redis_topics_document(redis_app):
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         for period in ("weekly", "all_time"):
             topic = f"leaderboard:xp:{period}"
-            document = (await hub.boards.push(topic)).document  # the topic, up to date
+            document = (await live.boards.push(topic)).document  # the topic, up to date
             board = (await client.get(f"/api/v1/leaderboards/xp/{period}", headers=headers["eve"])).json()
             same_as_topic(board, document)
             ranks = {row["handle"]: row["rank"] for row in board["rows"]}

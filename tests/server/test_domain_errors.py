@@ -1,6 +1,6 @@
 """Services speak the domain, not HTTP: they raise `server.services.errors`, which the API maps to problems
-and the hub to protocol error codes, each in one table. The layering is checked on the source (an AST
-walk), the tables on what they answer."""
+and the application's hub handlers to protocol error codes, each in one table. The layering is checked on
+the source (an AST walk), the tables on what they answer."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from protocol import ErrorCode
 from server.api.problems import PROBLEMS, problem_of
-from server.hub.session import ERROR_CODES, _error_code
+from server.hub_handlers import ERROR_CODES, error_code
 from server.services import errors
 from server.services.errors import (
     DomainError,
@@ -26,7 +26,8 @@ from server.services.errors import (
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "server" / "services"
-SESSION = ROOT / "server" / "hub" / "session.py"
+SOCKET_MODULES = (ROOT / "server" / "hub" / "session.py", ROOT / "server" / "hub_handlers.py")
+"""The hub's session, and the handlers that answer it for the application: protocol codes, never HTTP's."""
 
 HTTP_MODULES = ("server.api", "starlette")
 """What a service may not import: the HTTP layer (problems, schemas, endpoints) and the web framework."""
@@ -77,9 +78,10 @@ def test_no_service_imports_the_http_layer() -> None:
     assert offending == []
 
 
-def test_the_session_does_not_look_at_http_statuses() -> None:
-    tree = ast.parse(SESSION.read_text("utf-8"))
-    imports = [module for _, module in imported_modules(SESSION)]
+@pytest.mark.parametrize("path", SOCKET_MODULES, ids=lambda path: path.name)
+def test_the_socket_side_does_not_look_at_http_statuses(path: Path) -> None:
+    tree = ast.parse(path.read_text("utf-8"))
+    imports = [module for _, module in imported_modules(path)]
     assert [m for m in imports if m.startswith(("server.api.problems", "starlette.exc"))] == []
     statuses = [
         f"line {node.lineno}"
@@ -106,7 +108,7 @@ def test_every_domain_error_has_its_own_problem_and_a_protocol_code(kind: type[D
     error = kind("what went wrong")
     problem = problem_of(error)
     assert (problem.status, problem.detail) == (PROBLEMS[kind][0], "what went wrong")
-    assert _error_code(error) in ErrorCode
+    assert error_code(error) in ErrorCode
 
 
 def test_a_problem_keeps_the_detail_and_field_errors_and_adds_the_headers_its_kind_calls_for() -> None:
@@ -129,8 +131,8 @@ def test_a_problem_keeps_the_detail_and_field_errors_and_adds_the_headers_its_ki
 
 
 def test_the_hub_answers_unavailable_to_a_store_or_queue_down_and_invalid_message_to_the_rest() -> None:
-    assert _error_code(QueueUnavailable("down")) is ErrorCode.UNAVAILABLE
-    assert _error_code(Unavailable("down")) is ErrorCode.UNAVAILABLE
-    assert _error_code(Invalid("over the batch limit")) is ErrorCode.INVALID_MESSAGE
-    assert _error_code(NotFound("gone")) is ErrorCode.INVALID_MESSAGE
+    assert error_code(QueueUnavailable("down")) is ErrorCode.UNAVAILABLE
+    assert error_code(Unavailable("down")) is ErrorCode.UNAVAILABLE
+    assert error_code(Invalid("over the batch limit")) is ErrorCode.INVALID_MESSAGE
+    assert error_code(NotFound("gone")) is ErrorCode.INVALID_MESSAGE
     assert set(ERROR_CODES) <= {DomainError, *domain_errors()}

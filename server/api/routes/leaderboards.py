@@ -19,7 +19,7 @@ from server.services.boards.reads import BoardRow, LeaderboardReads
 
 
 def _reads(services: Services) -> LeaderboardReads:
-    return LeaderboardReads(services.live_hub().directory)
+    return LeaderboardReads(services.live.directory)
 
 
 def _period(value: str) -> Period:

@@ -79,7 +79,7 @@ class _Ranked:
 
 
 class LeaderboardReads:
-    """Reads boards as the hub's topic directory does; built per request from the app's hub."""
+    """Reads boards as the hub's topic directory does; built per request from the app's live services."""
 
     def __init__(self, directory: TopicDirectory) -> None:
         self.directory = directory

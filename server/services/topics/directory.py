@@ -56,17 +56,26 @@ class TopicDirectory:
     """Which topics exist, who may read them, and their snapshots (presence topics are the hub's own)."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], rules: RulesService, *, clock: Clock = utcnow
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        rules: RulesService,
+        *,
+        clock: Clock = utcnow,
+        boards: LiveBoards | None = None,
+        embedded_boards: EmbeddedBoards | None = None,
+        challenges: ChallengeScoreboards | None = None,
     ) -> None:
+        """Without ``challenges`` there are no challenge topics; without ``boards`` or ``embedded_boards``
+        a leaderboard snapshot is computed from the database and no deltas follow (what `EmbeddedBoards`
+        itself computes its documents with: a directory of its own, built without boards)."""
         self.sessions = sessions
         self.rules = rules
         self.clock = clock
-        self.boards: LiveBoards | None = None
+        self.boards = boards
         """On Redis: where leaderboard snapshots come from (and the Redis boards the reads page through)."""
-        self.embedded_boards: EmbeddedBoards | None = None
-        """Embedded (no Redis): the live leaderboard topics, their documents computed from the database.
-        With neither, a leaderboard snapshot is computed from the database and no deltas follow."""
-        self.challenges: ChallengeScoreboards | None = None
+        self.embedded_boards = embedded_boards
+        """Embedded (no Redis): the live leaderboard topics, their documents computed from the database."""
+        self.challenges = challenges
         """The challenges' scoreboards (``challenge:{id}`` topics), when the hub serves them."""
 
     async def authorize(self, user_id: str, topic: str) -> None:

@@ -1,9 +1,9 @@
-"""Who a WebSocket session belongs to: the access token in ``auth`` and ``refresh``, checked."""
+"""Who a WebSocket session belongs to: the access token in ``auth`` and ``refresh``, checked (the hub asks
+through `server.hub_handlers`, which turns a `HubAuthError` into the hub's refusal)."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,16 +12,7 @@ from persistence.models import Team, TeamMembership, User
 from protocol import ErrorCode
 from server.auth.tokens import InvalidToken, InvalidTokenReason, verify_access_token
 from server.config import Settings
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    user_id: str
-    handle: str
-    display_name: str
-    teams: tuple[str, ...]
-    """Slugs of the teams the user belongs to now (presence scopes)."""
-    expires_at_ms: int
+from server.hub.handlers import Identity
 
 
 class HubAuthError(Exception):
