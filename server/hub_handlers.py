@@ -32,8 +32,9 @@ from server.services.errors import DomainError, Invalid, Unavailable
 from server.services.people.notifications import NotificationsService
 from server.services.scoring.ingest import EventVerdict, IngestService
 from server.services.store_outage import store_unavailable
-from server.services.topics.directory import TopicDirectory, TopicRefused
+from server.services.topics.directory import TopicDirectory
 from server.services.topics.hub_access import HubAccess, HubAuthError
+from server.services.topics.refused import TopicRefused
 
 ERROR_CODES: dict[type[DomainError], ErrorCode] = {
     Unavailable: ErrorCode.UNAVAILABLE,

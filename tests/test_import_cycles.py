@@ -18,16 +18,6 @@ import pytest
 
 PACKAGES = ("game", "protocol", "persistence", "tasks", "server", "load_tests")
 
-KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset(
-    {
-        # Being removed: the hub's node and its sessions call each other. Delete this exception once
-        # that change is merged (the test then fails if the cycle is still there).
-        frozenset({"server.hub.node", "server.hub.session"}),
-    }
-)
-"""Cycles tolerated for now, each as the set of modules it is made of (exactly: a larger cycle that
-contains one of these still fails)."""
-
 
 def import_edges(packages: Iterable[str]) -> dict[str, set[str]]:
     """Each of our modules → the modules of ours it imports directly (TYPE_CHECKING imports included)."""
@@ -159,16 +149,9 @@ def test_lazy_and_type_checking_imports_are_edges(tmp_path: Path, monkeypatch: p
     assert import_edges(["cyclesprobe"])["cyclesprobe.a"] == {"cyclesprobe.b", "cyclesprobe.c"}
 
 
-def test_known_cycles_are_still_there() -> None:
-    """An exception outlives its cycle only until this fails: then delete it from KNOWN_CYCLES."""
-    present = {frozenset(component) for component in cycles(import_edges(PACKAGES))}
-    gone = [sorted(cycle) for cycle in KNOWN_CYCLES - present]
-    assert not gone, f"these cycles are gone, delete them from KNOWN_CYCLES: {gone}"
-
-
 def test_no_import_cycles() -> None:
     edges = import_edges(PACKAGES)
-    found = [component for component in cycles(edges) if frozenset(component) not in KNOWN_CYCLES]
+    found = cycles(edges)
     assert not found, "import cycles (each: how the imports close the loop):\n" + "\n".join(
         "  " + " -> ".join(chain(component, edges)) for component in found
     )
