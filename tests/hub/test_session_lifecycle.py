@@ -188,10 +188,10 @@ async def test_a_client_that_stops_reading_is_torn_down_at_once(shared_cluster: 
                 break
         else:
             raise AssertionError("the hub never found the client slow")
-        noticed = time.monotonic()
 
         # At once: out of the hub's sessions and topics, the bus's channel released, out of presence
-        # after the grace (200 ms here).
+        # after the grace (200 ms here). The client holds its socket open throughout, so a hub that
+        # waited for the connection to end would never get there: the polls' deadlines would fail.
         async def released() -> bool:
             stats = await hub_stats(cluster.a, cluster.admin)
             return bool(
@@ -205,11 +205,11 @@ async def test_a_client_that_stops_reading_is_torn_down_at_once(shared_cluster: 
 
         await poll(unsubscribed, 10, "the bus channel released")
         await follow_presence(watcher, presence, lambda people: sam.user_id not in people)
-        assert time.monotonic() - noticed < 3.0
-        # The connection itself is reset after the close grace (2 s): seen without reading, since a
-        # client that reads again within the grace gets its backlog and the close frame.
+        # All of that came first, the end of the connection after: it is reset once the close grace
+        # (2 s) has run out, seen without reading, since a client that reads again within the grace
+        # gets its backlog and the close frame.
+        assert not await stalled.was_reset(), "reset before the session was released"
         await poll(stalled.was_reset, 10, "the connection reset")
-        assert time.monotonic() - noticed < 6.0
         # The backlog was dropped, not delivered: what the client still reads was already its own.
         assert await stalled.ended(timeout=15) in {"reset", "eof"}
         assert stalled.received < 1024 * 1024
