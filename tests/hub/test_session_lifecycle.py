@@ -26,6 +26,7 @@ from protocol import Batch, Delta, Encoding, Outcome, TopicMirror, decode, encod
 from server.hub.publish import TopicChange
 from tests.hub.cluster import HubProcess, Raw, hub_env, register
 from tests.hub.conftest import Cluster
+from tests.polling import until
 
 
 async def test_an_unknown_first_message_gets_an_error_and_the_auth_deadline_still_applies(embedded):
@@ -142,16 +143,6 @@ async def hub_stats(hub: HubProcess, admin: str) -> dict[str, Any]:
     return stats
 
 
-async def poll(check: Any, timeout: float, what: str) -> None:
-    """Wait until ``await check()`` is true (polled, with a deadline)."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not await check():
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"not within {timeout} s: {what}") from None
-
-
 @pytest.mark.postgresql
 async def test_a_client_that_stops_reading_is_torn_down_at_once(shared_cluster: Cluster):
     cluster = shared_cluster
@@ -198,26 +189,26 @@ async def test_a_client_that_stops_reading_is_torn_down_at_once(shared_cluster: 
                 stats["sessions"] == before["sessions"] - 1 and stats["topics"] == before["topics"] - 1
             )
 
-        await poll(released, 10, "the session released")
+        await until(released, "the session released", timeout=10)
 
         async def unsubscribed() -> bool:
             return bool((await cluster.redis.pubsub_numsub(channel))[0][1] == 0)
 
-        await poll(unsubscribed, 10, "the bus channel released")
+        await until(unsubscribed, "the bus channel released", timeout=10)
         await follow_presence(watcher, presence, lambda people: sam.user_id not in people)
         # All of that came first, the end of the connection after: it is reset once the close grace
         # (2 s) has run out, seen without reading, since a client that reads again within the grace
         # gets its backlog and the close frame.
         assert not await stalled.was_reset(), "reset before the session was released"
-        await poll(stalled.was_reset, 10, "the connection reset")
+        await until(stalled.was_reset, "the connection reset", timeout=10)
         # The backlog was dropped, not delivered: what the client still reads was already its own.
         assert await stalled.ended(timeout=15) in {"reset", "eof"}
         assert stalled.received < 1024 * 1024
 
 
-async def follow_presence(raw: Raw, mirror: TopicMirror, until: Any, timeout: float = 10) -> None:
+async def follow_presence(raw: Raw, mirror: TopicMirror, holds: Any, timeout: float = 10) -> None:
     async with asyncio.timeout(timeout):
-        while not until(mirror.document["people"]):
+        while not holds(mirror.document["people"]):
             message = await raw.recv()
             deltas = message.deltas if isinstance(message, Batch) else [message]
             for delta in deltas:
@@ -274,7 +265,7 @@ async def test_a_refused_upgrade_logs_one_line(embedded: HubProcess):
     async def logged() -> bool:
         return any('"GET /api/v1/openapi.json' in line for line in embedded.output)
 
-    await poll(logged, 10, "the next request logged")
+    await until(logged, "the next request logged", timeout=10)
     lines = [line for line in embedded.output if "/ws" in line or "handshake" in line or "rejected" in line]
     assert lines == [lines[0]], lines
     assert lines[0].startswith("INFO:"), lines
@@ -304,7 +295,7 @@ async def test_deltas_held_while_a_topic_synchronises_count_in_the_send_buffer(s
             async def watched() -> bool:
                 return bool((await cluster.redis.pubsub_numsub(channel))[0][1] == 1)
 
-            await poll(watched, 10, "the hub watches the topic")
+            await until(watched, "the hub watches the topic", timeout=10)
             payload = "x" * 16_000
             for round_ in range(10):  # 3.2 MB: three times the send buffer
                 ops = [[["set", ["description"], f"{round_}.{n}{payload}"]] for n in range(20)]
@@ -354,9 +345,9 @@ async def test_a_topic_released_just_before_the_connection_ends_is_released(shar
         stats = await hub_stats(cluster.a, cluster.admin)
         return bool((stats["sessions"], stats["topics"]) == (before["sessions"], before["topics"]))
 
-    await poll(released, 10, "the session and its topic released")
+    await until(released, "the session and its topic released", timeout=10)
 
     async def unsubscribed() -> bool:
         return bool((await cluster.redis.pubsub_numsub(channel))[0][1] == 0)
 
-    await poll(unsubscribed, 10, "the bus channel released")
+    await until(unsubscribed, "the bus channel released", timeout=10)
