@@ -26,6 +26,7 @@ from websockets.server import ServerProtocol
 from server.compat.uvicorn import ConnectionLink, SansIOWebSocketProtocol, forget_signal
 from server.hub.link import wire_frame
 from tests.compat.contract import Contract
+from tests.polling import until
 
 UVICORN = Contract("uvicorn", "server/compat/uvicorn.py")
 MAX_SIZE = 1_000
@@ -90,9 +91,7 @@ async def served() -> AsyncIterator[Served]:
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(config(app, log_level="warning"))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
-    async with asyncio.timeout(10):
-        while not server.started:
-            await asyncio.sleep(0.01)
+    await until(lambda: server.started, "uvicorn started", timeout=10, every=0.01)
     host, port = sock.getsockname()
     yield Served(f"ws://{host}:{port}/", accepted, server)
     server.should_exit = True

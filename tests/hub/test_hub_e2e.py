@@ -49,17 +49,6 @@ async def follow(
     return events
 
 
-async def drain_available(raw: Raw, mirror: TopicMirror) -> None:
-    """Apply whatever the server has already sent (until it has been quiet for 0.3 s)."""
-    while True:
-        try:
-            message = await raw.recv(timeout=0.3)
-        except TimeoutError:
-            return
-        if isinstance(message, Delta):
-            assert mirror.apply_delta(message) is Outcome.APPLIED
-
-
 async def announce(cluster: Cluster, base: str, team: str, title: str) -> None:
     headers = {"Authorization": f"Bearer {cluster.admin}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
@@ -145,25 +134,32 @@ async def test_presence_counts_people_not_tabs_across_nodes(shared_cluster):
     cluster = shared_cluster
     cleo = await cluster.register("cleo-p")
     dan = await cluster.register("dan-p")
+    dee = await cluster.register("dee-p")
     async with Raw.open(cluster.b.ws) as watcher:
         await watcher.login(dan.access_token)
         mirror = TopicMirror("presence:global")
         mirror.apply_subscribed(await watcher.subscribe("presence:global"))
         assert mirror.document is not None
         assert dan.user_id in mirror.document["people"]
-        async with Raw.open(cluster.a.ws) as tab1, Raw.open(cluster.b.ws) as tab2:
+        async with (
+            Raw.open(cluster.a.ws) as tab1,
+            Raw.open(cluster.b.ws) as tab2,
+            Raw.open(cluster.a.ws) as control,
+        ):
             await tab1.login(cleo.access_token)
             await follow(watcher, mirror, lambda doc: cleo.user_id in doc["people"])
             assert mirror.document["people"][cleo.user_id]["handle"] == "cleo-p"
             await tab2.login(cleo.access_token)  # a second tab on the other node: still one person
+            await control.login(dee.access_token)  # someone with one tab, on tab1's node
+            await follow(watcher, mirror, lambda doc: dee.user_id in doc["people"])
             await tab1.ws.close()
-            # She stays online while a tab is open: a ping round trip on tab2 after the grace period
-            # and a sweep (0.2 s + 0.5 s) shows she was never removed.
-            await asyncio.sleep(1.0)
-            await tab2.send({"type": "ping", "id": 9})
-            await tab2.expect("pong")
-            await drain_available(watcher, mirror)
+            await control.ws.close()
+            # Dee leaves once her grace is over, in a sweep (one delta per scope) that also ends tab1's
+            # count, whose grace ended first: had Cleo counted as tab1 alone, she would leave with Dee.
+            await follow(watcher, mirror, lambda doc: dee.user_id not in doc["people"])
             assert cleo.user_id in mirror.document["people"]
+            await tab2.send({"type": "ping", "id": 9})  # the tab that kept her online is still served
+            await tab2.expect("pong")
         await follow(watcher, mirror, lambda doc: cleo.user_id not in doc["people"])
         assert mirror.document["count"] == len(mirror.document["people"])
 
@@ -341,8 +337,9 @@ async def test_the_activity_feed_shows_a_level_up_to_any_player(shared_cluster):
         await follow(raw, mirror, lambda doc: any(row["user_id"] == lea.user_id for row in doc["items"]))
         head = mirror.document["items"][0]
         assert (head["user_id"], head["handle"]) == (lea.user_id, "lea-a")
-        await drain_available(raw, mirror)
         async with Raw.open(cluster.b.ws) as other:
             await other.login(lea.access_token)
             fresh = await other.subscribe(mirror.topic)
+        # The feed kept by deltas, once at the fresh snapshot's offset, is that snapshot.
+        await follow(raw, mirror, fresh.offset)
         assert (fresh.offset, fresh.snapshot) == (mirror.offset, mirror.document)

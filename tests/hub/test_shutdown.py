@@ -25,6 +25,7 @@ from tasks.scoring import register_scoring
 from tasks.scoring_queue import queue_name, stream_broker
 from tasks.scoring_step import to_payload
 from tests.hub.cluster import STARTED, GamifProcess, HubProcess, Raw, Worker, hub_env, register
+from tests.polling import until
 from tests.services import free_port
 
 BOUND_SECONDS = 10.0
@@ -137,9 +138,11 @@ async def test_a_worker_stuck_on_a_batch_still_exits_0_within_the_bound(worker_e
         await worker.start()
         event = MetricEvent("stuck-1", str(user_id), "commits", 1, datetime.now(UTC) - timedelta(hours=1))
         await task.kiq(to_payload([Submission(event, "service:test")], datetime.now(UTC)))
-        async with asyncio.timeout(30):  # until the worker holds it
-            while (await redis.xinfo_groups(queue_name(settings)))[0]["pending"] != 1:
-                await asyncio.sleep(0.05)
+
+        async def held() -> bool:
+            return bool((await redis.xinfo_groups(queue_name(settings)))[0]["pending"] == 1)
+
+        await until(held, "the worker holding the batch")
         code, took = await exit_status(worker)
         assert code == 0, "".join(worker.output)
         assert took < BOUND_SECONDS

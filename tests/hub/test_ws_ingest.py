@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +9,7 @@ import httpx
 
 from protocol import Delta, TopicMirror
 from tests.hub.cluster import Raw, register
+from tests.polling import until
 
 
 async def test_a_player_ingests_over_the_socket_and_sees_the_result(embedded):
@@ -92,9 +92,11 @@ async def test_what_happened_while_away_reaches_the_next_screen(embedded):
     ]
     async with httpx.AsyncClient(base_url=embedded.http, timeout=30) as http:
         assert (await http.post("/api/v1/metrics", json={"events": events}, headers=auth)).status_code == 202
-        async with asyncio.timeout(30):  # scored in the background: wait for the notification
-            while not (await http.get("/api/v1/me/notifications", headers=auth)).json()["items"]:
-                await asyncio.sleep(0.05)
+
+        async def notified() -> bool:
+            return bool((await http.get("/api/v1/me/notifications", headers=auth)).json()["items"])
+
+        await until(notified, "the level-up notification (scored in the background)")
         # No screen was open: the next one gets the level-up, as the event it was, once.
         async with Raw.open(embedded.ws) as raw:
             await raw.login(hal.access_token)

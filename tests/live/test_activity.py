@@ -21,7 +21,7 @@ from server.hub.publish import decode_change
 from server.hub.streams import Position
 from server.services.scoring.live import ScoringPush
 from server.services.topics.activity import FEED_SIZE
-from server.services.topics.directory import TopicDirectory
+from server.services.topics.directory import TopicDirectory, TopicRefused
 from tests.live.conftest import NOW, RecordingPublisher, World, apply, snapshot
 
 TOPIC = "activity:global"
@@ -165,8 +165,13 @@ async def test_a_secret_badge_shows_that_one_was_earned_and_nothing_else(
 
 async def test_any_user_may_read_the_feed(world: World, directory: TopicDirectory) -> None:
     ana = await world.add_user("ana")
+    stranger = str(uuid.uuid4())  # the hub has authenticated whoever asks
+    # A refusal raises TopicRefused: returning is the answer "allowed".
     await directory.authorize(ana, TOPIC)
-    await directory.authorize(str(uuid.uuid4()), TOPIC)  # the hub has authenticated whoever asks
+    await directory.authorize(stranger, TOPIC)
+    # The same callers are refused what is private, so the calls above did check something.
+    with pytest.raises(TopicRefused):
+        await directory.authorize(stranger, f"user:{ana}")
 
 
 # PostgreSQL only: SQLite runs one write transaction at a time, so there is no overlap to test.

@@ -48,6 +48,7 @@ from server.services.challenges.service import ChallengesService
 from server.services.scoring.live import NOTIFIED
 from server.services.scoring.rules import RulesService
 from tests.live.conftest import NOW, Clock, RecordingPublisher, World, snapshot
+from tests.polling import until
 
 JOINED = NOW - timedelta(days=30)
 ENDS = NOW - timedelta(hours=2)
@@ -709,10 +710,13 @@ async def test_start_and_close_with_a_real_sleep(sessions, world, rules):
         grace_seconds=0,
     )
     ticker.start()
+
+    async def finished() -> bool:
+        return (await challenge_row(sessions)).state == "finished"
+
     try:
-        async with asyncio.timeout(5):
-            while (await challenge_row(sessions)).state != "finished":
-                await asyncio.sleep(0.01)
+        # Polled: the clock's sleeps are real here, and the lifecycle's commits announce nothing.
+        await until(finished, "the challenge started and finished by the real clock", every=0.01)
     finally:
         await ticker.aclose()
 

@@ -32,6 +32,7 @@ from server.services.boards.live import LiveBoards
 from server.services.scoring.rules import RulesService
 from tasks.scoring_step import ScoringStep
 from tests.live.conftest import NOW, World
+from tests.polling import until
 from tests.stores import ThrowawayRedis
 
 PREFIX = "repair-test:"
@@ -196,9 +197,8 @@ async def test_the_push_coalescer_backs_off_gives_up_after_its_bound_then_pushes
     try:
         await redis_of_its_own.stop()
         live.touch(topic)
-        async with asyncio.timeout(30):
-            while pushes.given_up == 0:  # 8 attempts, 10 ms doubling: about 2.5 s
-                await asyncio.sleep(0.05)
+        # 8 attempts, 10 ms doubling: about 2.5 s.
+        await until(lambda: pushes.given_up > 0, "the push given up with Redis down")
         assert topic not in pushes._pushers  # no task left retrying
         failures = [r for r in caplog.records if "could not push" in r.getMessage()]
         assert len(failures) == pushes.max_attempts - 1
@@ -212,9 +212,11 @@ async def test_the_push_coalescer_backs_off_gives_up_after_its_bound_then_pushes
         ana = await world.add_user("ana")
         await leaderboards.record([Award(ana, "xp", 5, NOW - timedelta(hours=1), ())])
         live.touch(topic)
-        async with asyncio.timeout(30):
-            while (await store.read(topic)).document is None:
-                await asyncio.sleep(0.02)
+
+        async def published() -> bool:
+            return (await store.read(topic)).document is not None
+
+        await until(published, "the board's document published once Redis is back")
         stored = await store.read(topic)
         assert stored.document is not None
         assert [row["member"] for row in stored.document["rows"]] == [ana]

@@ -30,6 +30,7 @@ from server.auth import (
     new_api_key,
     new_refresh_token,
     parse_api_key,
+    passwords,
     verify_access_token,
     verify_api_key,
     verify_password,
@@ -71,8 +72,22 @@ def test_needs_rehash_for_old_parameters_and_unreadable_hashes() -> None:
     assert needs_rehash("not a hash")
 
 
-def test_equalize_verification_time_runs_a_verification() -> None:
+def test_equalize_verification_time_runs_a_verification(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What it must cost is one verification against a hash of today's parameters (the cost of a
+    # wrong password for an existing account): that is what is checked, not a duration.
+    verified: list[tuple[str, str, bool]] = []
+
+    def spy(password_hash: str, password: str) -> bool:
+        verified.append((password_hash, password, verify_password(password_hash, password)))
+        return verified[-1][2]
+
+    monkeypatch.setattr(passwords, "verify_password", spy)
     equalize_verification_time("any password at all")
+    [(dummy, password, matched)] = verified
+    assert password == "any password at all"
+    assert not matched
+    assert dummy.startswith("$argon2id$")
+    assert not needs_rehash(dummy)  # the cost of the hashes stored today
 
 
 @pytest.mark.parametrize("password", ["a" * 10, "0123456789", "x" * 256, "pässwörd-ü"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,6 +24,7 @@ from server.auth import passwords
 from server.cli.serve_commands import DEMO_CHALLENGE, DEMO_PASSWORD, DEMO_TEAMS, seed_demo
 from server.config import Settings
 from tests.hub.cluster import STARTED, GamifProcess
+from tests.polling import until
 from tests.services import free_port
 
 TOPIC = f"challenge:{DEMO_CHALLENGE}"
@@ -61,13 +62,6 @@ async def count(app: Starlette, model: Any) -> int:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-async def until(check: Callable[[], Any], timeout: float = 20) -> None:
-    """Poll ``check`` (an async predicate) until it holds: the pulse's effects have no call that waits."""
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.05)
-
-
 @pytest.mark.settings(demo_pulse_seconds=0)
 async def test_the_demo_has_a_live_challenge_scored_from_its_history(app_settings):
     await seed_demo(app_settings)
@@ -102,7 +96,7 @@ async def test_the_pulse_moves_the_challenge_through_the_ingest_path(app_setting
         async def moved() -> bool:
             return sum((await team_scores(app)).values()) > before
 
-        await until(moved)
+        await until(moved, "a pulse scored")
         assert app.state.demo_pulse.sent >= 1
         assert await count(app, MetricEventRow) > events
         async with app.state.services.sessions() as session:

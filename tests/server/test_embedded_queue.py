@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from persistence.queued_batches import QueuedBatches
 from persistence.scoring import Submission
 from tasks.scoring_step import to_payload
 from tests.hub.cluster import GAMIF, HubProcess, hub_env
+from tests.polling import until
 
 
 async def add_user(sessions: async_sessionmaker[AsyncSession], handle: str, key: uuid.UUID) -> None:
@@ -40,12 +40,6 @@ async def keep(store: QueuedBatches, user: uuid.UUID, event_id: str) -> int:
     event = MetricEvent(event_id, str(user), "reviews_done", 1, occurred)
     payload = to_payload([Submission(event, "service:test")], datetime.now(UTC))
     return await store.add(orjson.dumps(payload), 1)
-
-
-async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 30) -> None:
-    async with asyncio.timeout(timeout):
-        while not await condition():
-            await asyncio.sleep(0.05)  # polling the database: a commit announces nothing to await
 
 
 async def gamif_queue(env: dict[str, str], *args: str) -> tuple[int, str, str]:
@@ -96,7 +90,7 @@ async def test_kept_batches_are_scored_after_a_stop_and_dead_letters_wait_for_an
         async def settled() -> bool:
             return await stored() == {"kept-1"} and await dead_letters() == [bad]
 
-        await until(settled)
+        await until(settled, "the good batch scored and the bad one dead-lettered")
         assert await store.counts() == (0, 1)
 
         code, out, err = await gamif_queue(env, "list", "--json")
@@ -126,7 +120,7 @@ async def test_kept_batches_are_scored_after_a_stop_and_dead_letters_wait_for_an
         async def replayed() -> bool:
             return "ghost-1" in await stored()
 
-        await until(replayed)
+        await until(replayed, "the replayed batch scored")
         assert await store.counts() == (0, 0)
 
         # One that is never fixed: dropped for good, with a line naming its events.
@@ -135,7 +129,7 @@ async def test_kept_batches_are_scored_after_a_stop_and_dead_letters_wait_for_an
         async def given_up() -> bool:
             return await dead_letters() == [worse]
 
-        await until(given_up)
+        await until(given_up, "the batch that cannot be fixed dead-lettered")
         code, _, err = await gamif_queue(env, "drop", str(worse))
         assert code == 0, err
         assert f"dropped dead letter {worse} for good" in err

@@ -15,6 +15,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from tests.hub.cluster import HubProcess, Raw, hub_env, register
+from tests.polling import until
 
 BODY_SECONDS = 1
 INLINE = "(self.__next_f=self.__next_f||[]).push([0])"
@@ -98,9 +99,11 @@ async def test_a_client_leaving_mid_body_is_one_log_line(hub: HubProcess) -> Non
     _, writer = await raw_request(hub, head(100), b'{"login": ')
     writer.close()
     await writer.wait_closed()
-    async with asyncio.timeout(10):  # poll the server's log for the line, with a deadline
-        while not any("disconnected before sending its whole body" in line for line in hub.output):
-            await asyncio.sleep(0.05)
+    await until(
+        lambda: any("disconnected before sending its whole body" in line for line in hub.output),
+        "the server's log line for the abandoned body",
+        timeout=10,
+    )
     text = "".join(hub.output)
     assert "Traceback" not in text
     assert "POST /api/v1/auth/login" in text

@@ -27,6 +27,7 @@ from persistence.db import create_engine, session_factory
 from persistence.models import Challenge, ChallengeReward, ChallengeScore, LedgerEntry, MetricEventRow
 from protocol import Batch, Delta, Event, Outcome, Subscribed, TopicMirror
 from tests.hub.cluster import Account, HubProcess, Raw, Worker, admin_token, hub_env, register
+from tests.polling import until
 
 pytestmark = pytest.mark.postgresql
 
@@ -211,9 +212,8 @@ async def logged_once(processes: list[Worker], line: str, timeout: float = 10) -
     def count() -> int:
         return sum(1 for process in processes for printed in process.output if line in printed)
 
-    async with asyncio.timeout(timeout):
-        while not count():
-            await asyncio.sleep(0.05)  # the line is in the pipe: the reader task gets it soon
+    # The line is in the pipe: the reader task gets it soon.
+    await until(lambda: count() > 0, f"a worker logging {line!r}", timeout=timeout)
     return count() == 1
 
 

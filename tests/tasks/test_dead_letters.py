@@ -31,6 +31,7 @@ from tasks.scoring import SCORE_EVENTS, register_scoring
 from tasks.scoring_queue import stream_broker
 from tasks.scoring_step import to_payload
 from tests.hub.cluster import GAMIF, Worker
+from tests.polling import until
 
 pytestmark = pytest.mark.postgresql
 
@@ -123,12 +124,6 @@ async def setup(_postgresql_database_url, redis_server, redis_prefix, tmp_path: 
         await engine.dispose()
 
 
-async def until(condition: Any, timeout: float = 60) -> None:
-    async with asyncio.timeout(timeout):
-        while not await condition():
-            await asyncio.sleep(0.05)  # polling a store: a commit or an ack announces nothing to await
-
-
 async def queue_done(setup: Setup) -> bool:
     [group] = await setup.redis.xinfo_groups(setup.queue)
     return bool(group["lag"] == 0 and group["pending"] == 0)
@@ -149,7 +144,7 @@ async def test_a_batch_that_cannot_be_scored_goes_to_the_dead_letter_and_is_repl
     async def dead_lettered() -> bool:
         return bool(await setup.redis.xlen(setup.dead)) and await queue_done(setup)
 
-    await until(dead_lettered)
+    await until(dead_lettered, "the bad batch dead-lettered and the queue drained", timeout=60)
     # The good batches are scored; the bad one was acknowledged only once it was in the dead letters.
     assert await setup.stored() == {"a-1", "a-2", "a-3"}
     assert await setup.redis.xlen(setup.dead) == 1
@@ -185,13 +180,13 @@ async def test_a_batch_that_cannot_be_scored_goes_to_the_dead_letter_and_is_repl
     async def replayed() -> bool:
         return "g-2" in await setup.stored() and await queue_done(setup)
 
-    await until(replayed)
+    await until(replayed, "the replayed batch scored and the queue drained", timeout=60)
     assert await setup.stored() == {"a-1", "a-2", "a-3", "g-1", "g-2"}
     assert await setup.redis.xlen(setup.dead) == 0
 
     # A payload that does not decode (a foreign or older writer) is dead-lettered too, not looped on.
     await setup.task.kiq({"received_at": datetime.now(UTC).isoformat(), "events": [{"id": "m-1"}]})
-    await until(dead_lettered)
+    await until(dead_lettered, "the bad batch dead-lettered and the queue drained", timeout=60)
     code, out, err = await setup.gamif_queue("list", "--json")
     assert code == 0, err
     [entry] = json.loads(out)["entries"]
@@ -208,7 +203,7 @@ async def test_a_batch_that_cannot_be_scored_goes_to_the_dead_letter_and_is_repl
     async def both_dead_lettered() -> bool:
         return await setup.redis.xlen(setup.dead) == 2 and await queue_done(setup)
 
-    await until(both_dead_lettered)
+    await until(both_dead_lettered, "both batches dead-lettered and the queue drained", timeout=60)
     reasons = [fields[b"reason"].decode() for _, fields in await setup.redis.xrange(setup.dead)]
     assert reasons[0].startswith("does not decode")
     assert reasons[1] == "names a task this worker does not know ('gamif.newer_task')"

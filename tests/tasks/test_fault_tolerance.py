@@ -34,6 +34,7 @@ from tasks.scoring_queue import stream_broker
 from tasks.scoring_step import to_payload
 from tests import services
 from tests.hub.cluster import Worker
+from tests.polling import until
 from tests.stores import ThrowawayPostgres, ThrowawayRedis
 
 pytestmark = pytest.mark.postgresql
@@ -126,9 +127,12 @@ async def _until_answered(read: Callable[[], Awaitable[Any]], timeout: float = 6
 
 async def until_logged(workers: list[Worker], text: str, timeout: float = 30) -> None:
     """Until one of the workers has printed a line containing ``text``."""
-    async with asyncio.timeout(timeout):
-        while not any(text in line for worker in workers for line in worker.output):
-            await asyncio.sleep(0.05)  # the output is collected by the workers' own readers
+    # The output is collected by the workers' own readers: polled.
+    await until(
+        lambda: any(text in line for worker in workers for line in worker.output),
+        f"a worker logging {text!r}",
+        timeout=timeout,
+    )
 
 
 def expected_xp(made: list[list[list[Submission]]]) -> dict[str, int]:

@@ -27,6 +27,7 @@ from tasks.scoring import register_scoring
 from tasks.scoring_queue import stream_broker
 from tasks.scoring_step import to_payload
 from tests.hub.cluster import Worker
+from tests.polling import until
 
 pytestmark = pytest.mark.postgresql
 METRICS = ("commits", "reviews_done", "prs_merged", "focus_minutes", "docs_written")
@@ -109,23 +110,26 @@ def batches(users: list[uuid.UUID], count: int, size: int) -> list[list[Submissi
     return made
 
 
+async def scored_events(sessions) -> int:
+    async with sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(MetricEventRow)) or 0)
+
+
 async def wait_for_events(sessions, expected: int, timeout: float = 60) -> None:
-    async with asyncio.timeout(timeout):
-        while True:
-            async with sessions() as session:
-                if await session.scalar(select(func.count()).select_from(MetricEventRow)) == expected:
-                    return
-            await asyncio.sleep(0.1)  # polling the database: the outcome has no event to await
+    async def all_scored() -> bool:
+        return await scored_events(sessions) == expected
+
+    await until(all_scored, f"{expected} events scored", timeout=timeout, every=0.1)
 
 
 async def queue_done(redis: Redis, queue: str, timeout: float = 60) -> None:
     """Until every queued batch has been delivered and acknowledged."""
-    async with asyncio.timeout(timeout):
-        while True:
-            [group] = await redis.xinfo_groups(queue)
-            if group["lag"] == 0 and group["pending"] == 0:
-                return
-            await asyncio.sleep(0.05)
+
+    async def done() -> bool:
+        [group] = await redis.xinfo_groups(queue)
+        return bool(group["lag"] == 0 and group["pending"] == 0)
+
+    await until(done, "every queued batch delivered and acknowledged", timeout=timeout)
 
 
 async def xp_by_user(sessions) -> dict[str, int]:
@@ -165,13 +169,12 @@ async def test_a_worker_killed_mid_work_loses_nothing_and_counts_nothing_twice(s
     first = Worker(setup["env"])
     setup["workers"].append(first)
     await first.start()
+
     # Kill it as soon as it has committed something: it holds batches it has read and not finished.
-    async with asyncio.timeout(60):
-        while True:
-            async with setup["sessions"]() as session:
-                if await session.scalar(select(func.count()).select_from(MetricEventRow)):
-                    break
-            await asyncio.sleep(0.01)
+    async def committed() -> bool:
+        return await scored_events(setup["sessions"]) > 0
+
+    await until(committed, "the first worker's first commit", timeout=60, every=0.01)
     await first.kill(signal.SIGKILL)
     async with setup["sessions"]() as session:
         scored_before = await session.scalar(select(func.count()).select_from(MetricEventRow))
