@@ -14,13 +14,13 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.config import Settings
-from server.hub.documents import DocumentStore
+from server.hub.documents import DocumentStore, MemoryDocuments
 from server.hub.memory import MemoryStreams
 from server.hub.publish import Publisher
 from server.hub.wiring import HubBackend, open_backend
 from server.services.boards.embedded import EmbeddedBoards
 from server.services.boards.live import LiveBoards, open_live_boards
-from server.services.challenges.scoreboards import ChallengeScoreboards, MemoryDocuments
+from server.services.challenges.scoreboards import ChallengeScoreboards
 from server.services.scoring.rules import RulesService
 from server.services.topics.directory import TopicDirectory
 

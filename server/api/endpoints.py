@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from server.auth.principal import Principal as Principal  # noqa: PLC0414 (re-exported: it lived here)
-from server.services.scoring.validation import validated
+from server.services.validation import validated
 
 from .problems import Problem
 from .services import Services, running
@@ -321,7 +321,7 @@ def json_depth(value: Any) -> int:
 
 
 def validate(model: type[M], data: Any, where: str) -> M:
-    """``data`` as a ``model``; a bad field is a 422 naming it (`server.services.scoring.validation`)."""
+    """``data`` as a ``model``; a bad field is a 422 naming it (`server.services.validation`)."""
     return validated(model, data, where)
 
 

@@ -13,7 +13,7 @@ from game.challenges.definition import MAX_GRACE_SECONDS, ChallengeId, MetricId,
 from game.periods import UnknownTimezone, zone
 from protocol.text import unstorable_character
 from server.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from server.services.scoring.read_models import UserOut
+from server.services.people.read_models import UserOut
 
 # Patterns are read by three regex dialects: pydantic's (Rust's `regex`), and the OpenAPI document's
 # readers (ECMA-262) and generators (Python's `re`), which disagree on what `\s` is (U+0085 and U+001C to
@@ -121,7 +121,7 @@ class RegisteredOut(Output):
     tokens: TokenPair
 
 
-# -- me and profiles (the rest are the read services' documents: `server.services.scoring.read_models`) ----
+# -- me and profiles (the rest are the read services' documents: `server.services.people.read_models`) ----
 
 
 class LedgerItem(Output):

@@ -1,5 +1,5 @@
 """Bodies of the leaderboard reads and rule validation (see `server.api.schemas`; the badge catalogue's are
-`server.services.scoring.read_models`)."""
+`server.services.people.read_models`)."""
 
 from __future__ import annotations
 

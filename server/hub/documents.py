@@ -1,4 +1,5 @@
-"""Topics whose current document is kept in Redis beside their stream (the leaderboards, on Redis).
+"""Topics whose current document is kept beside their stream (leaderboards, challenge scoreboards): in
+Redis (`DocumentStore`) or, embedded, in the process (`MemoryDocuments`, the same compare-and-set).
 
 The meta hash of such a topic (`server.hub.redis`) also holds ``doc`` (the canonical msgpack of the
 document) and ``doc_epoch``. Invariant: when ``doc_epoch`` is the topic's current epoch, ``doc`` is the
@@ -18,6 +19,8 @@ the processes' clocks larger than the interval is ignored rather than waited out
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +29,7 @@ from redis.typing import EncodableT
 
 from protocol import Encoding, encode_value
 
+from .memory import MemoryStreams
 from .redis import LUA_HEAD_BODY, LUA_PRELUDE, LUA_PUBLISH_FN, RedisStreams, Script, run_scripts
 from .streams import Position, new_epoch
 
@@ -152,4 +156,47 @@ class DocumentStore:
         return Conflict(Stored(Position(_text(reply[1]), int(reply[2])), _document(reply[3])))
 
 
-__all__ = ["Conflict", "DocumentStore", "Published", "Stored", "Wait"]
+class MemoryDocuments:
+    """`DocumentStore`'s compare-and-set in one process, on `MemoryStreams` (embedded mode)."""
+
+    def __init__(self, streams: MemoryStreams) -> None:
+        self.streams = streams
+        self._documents: dict[str, Stored] = {}
+        self._published_at: dict[str, float] = {}
+        self._lock = asyncio.Lock()
+
+    async def read(self, topic: str) -> Stored:
+        async with self._lock:
+            return await self._current(topic)
+
+    async def _current(self, topic: str) -> Stored:
+        position = await self.streams.head(topic)
+        stored = self._documents.get(topic)
+        return Stored(
+            position, stored.document if stored is not None and stored.position == position else None
+        )
+
+    async def publish_if(
+        self,
+        topic: str,
+        expected: Position,
+        payload: bytes,
+        document: dict[str, Any],
+        *,
+        min_interval_ms: int = 0,
+    ) -> Published | Conflict | Wait:
+        async with self._lock:
+            current = await self._current(topic)
+            if current.position != expected:
+                return Conflict(current)
+            wait = self._published_at.get(topic, -1e9) + min_interval_ms / 1000 - time.monotonic()
+            if wait > 0:
+                return Wait(max(1, int(wait * 1000)))
+            delta = await self.streams.publish(topic, payload)
+            position = Position(delta.epoch, delta.offset)
+            self._documents[topic] = Stored(position, document)
+            self._published_at[topic] = time.monotonic()
+            return Published(position)
+
+
+__all__ = ["Conflict", "DocumentStore", "MemoryDocuments", "Published", "Stored", "Wait"]

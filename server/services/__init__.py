@@ -1,10 +1,10 @@
 """The application's services: what gamif does, behind the HTTP API, the hub's handlers, the CLI and the
 worker, grouped by concept:
 
-- ``people``: accounts, logins and their throttling, admin provisioning, profiles, teams, notifications,
-  announcements;
+- ``people``: accounts, logins and their throttling, admin provisioning, profiles and a player's progress
+  (their read models, the badge catalogue), teams, notifications, announcements;
 - ``scoring``: the rules in force, ingest (validate, authorise, queue), the live push of scoring results,
-  the read models of a player's progress and the badge catalogue, the demo pulse;
+  the demo pulse;
 - ``topics``: the topics' documents and who may read them (the hub's directory), the compare-and-set
   push of live documents and its coalescing, the activity feed, hub access;
 - ``boards``: the leaderboards (on Redis or embedded), their repair, reads and rank notices;

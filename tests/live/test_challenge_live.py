@@ -16,12 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from persistence.models import Challenge, ChallengeScore, Team
 from protocol import ErrorCode
-from server.hub.documents import DocumentStore
+from server.hub.documents import DocumentStore, MemoryDocuments
 from server.hub.memory import MemoryStreams
 from server.hub.publish import decode_change
 from server.hub.redis import RedisStreams
 from server.hub.streams import Position
-from server.services.challenges.scoreboards import ChallengeScoreboards, MemoryDocuments
+from server.services.challenges.scoreboards import ChallengeScoreboards
 from server.services.topics.directory import TopicDirectory
 from server.services.topics.refused import TopicRefused
 from tests.live.conftest import NOW, Clock, World, apply

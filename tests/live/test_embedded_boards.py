@@ -19,11 +19,11 @@ from game import MetricEvent
 from persistence.leaderboards import PERIODS, cast_period
 from persistence.scoring import Scorer, Submission
 from protocol import Delta, MoveOp, Outcome, SetOp, TopicMirror, leaderboard_topic
+from server.hub.documents import MemoryDocuments
 from server.hub.memory import MemoryBus, MemoryStreams
 from server.hub.publish import Publisher, decode_change
 from server.hub.streams import Delta as StreamDelta
 from server.services.boards.embedded import EmbeddedBoards
-from server.services.challenges.scoreboards import MemoryDocuments
 from server.services.scoring.rules import RulesService
 from server.services.topics.directory import TopicDirectory
 from tasks.scoring_step import ScoringStep

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from server.api.endpoints import Call
 from server.api.registry import api
-from server.services.scoring.badges_catalogue import BadgeCatalogue
-from server.services.scoring.read_models import BadgeCatalogueOut
+from server.services.people.badges_catalogue import BadgeCatalogue
+from server.services.people.read_models import BadgeCatalogueOut
 
 
 @api.route(

@@ -12,7 +12,7 @@ from server.api.schemas import (
     Page,
     PageQuery,
 )
-from server.services.scoring.read_models import MeOut, ProfileOut
+from server.services.people.read_models import MeOut, ProfileOut
 
 
 @api.route(

@@ -7,8 +7,9 @@ signed-in user may watch it (spectators included); only members' events ever cou
 
 Like the leaderboards, the document is kept beside the topic's stream and each delta is published
 together with the document it leads to, by a compare-and-set on the topic's position
-(`server.hub.documents` on Redis; `MemoryDocuments` when embedded): a snapshot is the stored document at
-its position, consistent with the stream by construction, and several processes may publish one topic.
+(`server.hub.documents` on Redis; `server.hub.documents.MemoryDocuments` when embedded): a snapshot is the
+stored document at its position, consistent with the stream by construction, and several processes may
+publish one topic.
 
 Pushes are coalesced: `changed` (a committed scoring batch, a start, a finish) marks the challenge, and
 each topic is pushed at most once per ``push_ms``. A push whose state differs from the last one's also
@@ -17,9 +18,7 @@ carries an event: ``challenge_started`` or ``challenge_finished`` (with the resu
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -38,8 +37,7 @@ from game.challenges import (
 from persistence.challenge_results import team_tallies
 from persistence.models import Challenge, User, utcnow
 from protocol import challenge_topic, diff_ops
-from server.hub.documents import Conflict, Published, Stored, Wait
-from server.hub.memory import MemoryStreams
+from server.hub.documents import Stored
 from server.hub.publish import TopicChange
 from server.hub.streams import Position
 from server.services.topics.coalesce import Coalescer
@@ -50,49 +48,6 @@ log = logging.getLogger("gamif.challenges")
 
 class UnknownChallenge(LookupError):
     pass
-
-
-class MemoryDocuments:
-    """`DocumentStore`'s compare-and-set in one process, on `MemoryStreams` (embedded mode)."""
-
-    def __init__(self, streams: MemoryStreams) -> None:
-        self.streams = streams
-        self._documents: dict[str, Stored] = {}
-        self._published_at: dict[str, float] = {}
-        self._lock = asyncio.Lock()
-
-    async def read(self, topic: str) -> Stored:
-        async with self._lock:
-            return await self._current(topic)
-
-    async def _current(self, topic: str) -> Stored:
-        position = await self.streams.head(topic)
-        stored = self._documents.get(topic)
-        return Stored(
-            position, stored.document if stored is not None and stored.position == position else None
-        )
-
-    async def publish_if(
-        self,
-        topic: str,
-        expected: Position,
-        payload: bytes,
-        document: dict[str, Any],
-        *,
-        min_interval_ms: int = 0,
-    ) -> Published | Conflict | Wait:
-        async with self._lock:
-            current = await self._current(topic)
-            if current.position != expected:
-                return Conflict(current)
-            wait = self._published_at.get(topic, -1e9) + min_interval_ms / 1000 - time.monotonic()
-            if wait > 0:
-                return Wait(max(1, int(wait * 1000)))
-            delta = await self.streams.publish(topic, payload)
-            position = Position(delta.epoch, delta.offset)
-            self._documents[topic] = Stored(position, document)
-            self._published_at[topic] = time.monotonic()
-            return Published(position)
 
 
 class ChallengeScoreboards:
@@ -205,4 +160,4 @@ def _transition_events(before: dict[str, Any], after: dict[str, Any]) -> list[tu
     return []
 
 
-__all__ = ["ChallengeScoreboards", "Documents", "MemoryDocuments", "UnknownChallenge"]
+__all__ = ["ChallengeScoreboards", "Documents", "UnknownChallenge"]

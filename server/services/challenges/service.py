@@ -29,7 +29,7 @@ from persistence.models import Challenge, Team, utcnow
 from server.services.errors import Conflict, FieldIssue, Invalid, NotFound
 from server.services.pagination import bad_cursor, decode_cursor, encode_cursor
 from server.services.scoring.rules import RulesService
-from server.services.scoring.validation import validated
+from server.services.validation import validated
 
 SCHEDULED, LIVE, CLOSING, FINISHED = "scheduled", "live", "closing", "finished"
 LIVE_EDITABLE = frozenset({"name", "description", "rewards", "completion_reward", "ends_at"})

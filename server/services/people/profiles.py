@@ -22,8 +22,8 @@ from persistence.models import (
 from persistence.scoring import load_state
 from server.services.errors import NotFound
 from server.services.pagination import decode_int_cursor, encode_cursor
+from server.services.people import read_models as documents
 from server.services.people.admin_users import has_real_email
-from server.services.scoring import read_models as documents
 
 
 def user_out(user: User, with_email: bool = False) -> documents.UserOut:

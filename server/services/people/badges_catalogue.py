@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from game import Engine
 from game.rules.badges import BadgeRule
 from persistence.models import BadgeAward
-from server.services.scoring.read_models import (
+from server.services.people.read_models import (
     BadgeCatalogueOut,
     BadgeTierOut,
     CatalogueBadgeOut,
