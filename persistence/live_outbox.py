@@ -87,10 +87,15 @@ class Outbox:
         async with self.sessions() as session:
             return [_entry(row) for row in await session.scalars(query.order_by(LiveOutbox.version))]
 
-    async def older_than(self, moment: datetime, limit: int) -> list[OutboxEntry]:
+    async def older_than(self, moment: datetime, limit: int, *, after_id: int = 0) -> list[OutboxEntry]:
         """Entries written before ``moment`` (left behind: their writer crashed or could not publish),
-        oldest first, at most ``limit``."""
-        query = select(LiveOutbox).where(LiveOutbox.created_at < moment).order_by(LiveOutbox.id).limit(limit)
+        oldest first, at most ``limit``, from the one after ``after_id`` (to page through them)."""
+        query = (
+            select(LiveOutbox)
+            .where(LiveOutbox.created_at < moment, LiveOutbox.id > after_id)
+            .order_by(LiveOutbox.id)
+            .limit(limit)
+        )
         async with self.sessions() as session:
             return [_entry(row) for row in await session.scalars(query)]
 
