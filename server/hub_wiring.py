@@ -1,7 +1,9 @@
 """The live side of the application, assembled from the settings: the hub's backend (`server.hub.wiring`),
-the services that keep its topics' documents (leaderboards, challenge scoreboards), the publisher, and the
-topic directory over them. The app builds the scoring queue on these, then the hub with its handlers
-(`server.hub_handlers`), so that everything is given to each part when it is built.
+the services that keep its topics' documents (leaderboards, challenge scoreboards), the publisher, the
+outbox relay (running: it publishes what this process's scoring commits, and sweeps what a crashed
+process left in the live outbox), and the topic directory over them. The app builds the scoring queue on
+these, then the hub with its handlers (`server.hub_handlers`), so that everything is given to each part
+when it is built.
 """
 
 from __future__ import annotations
@@ -13,22 +15,27 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from persistence.live_outbox import Outbox
 from server.config import Settings
 from server.hub.documents import DocumentStore, MemoryDocuments
 from server.hub.memory import MemoryStreams
 from server.hub.publish import Publisher
+from server.hub.streams import Streams
 from server.hub.wiring import HubBackend, open_backend
 from server.services.boards.embedded import EmbeddedBoards
 from server.services.boards.live import LiveBoards, open_live_boards
 from server.services.challenges.scoreboards import ChallengeScoreboards
 from server.services.scoring.rules import RulesService
 from server.services.topics.directory import TopicDirectory
+from server.services.topics.outbox_relay import OutboxRelay
 
 
 @dataclass(frozen=True, slots=True)
 class LiveServices:
     backend: HubBackend
     publisher: Publisher
+    relay: OutboxRelay
+    """Publishes the live outbox after commits (scoring in this process hands it its entries)."""
     directory: TopicDirectory
     """Who may read a topic, and its snapshot (the hub's handlers ask it)."""
     challenges: ChallengeScoreboards
@@ -49,7 +56,7 @@ async def open_live(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], rules: RulesService
 ) -> AsyncIterator[LiveServices]:
     push_ms = settings.leaderboard_push_ms
-    async with open_backend(settings) as backend:
+    async with open_backend(settings) as backend, _running(Outbox(sessions), backend.streams) as relay:
         streams = backend.streams
         publisher = Publisher(streams)
         if isinstance(streams, MemoryStreams):
@@ -58,18 +65,31 @@ async def open_live(
             # The embedded boards compute their documents from the database: with a directory of their
             # own, one without boards (the served one below takes its board snapshots from them).
             embedded = EmbeddedBoards(TopicDirectory(sessions, rules), documents, push_ms=push_ms)
-            directory = TopicDirectory(sessions, rules, embedded_boards=embedded, challenges=challenges)
+            directory = TopicDirectory(
+                sessions, rules, embedded_boards=embedded, challenges=challenges, relay=relay
+            )
             try:
-                yield LiveServices(backend, publisher, directory, challenges, embedded_boards=embedded)
+                yield LiveServices(backend, publisher, relay, directory, challenges, embedded_boards=embedded)
             finally:
                 await embedded.aclose()
                 await challenges.aclose()
             return
         boards = await open_live_boards(settings, streams, sessions, rules)
         challenges = ChallengeScoreboards(DocumentStore(streams), sessions, push_ms=push_ms)
-        directory = TopicDirectory(sessions, rules, boards=boards, challenges=challenges)
+        directory = TopicDirectory(sessions, rules, boards=boards, challenges=challenges, relay=relay)
         try:
-            yield LiveServices(backend, publisher, directory, challenges, boards=boards)
+            yield LiveServices(backend, publisher, relay, directory, challenges, boards=boards)
         finally:
             await boards.aclose()
             await challenges.aclose()
+
+
+@contextlib.asynccontextmanager
+async def _running(outbox: Outbox, streams: Streams) -> AsyncIterator[OutboxRelay]:
+    """The process's relay, sweeping while the block runs (and stopped before the streams close)."""
+    relay = OutboxRelay(outbox, streams)
+    relay.start()
+    try:
+        yield relay
+    finally:
+        await relay.aclose()

@@ -3,8 +3,8 @@ through their lifecycle: `server.services.challenges.lifecycle`).
 
 taskiq's worker processes import this module (``tasks.worker:broker``), so it builds the broker from
 the settings in the environment; each process then sets up its own services at start (database,
-rules, scorer, the hub's publisher and the leaderboards on Redis) and hands them to the scoring task
-(`tasks.scoring`).
+rules, scorer, the hub's publisher, the outbox relay that publishes what it commits and sweeps what a
+crashed process left, and the leaderboards on Redis) and hands them to the scoring task (`tasks.scoring`).
 Workers need Redis: the queue is a Redis stream (`tasks.broker`), shared by every worker and every
 API process that enqueues.
 """
@@ -17,6 +17,7 @@ import logging
 from taskiq import TaskiqEvents, TaskiqState
 
 from persistence.db import create_engine, session_factory
+from persistence.live_outbox import Outbox
 from persistence.scoring import Scorer
 from server.config import load_settings
 from server.hub.documents import DocumentStore
@@ -26,6 +27,7 @@ from server.services.boards.live import open_live_boards
 from server.services.challenges.lifecycle import ChallengeLifecycle, running_clock
 from server.services.challenges.scoreboards import ChallengeScoreboards
 from server.services.scoring.rules import RulesService
+from server.services.topics.outbox_relay import OutboxRelay
 from tasks.scoring import register_scoring
 from tasks.scoring_batcher import ScoringBatcher
 from tasks.scoring_queue import queue_name, score_payload, stream_broker
@@ -53,17 +55,26 @@ if broker is not None:
             DocumentStore(streams), sessions, push_ms=settings.leaderboard_push_ms
         )
         publisher = Publisher(streams)
-        step = ScoringStep(Scorer(sessions), rules, publisher, boards, scoreboards)
+        relay = OutboxRelay(Outbox(sessions), streams)
+        relay.start()
+        step = ScoringStep(Scorer(sessions), rules, publisher, boards, scoreboards, relay=relay)
         batcher = ScoringBatcher(
             step, settings.worker_max_group_events, max_attempts=settings.worker_max_attempts
         )
         state.score_payload = score_payload(batcher)
         # Every worker process runs the challenges' clock: transitions happen once however many run.
         clock = contextlib.AsyncExitStack()
-        lifecycle = ChallengeLifecycle(sessions, rules, scoreboards, publisher=publisher)
+        lifecycle = ChallengeLifecycle(sessions, rules, scoreboards, publisher=publisher, relay=relay)
         await clock.enter_async_context(running_clock(lifecycle, redis=redis, prefix=settings.redis_prefix))
         # The clock first (it notifies the scoreboards), then those that push what is due.
-        state.closers = [clock.aclose, scoreboards.aclose, boards.aclose, redis.aclose, engine.dispose]
+        state.closers = [
+            clock.aclose,
+            scoreboards.aclose,
+            boards.aclose,
+            relay.aclose,
+            redis.aclose,
+            engine.dispose,
+        ]
         log.info("worker ready: queue %s", queue_name(settings))
 
     @broker.on_event(TaskiqEvents.WORKER_SHUTDOWN)

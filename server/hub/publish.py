@@ -7,10 +7,20 @@ msgpack) and appends it to the topic's stream, which numbers it and hands it to 
 whose sessions watch the topic. A change with no ops and only events (an announcement) still takes an
 offset: events ride on deltas, so they reach every node through the same path, in order.
 
-Ordering is the publisher's contract: publish a topic's changes in the order its state changed. The
-scoring service does so by publishing while it still holds the users' row locks, just before its
-commit; if the commit then fails, it calls `Publisher.reset`, so that every screen reloads the topic
-rather than keep a change that did not happen.
+Ordering is the publisher's contract: a topic's changes must reach its stream in the order its state
+changed, each once, and only changes that happened. Two ways keep it:
+
+- Versioned topics (``user:{id}``): the change is encoded here (`encode_change`) but not published by
+  this module; the scoring transaction writes it into the live outbox with the version it leads the
+  user's document to, and after the commit an outbox relay appends it with `Streams.publish_versions`,
+  which takes each version once and only as the next one (`server.services.topics.outbox_relay`). No
+  network call happens while the transaction holds its locks, and a failed transaction published
+  nothing.
+- Other topics published here (teams and the activity feed, by scoring and membership changes): the
+  writer publishes while it still holds the row locks of what the change describes, just before its
+  commit; if the commit then fails, it calls `Publisher.reset`, so that every screen reloads the topic
+  rather than keep a change that did not happen. Events-only changes (announcements, rank notices) need
+  no order with the state: they carry no ops.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ PostgreSQL, through ``database_url``), a settable clock, and helpers that write 
 - ``sessions``: a session factory on the test's database; ``rules``: a bootstrapped `RulesService`
   (the default rules, version 1); ``engine``: its engine.
 - ``clock``: a `Clock` (``clock.now``, NOW unless a test moves it); ``directory``: a `TopicDirectory`
-  reading it.
+  reading it, with ``relay`` (an `OutboxRelay` on ``streams``, not running) for its user snapshots.
 - ``world``: a `World` with ``add_user``, ``add_team``, ``score`` (the scorer, at ``now``).
 - ``streams``: in-memory hub streams; ``publisher``: a `RecordingPublisher` on them. ``snapshot`` and
   ``apply`` read a topic's snapshot and apply wire ops, as a screen would.
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game import Engine, MetricEvent
 from persistence.db import create_engine, session_factory
+from persistence.live_outbox import Outbox
 from persistence.models import Team, TeamMembership, User
 from persistence.scoring import Scorer, ScoreResult, Submission
 from protocol import apply_ops, parse_op
@@ -31,6 +32,7 @@ from server.hub.publish import Publisher, TopicChange
 from server.hub.streams import Delta, Position
 from server.services.scoring.rules import RulesService
 from server.services.topics.directory import TopicDirectory
+from server.services.topics.outbox_relay import OutboxRelay
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 """A Friday (the week of 2026-11-16, starting on Monday), in the default rules' documentation week."""
@@ -69,10 +71,15 @@ def clock() -> Clock:
 
 
 @pytest.fixture
+def relay(sessions: async_sessionmaker[AsyncSession], streams: MemoryStreams) -> OutboxRelay:
+    return OutboxRelay(Outbox(sessions), streams)
+
+
+@pytest.fixture
 def directory(
-    sessions: async_sessionmaker[AsyncSession], rules: RulesService, clock: Clock
+    sessions: async_sessionmaker[AsyncSession], rules: RulesService, clock: Clock, relay: OutboxRelay
 ) -> TopicDirectory:
-    return TopicDirectory(sessions, rules, clock=clock)
+    return TopicDirectory(sessions, rules, clock=clock, relay=relay)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game.challenges import ChallengeDefinition
 from persistence import challenge_results
+from persistence.live_outbox import Outbox
 from persistence.models import (
     BadgeAward,
     Challenge,
@@ -477,11 +478,12 @@ async def test_a_rewarded_member_sees_the_reward_land_live(
     lifecycle = ChallengeLifecycle(sessions, rules, publisher=publisher, clock=clock)
 
     assert await lifecycle.finish_due() == ["sprint"]
-    # One publish, under the finish's locks: the members, their teams, then the feed (the badges).
+    # One publish, under the finish's locks: the teams, then the feed (the badges). The members' changes
+    # went through the live outbox after the commit, and left nothing in it.
     [published] = publisher.published
-    assert published[:3] == sorted(topics.values())
-    assert sorted(published[3:5]) == ["team:alpha", "team:beta"]  # in team-id order
-    assert published[5:] == ["activity:global"]
+    assert sorted(published[:2]) == ["team:alpha", "team:beta"]  # in team-id order
+    assert published[2:] == ["activity:global"]
+    assert await Outbox(sessions).count() == 0
     events: dict[str, list[dict[str, Any]]] = {}
     for user, topic in topics.items():
         mirror = mirrors[user]
@@ -525,7 +527,7 @@ async def test_a_rewarded_member_sees_the_reward_land_live(
     assert await notifications_of(sessions, ana) == stored
 
 
-async def test_a_finish_whose_push_fails_is_rolled_back_and_reset(
+async def test_a_finish_whose_push_fails_is_rolled_back_and_publishes_no_member_change(
     sessions, world, rules, clock, directory, streams, publisher
 ):
     ana, _bob, cid = await two_teams(world)
@@ -544,7 +546,9 @@ async def test_a_finish_whose_push_fails_is_rolled_back_and_reset(
     assert await notifications_of(sessions, ana) == []
     assert mirror.epoch is not None
     assert mirror.offset is not None
-    assert await streams.since(topic, mirror.epoch, mirror.offset) is None  # the screen reloads
+    # The member's change was not committed: never published, no outbox entry; the screen stays.
+    assert await streams.since(topic, mirror.epoch, mirror.offset) == []
+    assert await Outbox(sessions).count() == 0
 
     assert await lifecycle.finish_due() == ["sprint"]
     document, position = await snapshot(directory, streams, topic)

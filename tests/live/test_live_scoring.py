@@ -1,5 +1,7 @@
 """Ingest with a publisher: each affected user's delta turns their snapshot into the next one exactly, its
-events explain it, all of one ingest go out in one publish, and what did not commit is reset."""
+events explain it, the users' deltas go out through the live outbox after the commit (the feed's inside
+the transaction, in one publish), and what did not commit publishes no user delta and leaves no entry
+(the feed's is reset)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from game import MetricEvent
 from persistence.db import create_engine
+from persistence.live_outbox import Outbox
 from persistence.models import MetricEventRow
 from persistence.scoring import Scorer, Submission
 from protocol import EVENT_DATA
@@ -94,9 +97,11 @@ async def test_one_delta_per_user_that_turns_each_snapshot_into_the_next(
         now=NOW,
     )
     assert out.accepted == 3
-    # one call; cy is not affected; the feed (a badge, a level-up) comes last
-    assert publisher.published == [[*sorted([topics[ana], topics[ben]]), "activity:global"]]
+    # In the transaction, one call: the feed (a badge, a level-up). The users' deltas went through the
+    # outbox after the commit (cy is not affected), and left nothing in it.
+    assert publisher.published == [["activity:global"]]
     assert publisher.resets == []
+    assert await Outbox(sessions).count() == 0
 
     events: dict[str, list[dict[str, Any]]] = {}
     for user in (ana, ben):
@@ -243,7 +248,7 @@ async def count_events(sessions: async_sessionmaker[AsyncSession]) -> int:
         return int(await session.scalar(select(func.count()).select_from(MetricEventRow)) or 0)
 
 
-async def test_a_failing_commit_resets_the_published_topics(
+async def test_a_failing_commit_publishes_no_user_delta_and_resets_the_feed(
     world: World,
     database_url: str,
     sessions: async_sessionmaker[AsyncSession],
@@ -267,13 +272,14 @@ async def test_a_failing_commit_resets_the_published_topics(
             await service.ingest(SERVICE, [metric("r1", "ana", "reviews_done", 3)], now=NOW)
     finally:
         FailingCommit.fail = False
-    assert publisher.published == [[topic, "activity:global"]]  # reviews: a badge, a feed row
-    assert publisher.resets == [[topic, "activity:global"]]
-    # The delta that did not happen is gone with its epoch: a screen reloads the topic, and gets the state
-    # as it is (nothing was written).
-    assert await streams.since(topic, at.epoch, at.offset) is None
+    assert publisher.published == [["activity:global"]]  # reviews: a badge, a feed row
+    assert publisher.resets == [["activity:global"]]
+    # The user's change did not happen, so it was never published, and no outbox entry is left: screens
+    # stay where they are, which is the state as it is (nothing was written).
+    assert await streams.since(topic, at.epoch, at.offset) == []
+    assert await Outbox(sessions).count() == 0
     after, now_at = await snapshot(directory, streams, topic)
-    assert now_at.epoch != at.epoch
+    assert now_at == at
     assert after == before
     assert await count_events(sessions) == 0
     # The sender retries, and this time it counts.
@@ -284,7 +290,7 @@ async def test_a_failing_commit_resets_the_published_topics(
     await engine.dispose()
 
 
-async def test_a_failing_publish_fails_the_scoring_and_resets(
+async def test_a_failing_feed_publish_fails_the_scoring_and_resets_the_feed(
     world: World,
     sessions: async_sessionmaker[AsyncSession],
     rules: RulesService,
@@ -303,8 +309,9 @@ async def test_a_failing_publish_fails_the_scoring_and_resets(
     ]
     with pytest.raises(ConnectionError):
         await step.run(submissions, NOW)
-    assert publisher.resets == [[*sorted([f"user:{ana}", f"user:{ben}"]), "activity:global"]]
-    assert await streams.since(f"user:{ana}", at.epoch, at.offset) is None  # the half-published delta
+    assert publisher.resets == [["activity:global"]]  # the half-published feed delta is taken back
+    assert await streams.since(f"user:{ana}", at.epoch, at.offset) == []  # no user delta, no entry
+    assert await Outbox(sessions).count() == 0
     assert await count_events(sessions) == 0
 
 

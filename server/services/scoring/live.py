@@ -2,12 +2,19 @@
 
 `ScoringPush` is the scorer's before-commit hook (`persistence.scoring.BeforeCommit`): inside the scoring
 transaction, with the users' rows locked, it builds each user's document before and after the batch the
-way snapshots build it (`server.services.topics.documents.user_document`), and publishes the diff with the
-events of the engine's effects, all users in one `Publisher.publish` call. Publishing under the locks orders
-the deltas as the states (and makes snapshots consistent: see `server.services.topics.directory`). The same
-call carries, after the users' changes, a ``team:{slug}`` delta for each team an affected user belongs to
-(`team_changes`). If the transaction then fails, `undo` resets the topics so that screens reload them
-instead of keeping a change that did not happen.
+way snapshots build it (`server.services.topics.documents.user_document`) and writes the diff, with the
+events of the engine's effects, into the live outbox (`persistence.live_outbox`) as the user's next live
+version. Nothing of it goes to Redis inside the transaction: once the transaction has committed, the
+caller hands the entries the push kept (``push.entries``) to the process's `OutboxRelay`
+(`publish_committed`), which appends each as its topic's next version, once, in version order; a failed
+transaction wrote no entry, so there is nothing to take back, and entries a dead or cut-off process left
+behind are published by any relay's sweep. Snapshots of user topics pair the state with its version
+(`server.services.topics.directory`).
+
+Teams and the activity feed are still published inside the transaction, under their locks: the same call
+carries a ``team:{slug}`` delta for each team an affected user belongs to (`team_changes`) and the feed's
+delta; if the transaction then fails, `undo` resets those topics so that screens reload them instead of
+keeping a change that did not happen.
 
 Events: ``xp_awarded`` (awards of 0 XP, absorbed by a daily cap, are left out, as from the ledger),
 ``level_up``, ``badge_earned`` (for an award the document shows), ``mission_completed``,
@@ -21,6 +28,7 @@ import dataclasses
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -35,14 +43,17 @@ from game import (
     StreakExtended,
     XpAwarded,
 )
+from persistence import live_outbox
+from persistence.live_outbox import OutboxEntry
 from persistence.models import BadgeAward, TeamMembership, User
 from persistence.scoring import ScoredBatch, ScoredUser
 from protocol import diff_ops, team_topic, user_topic
-from server.hub.publish import Publisher, TopicChange
+from server.hub.publish import Publisher, TopicChange, encode_change
 from server.services.people.notifications import insert_notifications
 from server.services.topics.activity import activity_changes
 from server.services.topics.documents import TeamMember, badge_key, mission_key, team_document, user_document
 from server.services.topics.locks import lock_teams
+from server.services.topics.outbox_relay import OutboxRelay
 from server.services.topics.rows import team_members
 
 log = logging.getLogger("gamif.live")
@@ -196,14 +207,31 @@ def _explained(effect: Effect) -> dict[str, Any]:
     }
 
 
+async def user_entries(batch: ScoredBatch, changes: Sequence[TopicChange]) -> list[OutboxEntry]:
+    """Write the users' changes into the live outbox, in the batch's transaction, each as its user's next
+    live version (the users' state rows are locked: versions follow the commit order); the entries."""
+    users = [uuid.UUID(change.topic.removeprefix("user:")) for change in changes]
+    versions = await live_outbox.next_versions(batch.session, users)
+    rows = [
+        (change.topic, versions[user], encode_change(change))
+        for user, change in zip(users, changes, strict=True)
+    ]
+    return await live_outbox.add(batch.session, rows, batch.now)
+
+
 class ScoringPush:
-    """The before-commit hook of one ingest: publishes its users' changes, and can take them back.
+    """The before-commit hook of one ingest: writes its users' changes into the live outbox (``entries``,
+    to publish after the commit: `publish_committed`), publishes its teams' and the feed's, and can take
+    those back.
 
     Use one per scoring call: ``await scorer.score(..., before_commit=push)``; if that raises, ``await
-    push.undo()``."""
+    push.undo()``, else ``await publish_committed(relay, push.entries)``."""
 
-    def __init__(self, publisher: Publisher) -> None:
+    def __init__(self, publisher: Publisher | None) -> None:
         self.publisher = publisher
+        """Where the teams' and the feed's deltas go (None: only the users' entries are written)."""
+        self.entries: list[OutboxEntry] = []
+        """The users' outbox entries, written in the transaction (worth publishing once it committed)."""
         self.topics: list[str] = []
         """The topics a publish was attempted on (a failed publish may have published some of them)."""
 
@@ -217,17 +245,36 @@ class ScoringPush:
             if name in NOTIFIED
         ]
         inserted = await insert_notifications(batch.session, kept, batch.now)
-        changes += await team_changes(batch)
-        changes += await activity_changes(batch, inserted)  # last: it takes the feed's lock (see .activity)
-        self.topics = [change.topic for change in changes]
-        await self.publisher.publish(changes)
+        self.entries = await user_entries(batch, changes)
+        if self.publisher is None:
+            return
+        documents = await team_changes(batch)
+        documents += await activity_changes(batch, inserted)  # last: it takes the feed's lock (see .activity)
+        self.topics = [change.topic for change in documents]
+        if documents:
+            await self.publisher.publish(documents)
 
     async def undo(self) -> None:
         """Reset the topics published on (their screens reload a snapshot); never raises, so that the
-        caller can re-raise the error that made the transaction fail."""
-        if not self.topics:
+        caller can re-raise the error that made the transaction fail. The users' entries need no undo: a
+        transaction that failed wrote none."""
+        if not self.topics or self.publisher is None:
             return
         try:
             await self.publisher.reset(self.topics)
         except Exception:
             log.exception("live: could not reset %d topic(s) after a failed scoring", len(self.topics))
+
+
+async def publish_committed(relay: OutboxRelay | None, entries: Sequence[OutboxEntry]) -> None:
+    """Publish a committed transaction's outbox entries now; never raises. If the streams cannot be
+    reached, the entries stay in the outbox and a relay's sweep publishes them within its grace and
+    interval: the transaction is committed, so its caller carries on (a worker acknowledges its batch)."""
+    if relay is None or not entries:
+        return
+    try:
+        await relay.publish(entries)
+    except Exception as error:
+        log.warning(
+            "live: %d committed change(s) not published now (%r); the sweep will", len(entries), error
+        )

@@ -9,13 +9,24 @@ position: on Redis the Redis boards' top (`server.services.boards.live`), embedd
 computed from the database as below (`TopicDirectory.compute_board`, kept and pushed live by
 `server.services.boards.embedded`).
 
-Consistency of a snapshot with its position: a writer publishes a topic's delta while it still holds the
-row locks of what the delta describes, and commits after. `TopicDirectory.snapshot` takes those rows with
-a shared lock first (PostgreSQL: ``FOR SHARE``; SQLite: the database write lock, ``BEGIN IMMEDIATE``),
-then reads the stream's head, then the rest: a writer is either done (committed, delta published) or has
-not published yet, so the document is exactly the state at the position returned. The rows: a user's
-state row for ``user:{id}``; the team's row for ``team:{slug}`` (its writers lock it after their users'
-rows: users, then teams, each in id order, so that they cannot deadlock; `server.services.topics.locks`).
+Consistency of a snapshot with its position.
+
+- ``user:{id}``: the user's state row numbers the states of the document (``live_version``, one more per
+  committed change, whose delta the outbox holds until published: `server.services.topics.outbox_relay`).
+  The snapshot reads the user, the state with its version and the badges in one consistent read
+  transaction (`persistence.db.begin_snapshot_read`), without a lock; then, the transaction closed, it
+  asks the stream where that version stands (`Streams.position_at`). If the stream is behind (committed
+  changes not published yet: their process is about to, or died), the snapshot publishes them from the
+  outbox itself and asks again; if it has moved past and no longer tells where the version was, it reads
+  again (a few times, then the topic is reported unavailable). So no lock is held across the network.
+- ``team:{slug}`` and ``activity:global``: a writer publishes the topic's delta while it still holds the
+  row locks of what the delta describes, and commits after. The snapshot takes those rows with a shared
+  lock first (PostgreSQL: ``FOR SHARE``; SQLite: the database write lock, ``BEGIN IMMEDIATE``), then
+  reads the stream's head, then the rest: a writer is either done (committed, delta published) or has
+  not published yet, so the document is exactly the state at the position returned. The rows: the
+  team's row for ``team:{slug}`` (its writers lock it after their users' rows: users, then teams, each in
+  id order, so that they cannot deadlock; `server.services.topics.locks`); the feed's advisory lock for
+  the activity feed (`server.services.topics.activity`).
 """
 
 from __future__ import annotations
@@ -28,17 +39,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game import Engine, RuleSet
 from game.periods import period_bounds
-from persistence.db import begin_write
+from persistence.db import begin_snapshot_read, begin_write
 from persistence.leaderboards import Period, cast_period
-from persistence.models import Team, User, utcnow
+from persistence.models import Team, User, UserStateRow, utcnow
 from persistence.scoring import load_state
 from protocol import ErrorCode, parse_topic
-from server.hub.streams import Position
+from server.hub.streams import Missing, Position
 from server.services.challenges.scoreboards import UnknownChallenge
+from server.services.errors import Unavailable
 from server.services.scoring.rules import RulesService
 from server.services.topics.activity import activity_document, lock_feed
 from server.services.topics.documents import leaderboard_document, team_document, user_document
-from server.services.topics.locks import lock_states, lock_teams
+from server.services.topics.locks import lock_teams
+from server.services.topics.outbox_relay import OutboxRelay
 from server.services.topics.refused import TopicRefused
 from server.services.topics.refused import unknown_topic as _unknown
 from server.services.topics.rows import earned_badges, find_team, find_user, team_members, top_scores
@@ -50,6 +63,10 @@ if TYPE_CHECKING:
 
 Head = Callable[[], Awaitable[Position]]
 Clock = Callable[[], datetime]
+
+SNAPSHOT_READS = 5
+"""Reads of a user's document before its snapshot gives up: each further one means that the stream
+moved past the version just read and forgot where it was, i.e. several changes committed meanwhile."""
 
 
 class TopicDirectory:
@@ -64,11 +81,16 @@ class TopicDirectory:
         boards: LiveBoards | None = None,
         embedded_boards: EmbeddedBoards | None = None,
         challenges: ChallengeScoreboards | None = None,
+        relay: OutboxRelay | None = None,
     ) -> None:
         """Without ``challenges`` there are no challenge topics; without ``boards`` or ``embedded_boards``
         a leaderboard snapshot is computed from the database and no deltas follow (what `EmbeddedBoards`
-        itself computes its documents with: a directory of its own, built without boards)."""
+        itself computes its documents with: a directory of its own, built without boards). ``relay``: the
+        process's outbox relay, on the streams the user topics are published to (a user snapshot asks
+        them where its version stands); a directory without one serves user snapshots at ``head``, with
+        no guarantee that deltas follow from there (for tools that read documents, not screens)."""
         self.sessions = sessions
+        self.relay = relay
         self.rules = rules
         self.clock = clock
         self.boards = boards
@@ -129,25 +151,45 @@ class TopicDirectory:
             return await self._activity_snapshot(head)
         engine = await self.rules.engine()
         now = self.clock()
+        if kind == "user":
+            return await self._user_snapshot(engine, parts[0], head, now)
         async with self.sessions() as session, session.begin():
             await begin_write(session)  # SQLite: BEGIN IMMEDIATE, the write lock (no writer mid-commit)
-            if kind == "team":
-                return await self._team_snapshot(session, engine, parts[0], head, now)
-            return await self._user_snapshot(session, engine, parts[0], head, now)
+            return await self._team_snapshot(session, engine, parts[0], head, now)
 
     # -- parts -------------------------------------------------------------------------------------
 
     async def _user_snapshot(
-        self, session: AsyncSession, engine: Engine, user_id: str, head: Head, now: datetime
+        self, engine: Engine, user_id: str, head: Head, now: datetime
     ) -> tuple[dict[str, Any], Position]:
-        user = await _user(session, user_id)
-        states = await lock_states(session, [user.id], engine.version)
-        position = await head()  # under the lock: no writer of this user is between publish and commit
-        row = states.get(user.id)
-        state = load_state(engine, user_id, user.timezone, row.state if row else {})
-        badges = await earned_badges(session, user.id)
-        version = row.rule_version if row else engine.version
-        return user_document(engine, user, state, version, badges, now), position
+        topic = f"user:{user_id}"
+        for _ in range(SNAPSHOT_READS):
+            document, version = await self._user_document(engine, user_id, now)
+            if self.relay is None:
+                return document, await head()
+            streams = self.relay.streams
+            at = await streams.position_at(topic, version)
+            if isinstance(at, Missing):
+                # Committed changes up to this version are not published yet: publish them from the outbox.
+                await self.relay.bring_up(topic, at.last)
+                at = await streams.position_at(topic, version)
+            if isinstance(at, Position):
+                return document, at
+            # The stream moved past this version and no longer says where it was: read a fresher state.
+        raise Unavailable(f"{topic}: its state changed faster than it could be read", retry_after_seconds=1)
+
+    async def _user_document(self, engine: Engine, user_id: str, now: datetime) -> tuple[dict[str, Any], int]:
+        """The user's document and the live version it is the state at, read from one snapshot of the
+        database, without a lock (a user never scored: version 0)."""
+        async with self.sessions() as session, session.begin():
+            await begin_snapshot_read(session)
+            user = await _user(session, user_id)
+            row = await session.get(UserStateRow, user.id)
+            state = load_state(engine, user_id, user.timezone, row.state if row else {})
+            badges = await earned_badges(session, user.id)
+            version = row.rule_version if row else engine.version
+            document = user_document(engine, user, state, version, badges, now)
+            return document, row.live_version if row else 0
 
     async def _team_snapshot(
         self, session: AsyncSession, engine: Engine, slug: str, head: Head, now: datetime

@@ -80,6 +80,11 @@ class OutboxRelay(Background):
         if unversioned and self.on_changed is not None:
             self.on_changed(unversioned)
 
+    async def bring_up(self, topic: str, last: int) -> None:
+        """Publish a versioned topic's committed entries after version ``last`` and delete them (what a
+        snapshot that found the stream behind its version does)."""
+        await self.outbox.remove(await self.catch_up(topic, last))
+
     async def catch_up(self, topic: str, last: int) -> list[int]:
         """Publish a versioned topic's committed entries after version ``last``, in order; their ids."""
         entries = await self.outbox.after(topic, last)
