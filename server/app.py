@@ -76,9 +76,9 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
             await rules.bootstrap()
             async with open_live(settings, sessions, rules) as live:
                 boards = live.boards or live.embedded_boards  # on Redis, or embedded
-                step = ScoringStep(scorer, rules, live.publisher, boards, live.challenges, relay=live.relay)
+                step = ScoringStep(scorer, rules, live.relay, boards, live.challenges)
                 async with open_queue(settings, step, sessions) as queue:
-                    teams.publisher = live.publisher
+                    teams.relay = live.relay
                     if live.redis is not None:  # login throttling shared by every node
                         accounts.throttle.store = RedisThrottleStore(live.redis, settings.redis_prefix)
                     ingest = IngestService(sessions, rules, settings, queue)
@@ -175,7 +175,6 @@ async def _challenge_clock(settings: Settings, services: Services) -> AsyncItera
             services.sessions,
             services.rules,
             services.live.challenges,
-            publisher=services.live.publisher,
             relay=services.live.relay,
         )
         async with running_clock(lifecycle) as clock:

@@ -1,8 +1,9 @@
 """The scoring step, shared by the ingest request and the workers: score validated events in one
-transaction, recording their challenge scores (`server.services.challenges.scoring`) and writing the users'
-live changes into the outbox inside it (see `server.services.scoring.live`); after the commit, publish
-those changes through the outbox relay, and tell the challenge scoreboard and the leaderboards. Also the
-queue's payload: validated events as plain JSON data."""
+transaction, recording their challenge scores (`server.services.challenges.scoring`) and writing the live
+changes (users' deltas; which teams and whether the feed changed) into the outbox inside it (see
+`server.services.scoring.live`); after the commit, publish them through the outbox relay, and tell the
+challenge scoreboard and the leaderboards. Also the queue's payload: validated events as plain JSON
+data."""
 
 from __future__ import annotations
 
@@ -11,13 +12,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from game import MetricEvent
-from persistence.live_outbox import Outbox
 from persistence.models import utcnow
 from persistence.scoring import ScoredBatch, Scorer, ScoreResult, Submission
-from server.hub.publish import Publisher
 from server.services.challenges.notify import ChallengeNotifier, NoNotifier
 from server.services.challenges.scoring import ChallengeScoring
-from server.services.scoring.live import ScoringPush, publish_committed
+from server.services.scoring.live import ScoringPush
 from server.services.scoring.rules import RulesService
 from server.services.topics.outbox_relay import OutboxRelay
 
@@ -32,27 +31,21 @@ class BoardRecorder(Protocol):
 
 
 class ScoringStep:
-    """``publisher``: where the live changes go (None: nothing is pushed live); ``relay``: the process's
-    outbox relay, which publishes the users' changes after each commit (without one, a relay of the step's
-    own on the publisher's streams, which publishes but does not sweep); ``boards``: the leaderboards told
-    of each committed batch (`BoardRecorder`); ``notifier``: told which challenges' scores each committed
-    batch changed."""
+    """``relay``: the process's outbox relay, which publishes each committed batch's live changes (None:
+    nothing is pushed live, and no notification is kept); ``boards``: the leaderboards told of each
+    committed batch (`BoardRecorder`); ``notifier``: told which challenges' scores each committed batch
+    changed."""
 
     def __init__(
         self,
         scorer: Scorer,
         rules: RulesService,
-        publisher: Publisher | None,
+        relay: OutboxRelay | None,
         boards: BoardRecorder | None = None,
         notifier: ChallengeNotifier | None = None,
-        *,
-        relay: OutboxRelay | None = None,
     ) -> None:
         self.scorer = scorer
         self.rules = rules
-        self.publisher = publisher
-        if relay is None and publisher is not None:
-            relay = OutboxRelay(Outbox(scorer.sessions), publisher.streams)
         self.relay = relay
         self.boards = boards
         self.notifier: ChallengeNotifier = notifier or NoNotifier()
@@ -61,7 +54,7 @@ class ScoringStep:
         engine = await self.rules.engine()
         received_at = now or utcnow()  # also the ledger lines' created_at
         challenges = ChallengeScoring()
-        push = None if self.publisher is None else ScoringPush(self.publisher)
+        push = None if self.relay is None else ScoringPush()
 
         async def before_commit(batch: ScoredBatch) -> None:
             # Both inside the transaction; the challenge scores first, so the push is the last step
@@ -70,15 +63,11 @@ class ScoringStep:
             if push is not None:
                 await push(batch)
 
-        try:
-            result = await self.scorer.score(engine, submissions, received_at, before_commit=before_commit)
-        except BaseException:
-            if push is not None:
-                await push.undo()  # teams and feed published, then not committed: screens reload them
-            raise
-        if push is not None:
-            # Committed: the users' changes go out now (or, if the streams are away, with the next sweep).
-            await publish_committed(self.relay, push.entries)
+        # If this raises, nothing was committed: no live change was published, none is left to publish.
+        result = await self.scorer.score(engine, submissions, received_at, before_commit=before_commit)
+        if push is not None and self.relay is not None:
+            # Committed: the live changes go out now (or, if the streams are away, with a sweep).
+            await self.relay.publish_committed(push.entries)
         if challenges.changed:
             self.notifier.changed(sorted(challenges.changed))  # committed: the scoreboard may read them
         if self.boards is not None:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game import Engine
 from game.periods import period_bounds
-from persistence.models import Team, UserStateRow
+from persistence.models import UserStateRow
 from protocol import ErrorCode, apply_ops, diff_ops, parse_op
 from server.hub.memory import MemoryStreams
 from server.hub.streams import Missing, Position
@@ -47,7 +47,7 @@ MISSION_FIELDS = {"mission_id", "name", "period", "progress", "goal", "completed
 async def snap(directory: TopicDirectory, topic: str) -> dict[str, Any]:
     streams = MemoryStreams()
     document, position = await directory.snapshot(topic, lambda: streams.head(topic))
-    assert position.offset == 0
+    assert position.offset <= 1  # teams and the feed: their stored document's first delta
     return document
 
 
@@ -540,48 +540,6 @@ async def test_a_user_snapshot_asks_the_streams_without_holding_a_lock(
     monkeypatch.setattr(streams, "position_at", asked)
     await directory.snapshot(topic, no_head)
     assert seen == [False]
-
-
-async def team_writer_blocked(
-    database_url: str, sessions: async_sessionmaker[AsyncSession], slug: str
-) -> bool:
-    """Whether a writer of the team's document (it locks the team's row FOR UPDATE; SQLite: BEGIN
-    IMMEDIATE) would have to wait right now, asked without waiting."""
-    if make_url(database_url).get_backend_name() == "sqlite":
-        return await writer_blocked(database_url, sessions, str(uuid.uuid4()))
-    async with sessions() as session:
-        try:
-            await session.execute(select(Team).where(Team.slug == slug).with_for_update(nowait=True))
-        except DBAPIError:
-            return True
-        finally:
-            await session.rollback()
-        return False
-
-
-async def test_team_snapshots_lock_the_team(
-    database_url: str, sessions: async_sessionmaker[AsyncSession], world: World, directory: TopicDirectory
-) -> None:
-    """Every writer of a team's document (scoring a member, a membership change) holds the team's row."""
-    ana, ben = await world.add_user("ana"), await world.add_user("ben")
-    await world.add_team("platform", {ana: NOW, ben: NOW})
-    await world.add_team("infra", {ana: NOW})
-    await world.score(ana, ("r1", "reviews_done", 2, "2026-11-20T10:00:00+00:00"))
-    seen: list[tuple[bool, bool]] = []
-
-    async def head() -> Position:
-        seen.append(
-            (
-                await team_writer_blocked(database_url, sessions, "platform"),
-                await team_writer_blocked(database_url, sessions, "infra"),
-            )
-        )
-        return Position("e", 0)
-
-    await directory.snapshot("team:platform", head)
-    sqlite = make_url(database_url).get_backend_name() == "sqlite"
-    assert seen == [(True, sqlite)]  # SQLite: the database write lock; PostgreSQL: that team's row only
-    assert not await team_writer_blocked(database_url, sessions, "platform")  # released at the end
 
 
 async def test_documents_diff_into_each_other(world: World, directory: TopicDirectory) -> None:

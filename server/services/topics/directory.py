@@ -19,14 +19,13 @@ Consistency of a snapshot with its position.
   changes not published yet: their process is about to, or died), the snapshot publishes them from the
   outbox itself and asks again; if it has moved past and no longer tells where the version was, it reads
   again (a few times, then the topic is reported unavailable). So no lock is held across the network.
-- ``team:{slug}`` and ``activity:global``: a writer publishes the topic's delta while it still holds the
-  row locks of what the delta describes, and commits after. The snapshot takes those rows with a shared
-  lock first (PostgreSQL: ``FOR SHARE``; SQLite: the database write lock, ``BEGIN IMMEDIATE``), then
-  reads the stream's head, then the rest: a writer is either done (committed, delta published) or has
-  not published yet, so the document is exactly the state at the position returned. The rows: the
-  team's row for ``team:{slug}`` (its writers lock it after their users' rows: users, then teams, each in
-  id order, so that they cannot deadlock; `server.services.topics.locks`); the feed's advisory lock for
-  the activity feed (`server.services.topics.activity`).
+- ``team:{slug}`` and ``activity:global``: documents kept beside their streams and pushed by
+  compare-and-set (`server.services.topics.live_documents`): the snapshot is the stored document at its
+  position, consistent by construction, with no lock either.
+
+A directory built without a relay or live documents (a tool's, or the one `EmbeddedBoards` computes
+board documents with) computes these documents from the database and reads the head after: no deltas
+are guaranteed to follow from that position, so such a directory serves no screens.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game import Engine, RuleSet
 from game.periods import period_bounds
-from persistence.db import begin_snapshot_read, begin_write
+from persistence.db import begin_snapshot_read
 from persistence.leaderboards import Period, cast_period
 from persistence.models import Team, User, UserStateRow, utcnow
 from persistence.scoring import load_state
@@ -48,9 +47,9 @@ from server.hub.streams import Missing, Position
 from server.services.challenges.scoreboards import UnknownChallenge
 from server.services.errors import Unavailable
 from server.services.scoring.rules import RulesService
-from server.services.topics.activity import activity_document, lock_feed
+from server.services.topics.activity import activity_document
 from server.services.topics.documents import leaderboard_document, team_document, user_document
-from server.services.topics.locks import lock_teams
+from server.services.topics.live_documents import LiveDocuments, UnknownTeam
 from server.services.topics.outbox_relay import OutboxRelay
 from server.services.topics.refused import TopicRefused
 from server.services.topics.refused import unknown_topic as _unknown
@@ -82,15 +81,19 @@ class TopicDirectory:
         embedded_boards: EmbeddedBoards | None = None,
         challenges: ChallengeScoreboards | None = None,
         relay: OutboxRelay | None = None,
+        documents: LiveDocuments | None = None,
     ) -> None:
         """Without ``challenges`` there are no challenge topics; without ``boards`` or ``embedded_boards``
         a leaderboard snapshot is computed from the database and no deltas follow (what `EmbeddedBoards`
         itself computes its documents with: a directory of its own, built without boards). ``relay``: the
         process's outbox relay, on the streams the user topics are published to (a user snapshot asks
         them where its version stands); a directory without one serves user snapshots at ``head``, with
-        no guarantee that deltas follow from there (for tools that read documents, not screens)."""
+        no guarantee that deltas follow from there (for tools that read documents, not screens).
+        ``documents``: the team and feed documents kept beside their streams (without: computed, at
+        ``head``, the same way)."""
         self.sessions = sessions
         self.relay = relay
+        self.documents = documents
         self.rules = rules
         self.clock = clock
         self.boards = boards
@@ -127,7 +130,7 @@ class TopicDirectory:
 
     async def snapshot(self, topic: str, head: Head) -> tuple[dict[str, Any], Position]:
         """The topic's document and the stream position it is the state at (``head`` reads the stream's
-        current position; it is called once the document's rows are locked)."""
+        current position, for the documents computed here without a store that tells their position)."""
         parsed = parse_topic(topic)
         kind, parts = parsed.kind, parsed.parts
         if kind == "presence":
@@ -147,15 +150,14 @@ class TopicDirectory:
             if self.embedded_boards is not None:
                 return await self.embedded_boards.snapshot(board, cast_period(period))
             return await self._leaderboard(board, cast_period(period), head)
-        if kind == "activity":
-            return await self._activity_snapshot(head)
-        engine = await self.rules.engine()
-        now = self.clock()
-        if kind == "user":
-            return await self._user_snapshot(engine, parts[0], head, now)
-        async with self.sessions() as session, session.begin():
-            await begin_write(session)  # SQLite: BEGIN IMMEDIATE, the write lock (no writer mid-commit)
-            return await self._team_snapshot(session, engine, parts[0], head, now)
+        if kind in ("activity", "team"):
+            if self.documents is None:
+                return await self._computed(topic, head)
+            try:
+                return await self.documents.snapshot(topic)
+            except UnknownTeam:
+                raise _unknown(f"no team {parts[0]!r}") from None
+        return await self._user_snapshot(await self.rules.engine(), parts[0], head, self.clock())
 
     # -- parts -------------------------------------------------------------------------------------
 
@@ -191,25 +193,18 @@ class TopicDirectory:
             document = user_document(engine, user, state, version, badges, now)
             return document, row.live_version if row else 0
 
-    async def _team_snapshot(
-        self, session: AsyncSession, engine: Engine, slug: str, head: Head, now: datetime
-    ) -> tuple[dict[str, Any], Position]:
-        team = await _team(session, slug)
-        # Every writer of a team's document (scoring a member, a membership change) publishes while it holds
-        # the team's row FOR UPDATE: under FOR SHARE none is between publish and commit, so the members and
-        # their XP read next are the state at the head.
-        (team,) = await lock_teams(session, [team.id], read=True)
-        position = await head()
-        members = await team_members(session, engine, [team.id], now)
-        return team_document(engine, team, members[team.id]), position
-
-    async def _activity_snapshot(self, head: Head) -> tuple[dict[str, Any], Position]:
+    async def _computed(self, topic: str, head: Head) -> tuple[dict[str, Any], Position]:
+        """A team's or the feed's document as the database has it, then the head (no live documents)."""
+        engine = await self.rules.engine()  # first: not on a second connection inside the transaction
         async with self.sessions() as session, session.begin():
-            await begin_write(session)
-            # Writers publish the feed's delta under its lock (exclusive) and commit before releasing it.
-            await lock_feed(session, shared=True)
-            position = await head()
-            return await activity_document(session), position
+            await begin_snapshot_read(session)
+            if topic == "activity:global":
+                document = await activity_document(session)
+            else:
+                team = await _team(session, topic.removeprefix("team:"))
+                members = await team_members(session, engine, [team.id], self.clock())
+                document = team_document(engine, team, members[team.id])
+        return document, await head()
 
     async def _leaderboard(self, board: str, period: Period, head: Head) -> tuple[dict[str, Any], Position]:
         await self.board_rules(board)  # a refused topic's head is never read

@@ -80,6 +80,18 @@ class OutboxRelay(Background):
         if unversioned and self.on_changed is not None:
             self.on_changed(unversioned)
 
+    async def publish_committed(self, entries: Sequence[OutboxEntry]) -> None:
+        """`publish` what a transaction has just committed, right after its commit; never raises. If the
+        streams cannot be reached, the entries stay in the outbox and a sweep (this process's or any
+        other's) publishes them: the transaction is committed, so its caller carries on (a worker still
+        acknowledges its batch)."""
+        if not entries:
+            return
+        try:
+            await self.publish(entries)
+        except Exception as error:
+            log.warning("live: %d committed change(s) left to the sweep (%r)", len(entries), error)
+
     async def bring_up(self, topic: str, last: int) -> None:
         """Publish a versioned topic's committed entries after version ``last`` and delete them (what a
         snapshot that found the stream behind its version does)."""
