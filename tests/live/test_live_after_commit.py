@@ -39,6 +39,7 @@ from server.services.topics.outbox_relay import OutboxRelay
 from tasks.scoring_step import ScoringStep
 from tests.live.conftest import NOW, World
 from tests.live.test_challenge_lifecycle import delivered
+from tests.polling import until
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -360,11 +361,13 @@ async def no_head() -> Position:
     raise AssertionError("these snapshots never read the head")
 
 
-async def until_empty(outbox: Outbox, timeout: float = 10) -> None:
+async def until_empty(outbox: Outbox) -> None:
     """Until a relay has published and deleted every entry of the outbox."""
-    async with asyncio.timeout(timeout):
-        while await outbox.count():
-            await asyncio.sleep(0.02)
+
+    async def empty() -> bool:
+        return await outbox.count() == 0
+
+    await until(empty, "a relay publishes and deletes every outbox entry")
 
 
 async def mirror(directory: TopicDirectory, topic: str) -> TopicMirror:

@@ -271,9 +271,7 @@ async def test_a_worker_killed_between_commit_and_publish_leaves_its_changes_to_
     survivor = Worker(env)  # its relay sweeps what the dead one left (and it takes over the batch)
     setup["workers"].append(survivor)
     await survivor.start()
-    async with asyncio.timeout(30):
-        while await outbox.count():
-            await asyncio.sleep(0.1)  # polling the database: the sweep has no event to await
+    await until(lambda: outbox_empty(outbox), "the survivor's sweep publishes what the dead worker left")
     await queue_done(setup["redis"], setup["queue"])
     for topic, screen in screens.items():
         assert screen.epoch is not None
@@ -287,3 +285,7 @@ async def test_a_worker_killed_between_commit_and_publish_leaves_its_changes_to_
         assert screen.apply_delta(wire) is Outcome.APPLIED
         document, position = await directory.snapshot(topic, lambda topic=topic: streams.head(topic))
         assert (screen.document, screen.offset) == (document, position.offset)  # the screen converged
+
+
+async def outbox_empty(outbox: Outbox) -> bool:
+    return await outbox.count() == 0
