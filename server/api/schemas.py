@@ -403,10 +403,15 @@ class NotificationsOut(BaseModel):
 ChallengeState = Literal["scheduled", "live", "closing", "finished"]
 
 
+ChallengeName = Annotated[str, Field(min_length=1, max_length=120, pattern=NOT_BLANK)]
+"""A challenge's name: not blank (the definition strips its strings before checking their length)."""
+
+
 class ChallengeIn(ChallengeDefinition, Input):
     """A challenge's definition (`game.challenges.ChallengeDefinition`); NUL characters refused, as in
     every body (PostgreSQL cannot store them)."""
 
+    name: ChallengeName
     timezone: Timezone = "UTC"  # the definition's own check still applies; this documents the names
 
 
@@ -417,7 +422,7 @@ class ChallengePatch(Input):
 
     version: Annotated[int, Field(ge=1, le=2**31 - 1, description="the version this edit was made from")]
     id: ChallengeId | None = Field(default=None, description="may be sent, but not changed")
-    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+    name: ChallengeName | None = None
     description: Annotated[str, Field(max_length=2000)] | None = None
     metrics: Annotated[tuple[MetricId, ...], Field(min_length=1, max_length=10)] | None = None
     scoring: Scoring | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -149,6 +150,7 @@ async def test_a_definition_is_refused_naming_each_field_at_fault(client, admin,
             ["metrics.0", "teams.1"],
         ),
         "NUL in the name": (definition(name="Sprint\x00"), ["name"]),
+        "a blank name": (definition(name="\n \u3000"), ["name"]),
     }
     for name, (body, fields) in cases.items():
         with subtests.test(name):
@@ -311,3 +313,19 @@ async def test_a_tampered_cursor_or_unknown_state_is_422(client, player, problem
         422,
         "state",
     )
+
+
+async def test_the_document_refuses_the_names_the_server_refuses(client):
+    # Blank names are refused (the definition strips them to nothing): the OpenAPI document says so, so
+    # that a client generated from it does not send one (schemathesis checks the server keeps to it).
+    document = (await client.get("/api/v1/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    for model in ("ChallengeIn", "ChallengePatch"):
+        name = schemas[model]["properties"]["name"]
+        pattern = re.compile(name.get("pattern") or name["anyOf"][0]["pattern"])
+        assert [bool(pattern.search(text)) for text in ("Sprint", "\n", " \u3000\x1c", "a\x00")] == [
+            True,
+            False,
+            False,
+            False,
+        ], model
