@@ -69,7 +69,7 @@ from server.services.boards.rank_notices import RankNotifier
 from server.services.boards.repair import FIRST_DELAY_S, BoardsRepair
 from server.services.scoring.rules import RulesService
 from server.services.topics.coalesce import Coalescer
-from server.services.topics.document_push import PushFailed, push_document
+from server.services.topics.document_push import LastPushed
 from server.services.topics.documents import LEADERBOARD_SIZE, ms, ranked_board_document
 
 log = logging.getLogger("gamif.leaderboards")
@@ -142,8 +142,7 @@ class LiveBoards:
         self.sessions = sessions
         self.push_ms = push_ms
         self._names: dict[str, str] = {}
-        self._last: dict[str, Stored] = {}
-        """Per topic, the last document this process published or read, and its position."""
+        self._last = LastPushed(store)
         self._pushes = Coalescer(lambda topic: self.push(topic, min_interval_ms=push_ms), push_ms, log)
         self._boards = boards
         """The board names (``xp`` and the rules' metrics): the topics a repair refreshes."""
@@ -218,21 +217,12 @@ class LiveBoards:
         """Publish the delta from the topic's stored document to the board as it is now (nothing if they
         are equal); returns the document and position after it."""
         _, board, period = topic.split(":")
-        stored = self._last.get(topic) or await self.store.read(topic)
-        try:
-            stored = await push_document(
-                self.store,
-                topic,
-                stored,
-                lambda: self.document(board, period),
-                lambda before, after: TopicChange(topic, board_ops(before, after)),
-                min_interval_ms=min_interval_ms,
-            )
-        except PushFailed:
-            self._last.pop(topic, None)
-            raise
-        self._last[topic] = stored
-        return stored
+        return await self._last.push(
+            topic,
+            lambda: self.document(board, period),
+            lambda before, after: TopicChange(topic, board_ops(before, after)),
+            min_interval_ms=min_interval_ms,
+        )
 
     async def snapshot(self, board: str, period: str) -> tuple[dict[str, Any], Position]:
         """The document at the stream's head (see the module docstring)."""
@@ -252,7 +242,7 @@ class LiveBoards:
             stored = await self.store.read(topic)
             if stored.document is None:
                 continue  # nobody has looked at it in this epoch: its first snapshot will read it
-            self._last[topic] = stored
+            self._last.last[topic] = stored
             if (await self.push(topic)).position != stored.position:
                 changed += 1
         return changed

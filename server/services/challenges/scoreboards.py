@@ -41,7 +41,7 @@ from server.hub.documents import Stored
 from server.hub.publish import TopicChange
 from server.hub.streams import Position
 from server.services.topics.coalesce import Coalescer
-from server.services.topics.document_push import Documents, PushFailed, push_document
+from server.services.topics.document_push import Documents, LastPushed
 
 log = logging.getLogger("gamif.challenges")
 
@@ -65,7 +65,7 @@ class ChallengeScoreboards:
         self.sessions = sessions
         self.push_ms = push_ms
         self.clock = clock
-        self._last: dict[str, Stored] = {}
+        self._last = LastPushed(store)
         self._pushes = Coalescer(
             lambda topic: self.push(topic, min_interval_ms=push_ms), push_ms, log, gone=(UnknownChallenge,)
         )
@@ -119,23 +119,14 @@ class ChallengeScoreboards:
         """Publish the delta from the topic's stored document to the scoreboard as it is now (nothing if
         they are equal); returns the document and position after it."""
         challenge_id = topic.split(":", 1)[1]
-        stored = self._last.get(topic) or await self.store.read(topic)
-        try:
-            stored = await push_document(
-                self.store,
-                topic,
-                stored,
-                lambda: self.document(challenge_id),
-                lambda before, after: TopicChange(
-                    topic, diff_ops(before or {}, after), _transition_events(before or {}, after)
-                ),
-                min_interval_ms=min_interval_ms,
-            )
-        except PushFailed:
-            self._last.pop(topic, None)
-            raise
-        self._last[topic] = stored
-        return stored
+        return await self._last.push(
+            topic,
+            lambda: self.document(challenge_id),
+            lambda before, after: TopicChange(
+                topic, diff_ops(before or {}, after), _transition_events(before or {}, after)
+            ),
+            min_interval_ms=min_interval_ms,
+        )
 
     async def snapshot(self, challenge_id: str) -> tuple[dict[str, Any], Position]:
         """The document at the stream's head (see the module docstring); UnknownChallenge if none."""

@@ -80,4 +80,35 @@ async def push_document(
     raise PushFailed(f"{topic}: could not publish after {MAX_ATTEMPTS} attempts")
 
 
-__all__ = ["MAX_ATTEMPTS", "Documents", "PushFailed", "push_document"]
+class LastPushed:
+    """`push_document` for one process's topics, each push starting from the document this process last
+    pushed or read (and its position), so the store is read only when that is unknown; a failed push
+    forgets it (the next push reads the store again)."""
+
+    def __init__(self, store: Documents) -> None:
+        self.store = store
+        self.last: dict[str, Stored] = {}
+        """Per topic, the last document this process published or read, and its position."""
+
+    async def push(
+        self,
+        topic: str,
+        compute: Callable[[], Awaitable[Document]],
+        change: Callable[[Document | None, Document], TopicChange],
+        *,
+        min_interval_ms: int = 0,
+    ) -> Stored:
+        """`push_document` from the remembered document; the document and position after it."""
+        stored = self.last.get(topic) or await self.store.read(topic)
+        try:
+            stored = await push_document(
+                self.store, topic, stored, compute, change, min_interval_ms=min_interval_ms
+            )
+        except PushFailed:
+            self.last.pop(topic, None)
+            raise
+        self.last[topic] = stored
+        return stored
+
+
+__all__ = ["MAX_ATTEMPTS", "Documents", "LastPushed", "PushFailed", "push_document"]
