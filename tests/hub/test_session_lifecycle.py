@@ -216,29 +216,50 @@ async def follow_presence(raw: Raw, mirror: TopicMirror, holds: Any, timeout: fl
                     assert mirror.apply_delta(delta) is Outcome.APPLIED
 
 
+SLOW_SWEEP = {"GAMIF_HUB_PRESENCE_TTL_SECONDS": "30", "GAMIF_HUB_PRESENCE_GRACE_MS": "500"}
+"""A periodic presence sweep that is rare (every 7.5 s, a quarter of the longest TTL allowed): only the
+grace can explain a prompt leave."""
+
+
+@contextlib.asynccontextmanager
+async def serving(*hubs: HubProcess) -> AsyncIterator[None]:
+    try:
+        await asyncio.gather(*(hub.start() for hub in hubs))
+        yield
+    finally:
+        await asyncio.gather(*(hub.stop() for hub in hubs))
+
+
 @pytest.fixture
 async def slow_sweep_hub(tmp_path: Path) -> AsyncIterator[HubProcess]:
-    """An embedded hub whose periodic presence sweep is rare (every 7.5 s, a quarter of the longest TTL
-    allowed): only the grace can explain a prompt leave."""
-    env = hub_env(f"sqlite+aiosqlite:///{tmp_path / 'gamif.db'}", None, "", tmp_path)
-    env |= {"GAMIF_HUB_PRESENCE_TTL_SECONDS": "30", "GAMIF_HUB_PRESENCE_GRACE_MS": "500"}
+    """An embedded hub whose presence is swept rarely (`SLOW_SWEEP`)."""
+    env = hub_env(f"sqlite+aiosqlite:///{tmp_path / 'gamif.db'}", None, "", tmp_path) | SLOW_SWEEP
     hub = HubProcess("presence", env)
-    await hub.start()
-    try:
+    async with serving(hub):
         yield hub
-    finally:
-        await hub.stop()
 
 
-async def test_a_user_leaves_presence_when_the_grace_ends(slow_sweep_hub: HubProcess):
-    hub = slow_sweep_hub
-    zoe = await register(hub.http, "zoe")
-    yan = await register(hub.http, "yan")
-    async with Raw.open(hub.ws) as watcher:
+@pytest.fixture
+async def slow_sweep_hubs_on_redis(
+    _postgresql_database_url: str, redis_server: str, redis_prefix: str, tmp_path: Path
+) -> AsyncIterator[tuple[HubProcess, HubProcess]]:
+    """Two hubs on one PostgreSQL and one Redis, sharing presence, each swept rarely (`SLOW_SWEEP`)."""
+    env = hub_env(_postgresql_database_url, redis_server, redis_prefix, tmp_path) | SLOW_SWEEP
+    hubs = HubProcess("leaving", env), HubProcess("watching", env)
+    async with serving(*hubs):
+        yield hubs
+
+
+async def check_a_user_leaves_when_the_grace_ends(leaving_hub: HubProcess, watching_hub: HubProcess) -> None:
+    """A user whose only session on ``leaving_hub`` closes leaves presence, as a watcher on
+    ``watching_hub`` sees it, once the grace (500 ms) has passed and well before the periodic sweep."""
+    zoe = await register(leaving_hub.http, "zoe")
+    yan = await register(leaving_hub.http, "yan")
+    async with Raw.open(watching_hub.ws) as watcher:
         await watcher.login(yan.access_token)
         presence = TopicMirror("presence:global")
         presence.apply_subscribed(await watcher.subscribe("presence:global"))
-        async with Raw.open(hub.ws) as leaving:
+        async with Raw.open(leaving_hub.ws) as leaving:
             await leaving.login(zoe.access_token)
             await follow_presence(watcher, presence, lambda people: zoe.user_id in people)
         closed = time.monotonic()
@@ -246,6 +267,19 @@ async def test_a_user_leaves_presence_when_the_grace_ends(slow_sweep_hub: HubPro
         took = time.monotonic() - closed
         # Not before the grace (500 ms), and not at the next periodic sweep (up to 7.5 s later).
         assert 0.45 <= took < 1.5, took
+
+
+async def test_a_user_leaves_presence_when_the_grace_ends(slow_sweep_hub: HubProcess):
+    await check_a_user_leaves_when_the_grace_ends(slow_sweep_hub, slow_sweep_hub)
+
+
+@pytest.mark.postgresql
+async def test_on_redis_a_user_leaves_presence_when_the_grace_ends_on_every_node(
+    slow_sweep_hubs_on_redis: tuple[HubProcess, HubProcess],
+):
+    """The node that saw the close sweeps the shared presence when the grace ends: a watcher on another
+    node sees the leave then too (README, "On Redis")."""
+    await check_a_user_leaves_when_the_grace_ends(*slow_sweep_hubs_on_redis)
 
 
 async def test_a_refused_upgrade_logs_one_line(embedded: HubProcess):

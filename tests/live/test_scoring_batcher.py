@@ -139,6 +139,25 @@ async def test_a_store_that_is_down_is_waited_out(
         assert await session.scalar(select(func.count()).select_from(MetricEventRow)) == 1
 
 
+async def test_an_outage_that_lasts_logs_errors_to_alert_on(
+    world: World, rules: RulesService, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The wait for a store has no limit (its events were accepted), so what an operator alerts on is
+    its length: warnings at first, errors once it has lasted ``ALERT_AFTER_S``."""
+    monkeypatch.setattr("tasks.scoring_batcher._RETRY_FIRST", 0.01)  # waits 0.01, 0.02, 0.04, 0.08, 0.16 s
+    monkeypatch.setattr("tasks.scoring_batcher.ALERT_AFTER_S", 0.05)
+    ana = await world.add_user("ana")
+    step = FlakyStep(ScoringStep(Scorer(world.sessions), rules, None), failures=6)
+    result = await ScoringBatcher(step, max_attempts=2).score(batch(ana, "a1"), NOW)
+    assert result.accepted == 1
+    levels = [r.levelname for r in caplog.records if r.name == "gamif.scoring"]
+    assert len(levels) == 6
+    # The first attempt fails at once, the last after 0.31 s of waiting at least; never back to warnings.
+    assert levels[0] == "WARNING"
+    assert levels[-1] == "ERROR"
+    assert levels == sorted(levels, key=["WARNING", "ERROR"].index)
+
+
 class _Orig(Exception):
     def __init__(self, sqlstate: str | None) -> None:
         super().__init__(sqlstate)
