@@ -53,6 +53,15 @@ async def begin_write(session: AsyncSession) -> None:
     await session.connection(execution_options=WRITE_TRANSACTION)
 
 
+async def begin_snapshot_read(session: AsyncSession) -> None:
+    """Start the session's transaction as a read of one consistent snapshot (call first thing in
+    `session.begin()`): every statement sees the same committed state, whatever commits meanwhile.
+    PostgreSQL: REPEATABLE READ (its default, READ COMMITTED, gives each statement a snapshot of its own);
+    SQLite in WAL mode: a plain BEGIN already reads one snapshot, from its first read on."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
 def _sqlite_begin(connection: Any) -> None:
     write = connection.get_execution_options().get("gamif_write", False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
