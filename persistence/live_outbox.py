@@ -22,12 +22,11 @@ from .models import LiveOutbox, UserStateRow
 
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
-    """One delta of the outbox. ``version``: the state it leads its topic to, or None (a recomputed
-    document: the entry only says the topic changed)."""
+    """One delta of the outbox. ``version``: the state it leads its user topic to."""
 
     id: int
     topic: str
-    version: int | None
+    version: int
     payload: bytes
 
 
@@ -57,7 +56,7 @@ async def live_versions(session: AsyncSession, user_ids: Collection[uuid.UUID]) 
 
 
 async def add(
-    session: AsyncSession, entries: Sequence[tuple[str, int | None, bytes]], now: datetime
+    session: AsyncSession, entries: Sequence[tuple[str, int, bytes]], now: datetime
 ) -> list[OutboxEntry]:
     """Write ``(topic, version, payload)`` entries in the caller's transaction, in one statement."""
     if not entries:

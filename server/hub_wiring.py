@@ -70,8 +70,9 @@ async def open_live(
         else:
             store = DocumentStore(streams)
         outbox = Outbox(sessions)
-        documents = LiveDocuments(store, sessions, rules.engine, outbox, push_ms=push_ms)
-        relay = OutboxRelay(outbox, streams, on_changed=documents.on_changed)
+        documents = LiveDocuments(store, sessions, rules.engine, push_ms=push_ms)
+        documents.start()  # reconciles what a process that died took with it
+        relay = OutboxRelay(outbox, streams, on_changed=documents.changed)
         relay.start()  # publishes what scoring here commits, and sweeps what any process left behind
         challenges = ChallengeScoreboards(store, sessions, push_ms=push_ms)
         try:

@@ -67,7 +67,7 @@ class ScoringStep:
         result = await self.scorer.score(engine, submissions, received_at, before_commit=before_commit)
         if push is not None and self.relay is not None:
             # Committed: the live changes go out now (or, if the streams are away, with a sweep).
-            await self.relay.publish_committed(push.entries)
+            await self.relay.publish_committed(push.entries, push.changed)
         if challenges.changed:
             self.notifier.changed(sorted(challenges.changed))  # committed: the scoreboard may read them
         if self.boards is not None:

@@ -3,9 +3,9 @@ through their lifecycle: `server.services.challenges.lifecycle`).
 
 taskiq's worker processes import this module (``tasks.worker:broker``), so it builds the broker from
 the settings in the environment; each process then sets up its own services at start (database,
-rules, scorer, the team and feed live documents, the outbox relay that publishes what it commits and
-sweeps what a crashed process left, and the leaderboards on Redis) and hands them to the scoring task
-(`tasks.scoring`).
+rules, scorer, the team and feed live documents (which also reconcile what a crashed process left),
+the outbox relay that publishes what it commits and sweeps what a crashed process left, and the
+leaderboards on Redis) and hands them to the scoring task (`tasks.scoring`).
 Workers need Redis: the queue is a Redis stream (`tasks.broker`), shared by every worker and every
 API process that enqueues.
 
@@ -35,7 +35,7 @@ from server.services.boards.live import open_live_boards
 from server.services.challenges.lifecycle import ChallengeLifecycle, running_clock
 from server.services.challenges.scoreboards import ChallengeScoreboards
 from server.services.scoring.rules import RulesService
-from server.services.topics.live_documents import LiveDocuments
+from server.services.topics.live_documents import Changed, LiveDocuments
 from server.services.topics.outbox_relay import OutboxRelay
 from tasks.scoring import register_scoring
 from tasks.scoring_batcher import ScoringBatcher
@@ -53,11 +53,13 @@ class _KilledAfterCommit(OutboxRelay):
     """Test-only relay (`KILL_AFTER_COMMIT`): the process group dies instead of publishing, so that the
     committed entries are left for another process's sweep, and taskiq restarts no child to publish them."""
 
-    async def publish_committed(self, entries: Sequence[OutboxEntry]) -> None:
+    async def publish_committed(
+        self, entries: Sequence[OutboxEntry], changed: Sequence[Changed] = ()
+    ) -> None:
         if entries:
             log.warning("worker: killed after a commit, before publishing (%s)", KILL_AFTER_COMMIT)
             os.killpg(os.getpgid(0), signal.SIGKILL)
-        await super().publish_committed(entries)
+        await super().publish_committed(entries, changed)
 
 
 settings = load_settings()
@@ -80,10 +82,11 @@ if broker is not None:
         )
         outbox = Outbox(sessions)
         documents = LiveDocuments(
-            DocumentStore(streams), sessions, rules.engine, outbox, push_ms=settings.leaderboard_push_ms
+            DocumentStore(streams), sessions, rules.engine, push_ms=settings.leaderboard_push_ms
         )
+        documents.start()  # reconciles what a process that died took with it
         relay_class = _KilledAfterCommit if os.environ.get(KILL_AFTER_COMMIT) == "1" else OutboxRelay
-        relay = relay_class(outbox, streams, on_changed=documents.on_changed)
+        relay = relay_class(outbox, streams, on_changed=documents.changed)
         relay.start()  # publishes what this worker commits, and sweeps what any process left behind
         step = ScoringStep(Scorer(sessions), rules, relay, boards, scoreboards)
         batcher = ScoringBatcher(

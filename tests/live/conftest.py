@@ -33,7 +33,7 @@ from server.hub.memory import MemoryStreams
 from server.hub.streams import Position
 from server.services.scoring.rules import RulesService
 from server.services.topics.directory import TopicDirectory
-from server.services.topics.live_documents import LiveDocuments
+from server.services.topics.live_documents import Changed, LiveDocuments
 from server.services.topics.outbox_relay import OutboxRelay
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -76,9 +76,7 @@ def clock() -> Clock:
 async def documents(
     sessions: async_sessionmaker[AsyncSession], rules: RulesService, streams: MemoryStreams, clock: Clock
 ) -> AsyncIterator[LiveDocuments]:
-    live = LiveDocuments(
-        MemoryDocuments(streams), sessions, rules.engine, Outbox(sessions), push_ms=0, clock=clock
-    )
+    live = LiveDocuments(MemoryDocuments(streams), sessions, rules.engine, push_ms=0, clock=clock)
     yield live
     await live.aclose()
 
@@ -161,17 +159,24 @@ class RecordingRelay(OutboxRelay):
     documents it hands changes to have pushed them, and can fail on purpose."""
 
     def __init__(self, outbox: Outbox, streams: MemoryStreams, documents: LiveDocuments) -> None:
-        super().__init__(outbox, streams, on_changed=documents.on_changed, grace_seconds=0)
+        super().__init__(outbox, streams, on_changed=documents.changed, grace_seconds=0)
         self.documents = documents
         self.published: list[list[str]] = []
+        """The topics of each committed change handed over (users' entries, then changed documents)."""
         self.fail_next_publish = False
 
     async def publish(self, entries: Sequence[OutboxEntry]) -> None:
-        self.published.append([entry.topic for entry in entries])
         if self.fail_next_publish:
             self.fail_next_publish = False
             raise ConnectionError("the streams went away")
         await super().publish(entries)
+        await self.flush()
+
+    async def publish_committed(
+        self, entries: Sequence[OutboxEntry], changed: Sequence[Changed] = ()
+    ) -> None:
+        self.published.append([entry.topic for entry in entries] + [change.topic for change in changed])
+        await super().publish_committed(entries, changed)
         await self.documents.settled()
 
 

@@ -42,7 +42,7 @@ async def score(
     """Score, then hand the live changes to the relay (which waits for the feed's push)."""
     push = ScoringPush()
     await Scorer(sessions).score(engine, list(submissions), NOW, before_commit=push)
-    await relay.publish(push.entries)
+    await relay.publish_committed(push.entries, push.changed)
 
 
 async def follow(
@@ -212,7 +212,7 @@ async def test_concurrent_batches_publish_a_consistent_feed(
             for n, user in enumerate(users)
         )
     )
-    await asyncio.gather(*(relay.publish(push.entries) for push in pushes))  # each after its commit
+    await asyncio.gather(*(relay.publish_committed(push.entries, push.changed) for push in pushes))  # each after its commit
     document, applied = await follow(directory, streams, document, at)
     assert 1 <= len(applied) <= len(users)  # coalesced: batches that changed it meanwhile share a push
     assert {row["user_id"] for row in document["items"]} == set(users)

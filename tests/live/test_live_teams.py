@@ -73,7 +73,7 @@ async def test_scoring_members_publishes_each_of_their_teams_delta(
     batch = [submission("r1", ana, "reviews_done", 10), submission("p1", ben, "prs_merged", 2)]
     push = ScoringPush()
     await Scorer(sessions).score(engine, batch, NOW, before_commit=push)
-    await relay.publish(push.entries)  # after the commit
+    await relay.publish_committed(push.entries, push.changed)  # after the commit
 
     (published,) = relay.published
     assert published[:2] == sorted([f"user:{ana}", f"user:{ben}"])  # the users' changes first
@@ -105,7 +105,7 @@ async def test_a_user_in_no_team_publishes_no_team_change(
     await world.add_team("web", {ben: NOW}, former=(ana,))
     push = ScoringPush()
     await Scorer(sessions).score(engine, [submission("r1", ana, "reviews_done", 4)], NOW, before_commit=push)
-    await relay.publish(push.entries)
+    await relay.publish_committed(push.entries, push.changed)
     assert relay.published == [[f"user:{ana}", "activity:global"]]  # no team (a badge: the feed)
 
 
@@ -144,7 +144,7 @@ async def test_concurrent_batches_of_two_members_publish_consistent_totals(
         scorer.score(engine, [submission("p1", ben, "prs_merged", 2)], NOW, before_commit=hook),
     )
     assert sorted(arrived) == sorted([ana, ben])
-    await asyncio.gather(*(relay.publish(push.entries) for push in pushes))  # each after its commit
+    await asyncio.gather(*(relay.publish_committed(push.entries, push.changed) for push in pushes))  # each after its commit
     deltas = await streams.since("team:platform", at.epoch, at.offset)
     assert deltas is not None
     assert 1 <= len(deltas) <= 2  # coalesced: a push computed after both commits shows both

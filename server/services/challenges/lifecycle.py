@@ -4,9 +4,10 @@
 whatever number of processes attempt it) and tells the live scoreboard after each commit. With a
 relay, a finish also pushes the rewarded members' own state live as a scoring batch does, with the
 scoring path's push (`server.services.scoring.live.ScoringPush`) as its before-commit hook: each member's
-``user:{id}`` delta and events (``xp_awarded``, ``level_up``, ``badge_earned``), their teams' and (with
-the notifications kept in the same transaction, so exactly once) the activity feed's "changed" entries
-go into the live outbox in the finishing transaction, and out through the outbox relay after its commit.
+``user:{id}`` delta and events (``xp_awarded``, ``level_up``, ``badge_earned``) go into the live outbox in
+the finishing transaction (with the notifications kept in it, so exactly once), and out through the outbox
+relay after its commit, which also tells the live documents of their teams and (with notable moments)
+the activity feed.
 If the finish fails, nothing was written or published, and the finish is retried later.
 
 `ChallengeClock` decides when: it sleeps exactly until the next boundary (the earliest ``starts_at`` of a
@@ -103,7 +104,7 @@ class ChallengeLifecycle:
                 failure = failure or error
                 continue
             if push is not None and self.relay is not None:
-                await self.relay.publish_committed(push.entries)
+                await self.relay.publish_committed(push.entries, push.changed)
             if done is not None:
                 finished.append(challenge_id)
         if finished:

@@ -1,8 +1,8 @@
 """Teams and membership history (joined/left times, so contributions credit the team of the moment).
 
-Live: with a relay, a change of a team (name, description, archiving) or of its members writes a
-"changed" entry for ``team:{slug}`` into the live outbox in its transaction and, once committed, hands it
-to the outbox relay, whose live documents push the team's recomputed document
+Live: with a relay, a change of a team (name, description, archiving) or of its members notes that
+``team:{slug}`` changed and, once committed, hands that to the outbox relay, whose live documents push
+the team's document recomputed whole
 (`server.services.topics.live_documents`, PROTOCOL.md §9). Nothing is published inside the transaction
 and no team lock is taken. A member joining or leaving first takes the member's state row (``FOR
 SHARE``): a member's scoring and their membership change apply one after the other, so the one that
@@ -24,15 +24,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game import Engine
-from persistence import live_outbox
 from persistence.db import begin_write
-from persistence.live_outbox import OutboxEntry
 from persistence.models import Team, TeamMembership, User, utcnow
 from protocol import team_topic
 from server.services.errors import Conflict, NotFound
 from server.services.pagination import decode_cursor, encode_cursor
 from server.services.scoring.rules import RulesService
-from server.services.topics.live_documents import changed_entry
+from server.services.topics.live_documents import Changed
 from server.services.topics.locks import lock_states, lock_teams
 from server.services.topics.outbox_relay import OutboxRelay
 
@@ -53,11 +51,11 @@ class Member:
 
 
 class _Live:
-    """A team change's live part: the "changed" outbox entry of the team, written in the transaction."""
+    """A team change's live part: the team whose document it changed, told after the commit."""
 
     def __init__(self, service: TeamsService, session: AsyncSession, engine: Engine | None) -> None:
         self.service, self.session, self.engine = service, session, engine
-        self.entries: list[OutboxEntry] = []
+        self.changed: list[Changed] = []
 
     async def lock(self, team: Team, user_id: uuid.UUID | None = None) -> Team:
         """Lock the member's state row (if any), so that the member's scoring and this change apply one
@@ -75,8 +73,7 @@ class _Live:
         """Note that the team's document changed (pushed once the transaction has committed)."""
         if self.service.relay is None:
             return
-        await self.session.flush()
-        self.entries = await live_outbox.add(self.session, [changed_entry(team_topic(team.slug))], utcnow())
+        self.changed = [Changed(team_topic(team.slug))]
 
 
 class TeamsService:
@@ -210,7 +207,7 @@ class TeamsService:
             live = _Live(self, session, engine)
             yield session, live
         if self.relay is not None:
-            await self.relay.publish_committed(live.entries)
+            await self.relay.publish_committed((), live.changed)
 
     @staticmethod
     async def _team(session: AsyncSession, slug: str) -> Team:

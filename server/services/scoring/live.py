@@ -12,10 +12,10 @@ cut-off process left behind are published by any relay's sweep. Snapshots of use
 state with its version (`server.services.topics.directory`).
 
 Teams and the activity feed are documents recomputed after the commit
-(`server.services.topics.live_documents`): in the transaction the push only writes an unversioned outbox
-entry for each team an affected user belongs to (`changed_teams`) and, if the batch kept notable moments,
-for the feed; the relay hands those to the process's live documents, which push them coalesced. No team
-or feed lock is taken here.
+(`server.services.topics.live_documents`): in the transaction the push only notes, in memory, each team
+an affected user belongs to, with the affected members (`changed_teams`), and, if the batch kept notable
+moments, the feed; after the commit the relay hands those to the process's live documents, which push
+them coalesced. No team or feed lock is taken, and nothing of them is written.
 
 Events: ``xp_awarded`` (awards of 0 XP, absorbed by a daily cap, are left out, as from the ledger),
 ``level_up``, ``badge_earned`` (for an award the document shows), ``mission_completed``,
@@ -51,7 +51,7 @@ from protocol import activity_topic, diff_ops, team_topic, user_topic
 from server.hub.publish import TopicChange, encode_change
 from server.services.people.notifications import insert_notifications
 from server.services.topics.documents import badge_key, mission_key, user_document
-from server.services.topics.live_documents import changed_entry
+from server.services.topics.live_documents import Changed
 
 log = logging.getLogger("gamif.live")
 
@@ -93,19 +93,21 @@ async def user_changes(batch: ScoredBatch) -> list[TopicChange]:
     return changes
 
 
-async def changed_teams(batch: ScoredBatch) -> list[str]:
-    """The slugs of the teams an affected user currently belongs to (archived ones too: their documents
-    show the members' XP as it is), in slug order. Read in the transaction, after the users' state rows
-    were locked: a membership change of these users either committed before (and is seen here) or waits
-    for this commit (and marks the teams it changes itself)."""
+async def changed_teams(batch: ScoredBatch) -> list[Changed]:
+    """The teams an affected user currently belongs to (archived ones too: their documents show the
+    members' XP as it is), each with its affected members, in slug order. Read in the transaction, after
+    the users' state rows were locked: a membership change of these users either committed before (and
+    is seen here) or waits for this commit (and marks the teams it changes itself)."""
     users = [uuid.UUID(user_id) for user_id in batch.users]
-    slugs = await batch.session.scalars(
-        select(Team.slug)
+    rows = await batch.session.execute(
+        select(Team.slug, TeamMembership.user_id)
         .join(TeamMembership, TeamMembership.team_id == Team.id)
         .where(TeamMembership.user_id.in_(users), TeamMembership.left_at.is_(None))
-        .distinct()
     )
-    return sorted(slugs)
+    members: defaultdict[str, set[str]] = defaultdict(set)
+    for slug, user_id in rows:
+        members[slug].add(str(user_id))
+    return [Changed(team_topic(slug), frozenset(members[slug])) for slug in sorted(members)]
 
 
 def user_events(engine: Engine, scored: ScoredUser, after: dict[str, Any]) -> list[Event]:
@@ -179,34 +181,32 @@ def _explained(effect: Effect) -> dict[str, Any]:
     }
 
 
-async def live_entries(
-    batch: ScoredBatch, changes: Sequence[TopicChange], notable: bool
-) -> list[OutboxEntry]:
-    """Write the batch's live changes into the outbox, in its transaction: each user's change as the
-    user's next live version (their state rows are locked: versions follow the commit order), then a
-    "changed" entry for each of their teams and, if the batch kept ``notable`` moments, for the feed."""
+async def live_entries(batch: ScoredBatch, changes: Sequence[TopicChange]) -> list[OutboxEntry]:
+    """Write the users' live changes into the outbox, in the batch's transaction: each as the user's next
+    live version (their state rows are locked: versions follow the commit order)."""
     users = [uuid.UUID(change.topic.removeprefix("user:")) for change in changes]
     versions = await live_outbox.next_versions(batch.session, users)
-    rows: list[tuple[str, int | None, bytes]] = [
+    rows: list[tuple[str, int, bytes]] = [
         (change.topic, versions[user], encode_change(change))
         for user, change in zip(users, changes, strict=True)
     ]
-    rows += [changed_entry(team_topic(slug)) for slug in await changed_teams(batch)]
-    if notable:
-        rows.append(changed_entry(activity_topic()))
     return await live_outbox.add(batch.session, rows, batch.now)
 
 
 class ScoringPush:
-    """The before-commit hook of one ingest: keeps the notable moments as notifications and writes the
-    live changes into the outbox (``entries``), to hand to the process's outbox relay once committed.
+    """The before-commit hook of one ingest: keeps the notable moments as notifications, writes the users'
+    live changes into the outbox (``entries``) and notes which team and feed documents changed
+    (``changed``), to hand both to the process's outbox relay once committed.
 
     Use one per scoring call: ``await scorer.score(..., before_commit=push)``, then (committed) ``await
-    relay.publish_committed(push.entries)``. A failed transaction wrote no entry: nothing to take back."""
+    relay.publish_committed(push.entries, push.changed)``. A failed transaction wrote no entry: nothing to
+    take back."""
 
     def __init__(self) -> None:
         self.entries: list[OutboxEntry] = []
         """The outbox entries written in the transaction (worth publishing once it committed)."""
+        self.changed: list[Changed] = []
+        """The team and feed topics whose documents the transaction changed."""
 
     async def __call__(self, batch: ScoredBatch) -> None:
         changes = await user_changes(batch)
@@ -218,4 +218,7 @@ class ScoringPush:
             if name in NOTIFIED
         ]
         inserted = await insert_notifications(batch.session, kept, batch.now)
-        self.entries = await live_entries(batch, changes, bool(inserted))
+        self.entries = await live_entries(batch, changes)
+        self.changed = await changed_teams(batch)
+        if inserted:
+            self.changed.append(Changed(activity_topic()))

@@ -2,24 +2,37 @@
 after the commits that change them, kept beside their streams, pushed coalesced.
 
 Their writers (a scoring batch, a challenge's finish, a membership change, a rename) hold no lock of
-these topics and publish nothing inside their transactions: each writes an unversioned entry into the
-live outbox (``(topic, None, b"")``: "this document changed"), and after its commit hands it to the
-process's outbox relay, which hands it here (`LiveDocuments.on_changed`, the relay's ``on_changed``).
+these topics and publish nothing inside their transactions: after the commit, each tells its process's
+`LiveDocuments` what changed (`Changed`: a topic, and for a team the members whose entries changed),
+through the outbox relay (`server.services.topics.outbox_relay`). Nothing about these topics is written
+to the database: they are documents the database already implies, so a mark is only "look again".
 Like the challenge scoreboards (`server.services.challenges.scoreboards`), a push computes the document
 as the database has it now and publishes the delta from the stored document to it by a compare-and-set
 on the topic's position (`server.services.topics.document_push`; `server.hub.documents` on Redis,
 `MemoryDocuments` embedded), so a snapshot is the stored document at its position, consistent with the
 stream by construction, and any number of processes may push one topic. Pushes are coalesced
-(`server.services.topics.coalesce`): at most one per topic per ``push_ms``, however many batches
-changed it meanwhile. The outbox entries are deleted once a push computed after them has published; if
-the process dies first, a relay's sweep hands them to its own `LiveDocuments`.
+(`server.services.topics.coalesce`): at most one per topic per ``push_ms`` per process, however many
+batches changed it meanwhile.
 
-Why this converges: every change marks its topic after its commit, and the push that follows computes
-the document after that mark, so the last push of a topic shows every committed change; a push never
-replaces a newer document (the compare-and-set fails and it diffs again). Which teams a scoring batch
-marks: those its users belong to when it commits. A membership change takes the member's state row
-(``FOR SHARE``, as `server.services.people.teams` does) so it cannot interleave with the member's
-scoring: the one that commits second sees the other's change, and marks what it changed.
+What a push reads. A team's push brings up to date only the members marked since its last push (their
+XP, weekly XP and names, in three queries over those members): a 100-member team is not re-read for
+every change of one of them. It recomputes the whole team when told so (a membership change, a rename),
+when the topic has no stored document, and at least every `FULL_EVERY_S` (so a new week's weekly XP
+shows even for members who did nothing). The feed is 50 rows: always recomputed.
+
+Why this converges: every change marks its topic after its commit, and the push that follows reads the
+database after that mark and after learning the stored document's position, so a push that publishes
+shows every change committed before it read; a push never replaces a newer document (the
+compare-and-set fails, and it patches the newer one). A mark lives in its process's memory only: if the
+process dies between a commit and its push, the mark is lost, so every process also reconciles
+(`reconcile`, every `RECONCILE_EVERY_S`): it recomputes whole the teams whose members' state or
+membership changed since its last round, and the feed, pushing only what differs from the stored
+documents. A committed change therefore reaches its screens within about ``push_ms`` when its process
+lives, and within `RECONCILE_EVERY_S` + `RECONCILE_GRACE_S` (3 s) when it died right after its commit.
+
+Which teams a scoring batch marks: those its users belong to when it commits. A membership change takes
+the member's state row (``FOR SHARE``, as `server.services.people.teams` does) so it cannot interleave
+with the member's scoring: the one that commits second sees the other's change, and marks what it changed.
 
 The feed's deltas keep its rows keyed by ``id`` (`protocol.row_ops`); the first document of a topic with
 no stored one is a delta that sets the whole document.
@@ -27,88 +40,112 @@ no stored one is a delta that sets the whole document.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import datetime
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game import Engine
 from persistence.db import begin_snapshot_read
-from persistence.live_outbox import Outbox, OutboxEntry
 from persistence.models import utcnow
-from protocol import activity_topic, diff_ops, row_ops
+from protocol import activity_topic, diff_ops, row_ops, team_topic
 from server.hub.documents import Stored
 from server.hub.publish import TopicChange
 from server.hub.streams import Position
+from server.services.background import Background
 from server.services.topics.activity import activity_document
 from server.services.topics.coalesce import Coalescer
 from server.services.topics.document_push import Documents, PushFailed, push_document
-from server.services.topics.documents import team_document
-from server.services.topics.rows import find_team, team_members
+from server.services.topics.documents import team_document, team_document_of, team_member_entry
+from server.services.topics.rows import find_team, recently_changed_teams, team_members
 
 log = logging.getLogger("gamif.live")
 
 Document = dict[str, Any]
 
 
+FULL_EVERY_S = 10.0
+"""A team's push recomputes the whole team at least this often (per process)."""
+RECONCILE_EVERY_S = 2.0
+"""How often a process looks for changes whose marks a dead process took with it."""
+RECONCILE_GRACE_S = 1.0
+"""How far back before its last round a reconciliation looks (commits land after their clock reading)."""
+
+
 class UnknownTeam(LookupError):
     """The topic names no team (any more)."""
 
 
-def changed_entry(topic: str) -> tuple[str, None, bytes]:
-    """The outbox row saying that ``topic``'s document changed (written in the changing transaction)."""
-    return topic, None, b""
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """A committed change of a live document's topic. ``members``: for a team, the user ids of the
+    members whose entries changed (None: anything may have: recompute it whole)."""
+
+    topic: str
+    members: frozenset[str] | None = None
 
 
-class LiveDocuments:
-    """One per process: serves the team and feed snapshots, and pushes those documents when told (by the
-    outbox relay) that they changed."""
+class LiveDocuments(Background):
+    """One per process: serves the team and feed snapshots, pushes those documents when told that they
+    changed, and (started) reconciles them every `RECONCILE_EVERY_S`."""
+
+    task_name = "gamif-live-documents"
 
     def __init__(
         self,
         store: Documents,
         sessions: async_sessionmaker[AsyncSession],
         engine: Callable[[], Awaitable[Engine]],
-        outbox: Outbox,
         *,
         push_ms: int = 250,
         clock: Callable[[], datetime] = utcnow,
+        reconcile_every_s: float = RECONCILE_EVERY_S,
     ) -> None:
         self.store = store
         self.sessions = sessions
         self.engine = engine
         """The rules' current engine (`RulesService.engine`): team documents show levels."""
-        self.outbox = outbox
         self.clock = clock
+        self.reconcile_every_s = reconcile_every_s
         self._last: dict[str, Stored] = {}
-        self._entries: defaultdict[str, set[int]] = defaultdict(set)
-        """The outbox entries of each topic that its next successful push makes redundant."""
+        self._marked: dict[str, set[str] | None] = {}
+        """Per marked topic, the members whose entries changed since its last push (None: recompute it
+        whole)."""
+        self._full_at: dict[str, float] = {}
+        """When each topic was last recomputed whole here (monotonic seconds)."""
         self._pushes = Coalescer(
             lambda topic: self.push(topic, min_interval_ms=push_ms), push_ms, log, gone=(UnknownTeam,)
         )
 
     # -- what changed -------------------------------------------------------------------------------
 
-    def on_changed(self, entries: Sequence[OutboxEntry]) -> None:
-        """The relay's ``on_changed``: push each entry's topic, then delete the entries it covers."""
-        for entry in entries:
-            self._entries[entry.topic].add(entry.id)
-        self.changed(entry.topic for entry in entries)
+    def changed(self, changes: Iterable[Changed]) -> None:
+        """Schedule a push of each change's topic (from a running event loop)."""
+        for change in changes:
+            marked = self._marked.get(change.topic, set())
+            if change.members is None or marked is None:
+                self._marked[change.topic] = None
+            else:
+                self._marked[change.topic] = marked | change.members
+            self._pushes.touch(change.topic)
 
-    def changed(self, topics: Iterable[str]) -> None:
-        """Schedule a push of each topic (from a running event loop)."""
-        for topic in dict.fromkeys(topics):
-            self._pushes.touch(topic)
+    def _mark_again(self, topic: str, members: set[str] | None) -> None:
+        """A push that did not publish: its marks join whatever was marked since."""
+        self.changed([Changed(topic, None if members is None else frozenset(members))])
 
     async def settled(self) -> None:
         """Until every topic marked so far has been pushed (or given up)."""
         await self._pushes.settled()
 
     async def aclose(self) -> None:
-        """Push what is pending now (a process stopping), then stop."""
+        """Stop reconciling, push what is pending now (a process stopping), then stop."""
+        await super().aclose()
         await self._pushes.aclose(self.push)
 
     # -- documents ----------------------------------------------------------------------------------
@@ -126,30 +163,61 @@ class LiveDocuments:
             members = await team_members(session, engine, [team.id], self.clock())
             return team_document(engine, team, members[team.id])
 
+    async def patched(self, topic: str, stored: Document, changed: Collection[str]) -> Document:
+        """``stored`` (a team's document) with the entries of the members ``changed`` (user ids) as the
+        database has them now: brought up to date, added (joined), or removed (left); the team's own
+        fields and totals follow."""
+        engine = await self.engine()
+        ids = [uuid.UUID(user_id) for user_id in changed]
+        async with self.sessions() as session, session.begin():
+            await begin_snapshot_read(session)
+            team = await find_team(session, topic.removeprefix("team:"))
+            if team is None:
+                raise UnknownTeam(topic)
+            members = await team_members(session, engine, [team.id], self.clock(), only=ids)
+        shown = dict(stored["members"])
+        for user_id in changed:
+            shown.pop(user_id, None)
+        shown.update({member.user_id: team_member_entry(engine, member) for member in members[team.id]})
+        return team_document_of(team, shown)
+
     async def push(self, topic: str, *, min_interval_ms: int = 0) -> Stored:
         """Publish the delta from the topic's stored document to the document as it is now (nothing if
-        they are equal), then delete the outbox entries it covers; the document and position after it."""
-        covered = self._entries.pop(topic, set())
+        they are equal); the document and position after it."""
+        members = self._marked.pop(topic, None)
+        whole = (
+            members is None
+            or topic == activity_topic()
+            or time.monotonic() - self._full_at.get(topic, -FULL_EVERY_S) >= FULL_EVERY_S
+        )
+
+        async def compute(stored: Document | None) -> Document:
+            if whole or stored is None or members is None:
+                return await self.document(topic)
+            return await self.patched(topic, stored, members)
+
+        started = time.monotonic()
         try:
             stored = self._last.get(topic) or await self.store.read(topic)
             stored = await push_document(
                 self.store,
                 topic,
                 stored,
-                lambda: self.document(topic),
+                compute,
                 lambda before, after: _change(topic, before, after),
                 min_interval_ms=min_interval_ms,
             )
         except UnknownTeam:
-            await self.outbox.remove(covered)  # a team deleted: nothing left to show
+            self._last.pop(topic, None)  # a team deleted: nothing left to show
             raise
         except BaseException as error:
-            self._entries[topic] |= covered  # not pushed: the next try (or a sweep) covers them
+            self._mark_again(topic, members)  # not pushed: the next try covers them
             if isinstance(error, PushFailed):
                 self._last.pop(topic, None)
             raise
+        if whole:
+            self._full_at[topic] = started
         self._last[topic] = stored
-        await self.outbox.remove(covered)
         return stored
 
     async def snapshot(self, topic: str) -> tuple[Document, Position]:
@@ -159,6 +227,29 @@ class LiveDocuments:
             stored = await self.push(topic)
         assert stored.document is not None
         return stored.document, stored.position
+
+    # -- reconciling --------------------------------------------------------------------------------
+
+    async def reconcile(self, since: datetime) -> list[Changed]:
+        """Mark, to be recomputed whole, the feed and every team whose members' state or membership
+        changed since ``since``; what it marked."""
+        async with self.sessions() as session:
+            slugs = await recently_changed_teams(session, since)
+        changes = [Changed(activity_topic())] + [Changed(team_topic(slug)) for slug in slugs]
+        self.changed(changes)
+        return changes
+
+    async def _main(self) -> None:
+        since = self.clock() - timedelta(seconds=RECONCILE_GRACE_S)
+        while True:
+            await asyncio.sleep(self.reconcile_every_s)
+            started = self.clock()
+            try:
+                await self.reconcile(since - timedelta(seconds=RECONCILE_GRACE_S))
+            except Exception as error:  # a store is down: the next round looks further back
+                log.warning("live: could not reconcile the team and feed documents (%r)", error)
+                continue
+            since = started
 
 
 def _change(topic: str, before: Document | None, after: Document) -> TopicChange:
@@ -170,4 +261,4 @@ def _change(topic: str, before: Document | None, after: Document) -> TopicChange
     return TopicChange(topic, diff_ops(before, after))
 
 
-__all__ = ["LiveDocuments", "UnknownTeam", "changed_entry"]
+__all__ = ["FULL_EVERY_S", "RECONCILE_EVERY_S", "Changed", "LiveDocuments", "UnknownTeam"]

@@ -11,9 +11,14 @@ and has not published it, or died first), the relay publishes that topic's earli
 than ``grace`` every ``interval``; so a committed change reaches the streams within about
 ``grace + interval`` (1.5 s by default) even when the process that made it died right after its commit.
 
-Entries without a version only say that a recomputed document changed (a team, the activity feed):
-the relay hands them to ``on_changed``, which pushes those documents and deletes the entries once
-pushed; without one, they stay for a relay that has it.
+Deleting what is published is batched: `publish_committed` queues the ids, and the run loop deletes them
+all in one statement before each sweep (a process that dies first leaves them to a sweep, which finds
+them published: `Seen`, deleted). A batch's commit is therefore followed by Redis round trips only, not
+by a second database transaction.
+
+After the entries, `publish_committed` hands the documents the transaction changed (teams, the feed:
+`server.services.topics.live_documents.Changed`) to ``on_changed``, the process's live documents, which
+push them coalesced.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from persistence.models import utcnow
 from server.backoff import Backoff
 from server.hub.streams import Missing, Streams, Versioned
 from server.services.background import Background
+from server.services.topics.live_documents import Changed
 
 log = logging.getLogger("gamif.live")
 
@@ -37,8 +43,8 @@ milliseconds of its commit; a sweep publishing it too would only be answered `Se
 DEFAULT_INTERVAL_SECONDS = 0.5
 SWEEP_BATCH = 1_000
 
-OnChanged = Callable[[Sequence[OutboxEntry]], None]
-"""Told the unversioned entries (document topics that changed); deletes them once it has pushed."""
+OnChanged = Callable[[Sequence[Changed]], None]
+"""Told, after a commit, which recomputed documents it changed (`LiveDocuments.changed`)."""
 
 
 class OutboxRelay(Background):
@@ -58,44 +64,55 @@ class OutboxRelay(Background):
         self.on_changed = on_changed
         self.grace = timedelta(seconds=grace_seconds)
         self.interval = interval_seconds
+        self._published: list[int] = []
+        """Entries published and not deleted yet (`flush`)."""
 
     async def publish(self, entries: Sequence[OutboxEntry]) -> None:
-        """Publish committed entries (any topics, any order) and delete what is published."""
-        versioned = sorted((e for e in entries if e.version is not None), key=lambda e: (e.topic, e.version))
-        done: list[int] = []
-        if versioned:
-            outcomes = await self.streams.publish_versions(
-                [Versioned(e.topic, e.version or 0, e.payload) for e in versioned]
-            )
-            behind: dict[str, int] = {}
-            for entry, outcome in zip(versioned, outcomes, strict=True):
-                if isinstance(outcome, Missing):
-                    behind.setdefault(entry.topic, outcome.last)
-                else:
-                    done.append(entry.id)
-            for topic, last in behind.items():
-                done += await self.catch_up(topic, last)
-        await self.outbox.remove(done)
-        unversioned = [e for e in entries if e.version is None]
-        if unversioned and self.on_changed is not None:
-            self.on_changed(unversioned)
-
-    async def publish_committed(self, entries: Sequence[OutboxEntry]) -> None:
-        """`publish` what a transaction has just committed, right after its commit; never raises. If the
-        streams cannot be reached, the entries stay in the outbox and a sweep (this process's or any
-        other's) publishes them: the transaction is committed, so its caller carries on (a worker still
-        acknowledges its batch)."""
-        if not entries:
+        """Publish committed entries (any topics, any order); what is published is deleted with the next
+        `flush` (the run loop's, every ``interval``)."""
+        versioned = sorted(entries, key=lambda e: (e.topic, e.version))
+        if not versioned:
             return
+        outcomes = await self.streams.publish_versions(
+            [Versioned(e.topic, e.version, e.payload) for e in versioned]
+        )
+        behind: dict[str, int] = {}
+        for entry, outcome in zip(versioned, outcomes, strict=True):
+            if isinstance(outcome, Missing):
+                behind.setdefault(entry.topic, outcome.last)
+            else:
+                self._published.append(entry.id)
+        for topic, last in behind.items():
+            self._published += await self.catch_up(topic, last)
+
+    async def flush(self) -> None:
+        """Delete the entries published so far (one statement)."""
+        done, self._published = self._published, []
         try:
-            await self.publish(entries)
-        except Exception as error:
-            log.warning("live: %d committed change(s) left to the sweep (%r)", len(entries), error)
+            await self.outbox.remove(done)
+        except BaseException:
+            self._published += done  # the next flush tries again (or a sweep finds them published)
+            raise
+
+    async def publish_committed(
+        self, entries: Sequence[OutboxEntry], changed: Sequence[Changed] = ()
+    ) -> None:
+        """`publish` what a transaction has just committed, right after its commit, then tell
+        ``on_changed`` the documents it ``changed``; never raises. If the streams cannot be reached, the
+        entries stay in the outbox and a sweep (this process's or any other's) publishes them: the
+        transaction is committed, so its caller carries on (a worker still acknowledges its batch)."""
+        if entries:
+            try:
+                await self.publish(entries)
+            except Exception as error:
+                log.warning("live: %d committed change(s) left to the sweep (%r)", len(entries), error)
+        if changed and self.on_changed is not None:
+            self.on_changed(changed)
 
     async def bring_up(self, topic: str, last: int) -> None:
         """Publish a versioned topic's committed entries after version ``last`` and delete them (what a
         snapshot that found the stream behind its version does)."""
-        await self.outbox.remove(await self.catch_up(topic, last))
+        self._published += await self.catch_up(topic, last)
 
     async def catch_up(self, topic: str, last: int) -> list[int]:
         """Publish a versioned topic's committed entries after version ``last``, in order; their ids."""
@@ -103,7 +120,7 @@ class OutboxRelay(Background):
         if not entries:
             return []
         outcomes = await self.streams.publish_versions(
-            [Versioned(e.topic, e.version or 0, e.payload) for e in entries]
+            [Versioned(e.topic, e.version, e.payload) for e in entries]
         )
         for index, outcome in enumerate(outcomes):
             if isinstance(outcome, Missing):
@@ -117,9 +134,7 @@ class OutboxRelay(Background):
                 )
                 await self.streams.drop(topic)
                 rest = entries[index:]
-                await self.streams.publish_versions(
-                    [Versioned(e.topic, e.version or 0, e.payload) for e in rest]
-                )
+                await self.streams.publish_versions([Versioned(e.topic, e.version, e.payload) for e in rest])
                 break
         return [entry.id for entry in entries]
 
@@ -134,12 +149,22 @@ class OutboxRelay(Background):
                 swept += len(entries)
                 after = entries[-1].id
             if len(entries) < SWEEP_BATCH:
+                await self.flush()
                 return swept
+
+    async def aclose(self) -> None:
+        """Stop the loop, then delete what this process published (what it cannot, a sweep finds)."""
+        await super().aclose()
+        try:
+            await self.flush()
+        except Exception as error:
+            log.warning("live: %d published outbox entries left to a sweep (%r)", len(self._published), error)
 
     async def _main(self) -> None:
         backoff = Backoff(self.interval, 30.0)
         while True:
             try:
+                await self.flush()
                 swept = await self.sweep()
             except Exception as error:  # a store is down: try again later, never give up
                 delay = backoff.step()

@@ -8,7 +8,7 @@ the documents they feed are built by `server.services.topics.documents`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -57,18 +57,25 @@ async def earned_badges(session: AsyncSession, user_id: uuid.UUID) -> Sequence[B
 
 
 async def team_members(
-    session: AsyncSession, engine: Engine, team_ids: Sequence[uuid.UUID], now: datetime
+    session: AsyncSession,
+    engine: Engine,
+    team_ids: Sequence[uuid.UUID],
+    now: datetime,
+    *,
+    only: Collection[uuid.UUID] | None = None,
 ) -> dict[uuid.UUID, list[TeamMember]]:
     """The current members of each team as its document shows them (``weekly_xp``: the UTC week containing
-    ``now``), in three queries however many teams."""
+    ``now``), in three queries however many teams; ``only``: just those of these users (a document
+    brought up to date member by member, `server.services.topics.live_documents`)."""
     members: dict[uuid.UUID, list[TeamMember]] = {team_id: [] for team_id in team_ids}
-    rows = (
-        await session.execute(
-            select(TeamMembership.team_id, User.id, User.handle, User.display_name, TeamMembership.joined_at)
-            .join(TeamMembership, TeamMembership.user_id == User.id)
-            .where(TeamMembership.team_id.in_(list(members)), TeamMembership.left_at.is_(None))
-        )
-    ).all()
+    query = (
+        select(TeamMembership.team_id, User.id, User.handle, User.display_name, TeamMembership.joined_at)
+        .join(TeamMembership, TeamMembership.user_id == User.id)
+        .where(TeamMembership.team_id.in_(list(members)), TeamMembership.left_at.is_(None))
+    )
+    if only is not None:
+        query = query.where(TeamMembership.user_id.in_(list(only)))
+    rows = (await session.execute(query)).all()
     user_ids = sorted({row.id for row in rows})
     if not user_ids:
         return members
@@ -99,6 +106,23 @@ async def team_members(
             )
         )
     return members
+
+
+async def recently_changed_teams(session: AsyncSession, since: datetime) -> list[str]:
+    """The slugs of the teams with a current member whose state changed since ``since``, or a member
+    who joined or left since (to reconcile their documents, `server.services.topics.live_documents`)."""
+    scored = (
+        select(Team.slug)
+        .join(TeamMembership, TeamMembership.team_id == Team.id)
+        .join(UserStateRow, UserStateRow.user_id == TeamMembership.user_id)
+        .where(TeamMembership.left_at.is_(None), UserStateRow.updated_at >= since)
+    )
+    moved = (
+        select(Team.slug)
+        .join(TeamMembership, TeamMembership.team_id == Team.id)
+        .where((TeamMembership.joined_at >= since) | (TeamMembership.left_at >= since))
+    )
+    return sorted(set(await session.scalars(scored)) | set(await session.scalars(moved)))
 
 
 def board_totals(board: str, bounds: tuple[datetime | None, datetime | None]) -> Select[Any]:
@@ -159,6 +183,7 @@ __all__ = [
     "earned_badges",
     "find_team",
     "find_user",
+    "recently_changed_teams",
     "team_members",
     "top_scores",
 ]
