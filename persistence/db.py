@@ -40,7 +40,18 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     options.setdefault("pool_pre_ping", True)
+    # A process uses several connections at once (scoring groups, the coalesced document pushes, the
+    # relay, requests): a pool smaller than that opens and closes an overflow connection each time,
+    # a PostgreSQL backend started and stopped, with its prepared statements lost.
+    options.setdefault("pool_size", POOL_SIZE)
+    options.setdefault("max_overflow", POOL_OVERFLOW)
     return create_async_engine(url, **options)
+
+
+POOL_SIZE = 15
+"""Connections a process keeps open to PostgreSQL (a hub and two workers: 45 of its default 100)."""
+POOL_OVERFLOW = 5
+"""Connections opened beyond `POOL_SIZE` at a peak, closed when returned."""
 
 
 WRITE_TRANSACTION = {"gamif_write": True}

@@ -212,7 +212,9 @@ async def test_concurrent_batches_publish_a_consistent_feed(
             for n, user in enumerate(users)
         )
     )
-    await asyncio.gather(*(relay.publish_committed(push.entries, push.changed) for push in pushes))  # each after its commit
+    await asyncio.gather(
+        *(relay.publish_committed(push.entries, push.changed) for push in pushes)
+    )  # each after its commit
     document, applied = await follow(directory, streams, document, at)
     assert 1 <= len(applied) <= len(users)  # coalesced: batches that changed it meanwhile share a push
     assert {row["user_id"] for row in document["items"]} == set(users)

@@ -144,7 +144,9 @@ async def test_concurrent_batches_of_two_members_publish_consistent_totals(
         scorer.score(engine, [submission("p1", ben, "prs_merged", 2)], NOW, before_commit=hook),
     )
     assert sorted(arrived) == sorted([ana, ben])
-    await asyncio.gather(*(relay.publish_committed(push.entries, push.changed) for push in pushes))  # each after its commit
+    await asyncio.gather(
+        *(relay.publish_committed(push.entries, push.changed) for push in pushes)
+    )  # each after its commit
     deltas = await streams.since("team:platform", at.epoch, at.offset)
     assert deltas is not None
     assert 1 <= len(deltas) <= 2  # coalesced: a push computed after both commits shows both

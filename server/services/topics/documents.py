@@ -164,11 +164,16 @@ def team_document_of(team: Team, shown: dict[str, dict[str, Any]]) -> dict[str, 
         "description": team.description,
         "archived": team.archived_at is not None,
         "members": shown,
-        "totals": {
-            "members": len(shown),
-            "xp": sum(m["xp"] for m in shown.values()),
-            "weekly_xp": sum(m["weekly_xp"] for m in shown.values()),
-        },
+        "totals": team_totals(shown),
+    }
+
+
+def team_totals(shown: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """A team document's ``totals`` from its members' entries."""
+    return {
+        "members": len(shown),
+        "xp": sum(m["xp"] for m in shown.values()),
+        "weekly_xp": sum(m["weekly_xp"] for m in shown.values()),
     }
 
 
@@ -239,5 +244,6 @@ __all__ = [
     "team_document",
     "team_document_of",
     "team_member_entry",
+    "team_totals",
     "user_document",
 ]

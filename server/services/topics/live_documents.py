@@ -62,8 +62,8 @@ from server.services.background import Background
 from server.services.topics.activity import activity_document
 from server.services.topics.coalesce import Coalescer
 from server.services.topics.document_push import Documents, PushFailed, push_document
-from server.services.topics.documents import team_document, team_document_of, team_member_entry
-from server.services.topics.rows import find_team, recently_changed_teams, team_members
+from server.services.topics.documents import team_document, team_member_entry, team_totals
+from server.services.topics.rows import find_team, recently_changed_teams, team_members, team_members_of
 
 log = logging.getLogger("gamif.live")
 
@@ -165,21 +165,18 @@ class LiveDocuments(Background):
 
     async def patched(self, topic: str, stored: Document, changed: Collection[str]) -> Document:
         """``stored`` (a team's document) with the entries of the members ``changed`` (user ids) as the
-        database has them now: brought up to date, added (joined), or removed (left); the team's own
-        fields and totals follow."""
+        database has them now: brought up to date, added (joined), or removed (left); the totals follow.
+        One statement; the team's own fields stay as stored (a change of those, or of the team's existence,
+        marks the topic to be recomputed whole)."""
         engine = await self.engine()
         ids = [uuid.UUID(user_id) for user_id in changed]
-        async with self.sessions() as session, session.begin():
-            await begin_snapshot_read(session)
-            team = await find_team(session, topic.removeprefix("team:"))
-            if team is None:
-                raise UnknownTeam(topic)
-            members = await team_members(session, engine, [team.id], self.clock(), only=ids)
+        async with self.sessions() as session:
+            members = await team_members_of(session, engine, topic.removeprefix("team:"), ids, self.clock())
         shown = dict(stored["members"])
         for user_id in changed:
             shown.pop(user_id, None)
-        shown.update({member.user_id: team_member_entry(engine, member) for member in members[team.id]})
-        return team_document_of(team, shown)
+        shown.update({member.user_id: team_member_entry(engine, member) for member in members})
+        return {**stored, "members": shown, "totals": team_totals(shown)}
 
     async def push(self, topic: str, *, min_interval_ms: int = 0) -> Stored:
         """Publish the delta from the topic's stored document to the document as it is now (nothing if

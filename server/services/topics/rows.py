@@ -61,20 +61,15 @@ async def team_members(
     engine: Engine,
     team_ids: Sequence[uuid.UUID],
     now: datetime,
-    *,
-    only: Collection[uuid.UUID] | None = None,
 ) -> dict[uuid.UUID, list[TeamMember]]:
     """The current members of each team as its document shows them (``weekly_xp``: the UTC week containing
-    ``now``), in three queries however many teams; ``only``: just those of these users (a document
-    brought up to date member by member, `server.services.topics.live_documents`)."""
+    ``now``), in three queries however many teams."""
     members: dict[uuid.UUID, list[TeamMember]] = {team_id: [] for team_id in team_ids}
     query = (
         select(TeamMembership.team_id, User.id, User.handle, User.display_name, TeamMembership.joined_at)
         .join(TeamMembership, TeamMembership.user_id == User.id)
         .where(TeamMembership.team_id.in_(list(members)), TeamMembership.left_at.is_(None))
     )
-    if only is not None:
-        query = query.where(TeamMembership.user_id.in_(list(only)))
     rows = (await session.execute(query)).all()
     user_ids = sorted({row.id for row in rows})
     if not user_ids:
@@ -106,6 +101,47 @@ async def team_members(
             )
         )
     return members
+
+
+async def team_members_of(
+    session: AsyncSession, engine: Engine, slug: str, user_ids: Collection[uuid.UUID], now: datetime
+) -> list[TeamMember]:
+    """Those of ``user_ids`` who are current members of the team ``slug``, as its document shows them, in
+    one statement (one snapshot): what a team document brought up to date member by member reads."""
+    start, end = period_bounds("weekly", now, engine.rules.week_starts)
+    ids = list(user_ids)
+    weekly = (
+        select(LedgerEntry.user_id, func.sum(LedgerEntry.amount).label("xp"))
+        .where(LedgerEntry.user_id.in_(ids), LedgerEntry.created_at >= start, LedgerEntry.created_at < end)
+        .group_by(LedgerEntry.user_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(
+            User.id,
+            User.handle,
+            User.display_name,
+            TeamMembership.joined_at,
+            UserStateRow.xp,
+            weekly.c.xp.label("weekly_xp"),
+        )
+        .join(TeamMembership, TeamMembership.user_id == User.id)
+        .join(Team, Team.id == TeamMembership.team_id)
+        .outerjoin(UserStateRow, UserStateRow.user_id == User.id)
+        .outerjoin(weekly, weekly.c.user_id == User.id)
+        .where(Team.slug == slug, TeamMembership.left_at.is_(None), TeamMembership.user_id.in_(ids))
+    )
+    return [
+        TeamMember(
+            user_id=str(row.id),
+            handle=row.handle,
+            display_name=row.display_name,
+            xp=int(row.xp or 0),
+            weekly_xp=int(row.weekly_xp or 0),
+            joined_at=row.joined_at,
+        )
+        for row in rows
+    ]
 
 
 async def recently_changed_teams(session: AsyncSession, since: datetime) -> list[str]:
@@ -185,5 +221,6 @@ __all__ = [
     "find_user",
     "recently_changed_teams",
     "team_members",
+    "team_members_of",
     "top_scores",
 ]
