@@ -43,8 +43,9 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     # A process uses several connections at once (scoring groups, the coalesced document pushes, the
     # relay, requests): a pool smaller than that opens and closes an overflow connection each time,
     # a PostgreSQL backend started and stopped, with its prepared statements lost.
-    options.setdefault("pool_size", POOL_SIZE)
-    options.setdefault("max_overflow", POOL_OVERFLOW)
+    if "poolclass" not in options:  # NullPool (migrations) takes no sizes
+        options.setdefault("pool_size", POOL_SIZE)
+        options.setdefault("max_overflow", POOL_OVERFLOW)
     return create_async_engine(url, **options)
 
 
