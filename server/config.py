@@ -284,6 +284,16 @@ class Settings(BaseSettings):
             "flicker on everyone's screen."
         ),
     )
+    team_push_ms: int = Field(
+        default=1000,
+        ge=10,
+        le=60_000,
+        description=(
+            "A team topic and the activity feed get at most one delta per this many ms from each process "
+            "that changes them (changes in between are coalesced into it); a player's own topic is never "
+            "held back."
+        ),
+    )
     leaderboard_push_ms: int = Field(
         default=250,
         ge=10,

@@ -70,8 +70,10 @@ async def open_live(
         else:
             store = DocumentStore(streams)
         outbox = Outbox(sessions)
-        documents = LiveDocuments(store, sessions, rules.engine, push_ms=push_ms)
-        documents.start()  # reconciles what a process that died took with it
+        documents = LiveDocuments(store, sessions, rules.engine, push_ms=settings.team_push_ms)
+        if isinstance(streams, MemoryStreams):
+            # Embedded, this process scores: it reconciles (on Redis, the workers do, `tasks.worker`).
+            documents.start()
         relay = OutboxRelay(outbox, streams, on_changed=documents.changed)
         relay.start()  # publishes what scoring here commits, and sweeps what any process left behind
         challenges = ChallengeScoreboards(store, sessions, push_ms=push_ms)

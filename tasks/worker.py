@@ -82,7 +82,7 @@ if broker is not None:
         )
         outbox = Outbox(sessions)
         documents = LiveDocuments(
-            DocumentStore(streams), sessions, rules.engine, push_ms=settings.leaderboard_push_ms
+            DocumentStore(streams), sessions, rules.engine, push_ms=settings.team_push_ms
         )
         documents.start()  # reconciles what a process that died took with it
         relay_class = _KilledAfterCommit if os.environ.get(KILL_AFTER_COMMIT) == "1" else OutboxRelay

@@ -11,11 +11,11 @@ as the database has it now and publishes the delta from the stored document to i
 on the topic's position (`server.services.topics.document_push`; `server.hub.documents` on Redis,
 `MemoryDocuments` embedded), so a snapshot is the stored document at its position, consistent with the
 stream by construction, and any number of processes may push one topic. Pushes are coalesced
-(`server.services.topics.coalesce`): at most one per topic per ``push_ms`` per process, however many
-batches changed it meanwhile.
+(`server.services.topics.coalesce`): at most one per topic per ``push_ms`` per process
+(``GAMIF_TEAM_PUSH_MS``, 1 s by default), however many batches changed it meanwhile.
 
 What a push reads. A team's push brings up to date only the members marked since its last push (their
-XP, weekly XP and names, in three queries over those members): a 100-member team is not re-read for
+XP, weekly XP and names, in one statement over those members): a 100-member team is not re-read for
 every change of one of them. It recomputes the whole team when told so (a membership change, a rename),
 when the topic has no stored document, and at least every `FULL_EVERY_S` (so a new week's weekly XP
 shows even for members who did nothing). The feed is 50 rows: always recomputed.
@@ -24,11 +24,13 @@ Why this converges: every change marks its topic after its commit, and the push 
 database after that mark and after learning the stored document's position, so a push that publishes
 shows every change committed before it read; a push never replaces a newer document (the
 compare-and-set fails, and it patches the newer one). A mark lives in its process's memory only: if the
-process dies between a commit and its push, the mark is lost, so every process also reconciles
-(`reconcile`, every `RECONCILE_EVERY_S`): it recomputes whole the teams whose members' state or
-membership changed since its last round, and the feed, pushing only what differs from the stored
-documents. A committed change therefore reaches its screens within about ``push_ms`` when its process
-lives, and within `RECONCILE_EVERY_S` + `RECONCILE_GRACE_S` (3 s) when it died right after its commit.
+process dies between a commit and its push, the mark is lost, so the processes that score (the workers;
+embedded, the hub) also reconcile (`reconcile`, every `RECONCILE_EVERY_S`, started with `start`): they
+mark again the members whose state changed since their last round (``user_states.updated_at``), the
+teams whose membership changed, and the feed; pushes of what did not change publish nothing. A committed
+change therefore reaches its screens within about ``push_ms`` when its process lives, and within
+`RECONCILE_EVERY_S` + `RECONCILE_GRACE_S` + ``push_ms`` (4 s by default) when it died right after its
+commit (a process that starts looks back `RECONCILE_LOOK_BACK_S`, for a crash with no survivor).
 
 Which teams a scoring batch marks: those its users belong to when it commits. A membership change takes
 the member's state row (``FOR SHARE``, as `server.services.people.teams` does) so it cannot interleave
@@ -63,7 +65,12 @@ from server.services.topics.activity import activity_document
 from server.services.topics.coalesce import Coalescer
 from server.services.topics.document_push import Documents, PushFailed, push_document
 from server.services.topics.documents import team_document, team_member_entry, team_totals
-from server.services.topics.rows import find_team, recently_changed_teams, team_members, team_members_of
+from server.services.topics.rows import (
+    find_team,
+    recently_changed_members,
+    team_members,
+    team_members_of,
+)
 
 log = logging.getLogger("gamif.live")
 
@@ -75,6 +82,8 @@ FULL_EVERY_S = 10.0
 RECONCILE_EVERY_S = 2.0
 """How often a process looks for changes whose marks a dead process took with it."""
 RECONCILE_GRACE_S = 1.0
+RECONCILE_LOOK_BACK_S = 60.0
+"""How far back a process's first reconciliation looks."""
 """How far back before its last round a reconciliation looks (commits land after their clock reading)."""
 
 
@@ -228,16 +237,23 @@ class LiveDocuments(Background):
     # -- reconciling --------------------------------------------------------------------------------
 
     async def reconcile(self, since: datetime) -> list[Changed]:
-        """Mark, to be recomputed whole, the feed and every team whose members' state or membership
-        changed since ``since``; what it marked."""
+        """Mark the members of teams whose state changed since ``since``, the teams a member joined or
+        left since (to be recomputed whole) and the feed; what it marked."""
         async with self.sessions() as session:
-            slugs = await recently_changed_teams(session, since)
-        changes = [Changed(activity_topic())] + [Changed(team_topic(slug)) for slug in slugs]
+            members, moved = await recently_changed_members(session, since)
+        changes = [Changed(activity_topic())]
+        changes += [Changed(team_topic(slug)) for slug in sorted(moved)]
+        changes += [
+            Changed(team_topic(slug), frozenset(ids))
+            for slug, ids in sorted(members.items())
+            if slug not in moved
+        ]
         self.changed(changes)
         return changes
 
     async def _main(self) -> None:
-        since = self.clock() - timedelta(seconds=RECONCILE_GRACE_S)
+        # At start, look back further: a process restarted after a crash covers what the crash left.
+        since = self.clock() - timedelta(seconds=RECONCILE_LOOK_BACK_S)
         while True:
             await asyncio.sleep(self.reconcile_every_s)
             started = self.clock()

@@ -144,21 +144,27 @@ async def team_members_of(
     ]
 
 
-async def recently_changed_teams(session: AsyncSession, since: datetime) -> list[str]:
-    """The slugs of the teams with a current member whose state changed since ``since``, or a member
-    who joined or left since (to reconcile their documents, `server.services.topics.live_documents`)."""
-    scored = (
-        select(Team.slug)
+async def recently_changed_members(
+    session: AsyncSession, since: datetime
+) -> tuple[dict[str, set[str]], set[str]]:
+    """What changed in team documents since ``since``: per team slug, its current members whose state
+    changed (user ids); and the slugs of the teams a member joined or left (to reconcile their
+    documents, `server.services.topics.live_documents`)."""
+    scored = await session.execute(
+        select(Team.slug, TeamMembership.user_id)
         .join(TeamMembership, TeamMembership.team_id == Team.id)
         .join(UserStateRow, UserStateRow.user_id == TeamMembership.user_id)
         .where(TeamMembership.left_at.is_(None), UserStateRow.updated_at >= since)
     )
-    moved = (
+    members: dict[str, set[str]] = {}
+    for slug, user_id in scored:
+        members.setdefault(slug, set()).add(str(user_id))
+    moved = await session.scalars(
         select(Team.slug)
         .join(TeamMembership, TeamMembership.team_id == Team.id)
         .where((TeamMembership.joined_at >= since) | (TeamMembership.left_at >= since))
     )
-    return sorted(set(await session.scalars(scored)) | set(await session.scalars(moved)))
+    return members, set(moved)
 
 
 def board_totals(board: str, bounds: tuple[datetime | None, datetime | None]) -> Select[Any]:
@@ -219,7 +225,7 @@ __all__ = [
     "earned_badges",
     "find_team",
     "find_user",
-    "recently_changed_teams",
+    "recently_changed_members",
     "team_members",
     "team_members_of",
     "top_scores",
