@@ -175,7 +175,8 @@ class RecordingRelay(OutboxRelay):
     async def publish_committed(
         self, entries: Sequence[OutboxEntry], changed: Sequence[Changed] = ()
     ) -> None:
-        self.published.append([entry.topic for entry in entries] + [change.topic for change in changed])
+        if entries or changed:
+            self.published.append([entry.topic for entry in entries] + [change.topic for change in changed])
         await super().publish_committed(entries, changed)
         await self.documents.settled()
 

@@ -34,7 +34,7 @@ from server.hub.streams import Delta, Missing, Position, Seen, Streams, Versione
 from server.services.scoring.rules import RulesService
 from server.services.topics.directory import TopicDirectory
 from server.services.topics.document_push import Documents
-from server.services.topics.live_documents import LiveDocuments
+from server.services.topics.live_documents import Changed, LiveDocuments
 from server.services.topics.outbox_relay import OutboxRelay
 from tasks.scoring_step import ScoringStep
 from tests.live.conftest import NOW, World
@@ -125,11 +125,14 @@ def process(
     streams: Streams,
     store: Documents,
     relay_class: type[OutboxRelay] = OutboxRelay,
+    reconcile_every_s: float = 2.0,
     **relay_options: Any,
 ) -> Process:
     outbox = Outbox(sessions)
-    documents = LiveDocuments(store, sessions, rules.engine, outbox, push_ms=10, clock=lambda: NOW)
-    relay = relay_class(outbox, streams, on_changed=documents.on_changed, **relay_options)
+    documents = LiveDocuments(
+        store, sessions, rules.engine, push_ms=10, clock=lambda: NOW, reconcile_every_s=reconcile_every_s
+    )
+    relay = relay_class(outbox, streams, on_changed=documents.changed, **relay_options)
     step = ScoringStep(Scorer(sessions), rules, relay)
     directory = TopicDirectory(sessions, rules, clock=lambda: NOW, relay=relay, documents=documents)
     return Process(documents, relay, step, directory)
@@ -162,6 +165,7 @@ async def test_no_stream_call_while_the_scoring_transaction_is_open(
         await converged(live.directory, streams, screen)
     assert screens[3].document is not None
     assert screens[3].document["items"]
+    await live.relay.flush()  # published entries are deleted in batches
     assert await Outbox(tracked).count() == 0
 
 
@@ -267,38 +271,54 @@ async def test_concurrent_scorers_append_each_version_once_in_order(
         assert xp == sorted(xp)  # in the order the states changed: the running total only grows
     for screen in others:  # coalesced, consistent: the mirror ends equal to a fresh snapshot
         await converged(directory, streams, screen)
+        assert screen.document == await processes[0].documents.document(screen.topic)  # and the database
+    for live in processes:
+        await live.relay.flush()
     assert await Outbox(sessions).count() == 0
 
 
 async def test_a_change_whose_publish_failed_reaches_the_screens_through_the_sweep(
     world: World, sessions: Sessions, rules: RulesService, shared: tuple[Streams, Documents]
 ) -> None:
-    """The scoring process is cut off from the streams (or killed) right after its commit: its entries stay
-    in the outbox, and another process's running relay publishes them after the grace, once."""
+    """The scoring process is cut off from the streams and dies right after its commit: its user entries
+    stay in the outbox, and another process's running relay publishes them after the grace, once; the team
+    and feed marks died with it, and that process's reconciliation pushes those documents."""
     streams, store = shared
     ana = await world.add_user("ana")
     await world.add_team("platform", {ana: NOW})
     cut_off = process(sessions, rules, streams, store, CutOffRelay)
-    sweeper = process(sessions, rules, streams, store, grace_seconds=0.2, interval_seconds=0.05)
+    sweeper = process(
+        sessions, rules, streams, store, reconcile_every_s=0.05, grace_seconds=0.2, interval_seconds=0.05
+    )
     topics = [f"user:{ana}", "team:platform", "activity:global"]
     screens = [await mirror(sweeper.directory, topic) for topic in topics]
 
     await cut_off.step.run([review("r1", ana, 3)], NOW)  # committed; its publish fails, the step carries on
     assert isinstance(cut_off.relay, CutOffRelay)
     assert cut_off.relay.failed == 1
-    assert await Outbox(sessions).count() == 3  # the user's delta, the team's and the feed's marks
+    assert await Outbox(sessions).count() == 1  # the user's delta (teams and the feed are recomputed)
     for screen in screens:
         assert screen.epoch is not None
         assert screen.offset is not None
         assert await streams.since(screen.topic, screen.epoch, screen.offset) == []
     sweeper.relay.start()
+    sweeper.documents.start()
     try:
         await until_empty(Outbox(sessions))
+        for screen in screens[1:]:
+
+            async def shows_the_database(screen: TopicMirror = screen) -> bool:
+                await converged(sweeper.directory, streams, screen)
+                return screen.document == await sweeper.documents.document(screen.topic)
+
+            await until(shows_the_database, f"{screen.topic} shows the committed change")
         await cut_off.step.run([review("r2", ana, 1)], NOW)  # the next change follows it (published at once)
         await cut_off.documents.settled()
+        await cut_off.relay.flush()
         assert await Outbox(sessions).count() == 0
     finally:
         await sweeper.relay.aclose()
+        await sweeper.documents.aclose()
     user = screens[0]
     assert user.epoch is not None
     assert user.offset is not None
@@ -307,6 +327,7 @@ async def test_a_change_whose_publish_failed_reaches_the_screens_through_the_swe
     assert len(deltas) == 2  # the swept change once, then the next
     for screen in screens:
         await converged(sweeper.directory, streams, screen)
+        assert screen.document == await sweeper.documents.document(screen.topic)
 
 
 async def test_a_snapshot_publishes_what_is_committed_but_not_yet_published(
@@ -326,6 +347,7 @@ async def test_a_snapshot_publishes_what_is_committed_but_not_yet_published(
     assert isinstance(held.relay, HeldRelay)
     await other.relay.publish(held.relay.entries)  # the late publish: Seen
     await other.documents.settled()
+    await other.relay.flush()
     assert early.epoch is not None
     assert early.offset is not None
     (delta,) = await streams.since(topic, early.epoch, early.offset) or []
@@ -335,16 +357,29 @@ async def test_a_snapshot_publishes_what_is_committed_but_not_yet_published(
 
 
 class CutOffRelay(OutboxRelay):
-    """A relay whose first post-commit publish fails: the streams could not be reached from this process
-    then (or it was killed between its commit and its publish)."""
+    """A relay whose first post-commit publish fails (the streams could not be reached from this process
+    then), and whose process then dies before it tells its live documents what changed."""
 
     failed = 0
+    _failing = False
 
     async def publish(self, entries: Sequence[OutboxEntry]) -> None:
-        if not self.failed:
-            self.failed += 1
+        if self._failing:
             raise ConnectionError("the streams went away")
         await super().publish(entries)
+
+    async def publish_committed(
+        self, entries: Sequence[OutboxEntry], changed: Sequence[Changed] = ()
+    ) -> None:
+        if self.failed:
+            await super().publish_committed(entries, changed)
+            return
+        self.failed += 1
+        self._failing = True
+        try:
+            await super().publish_committed(entries)  # logged and left to a sweep; the marks die with it
+        finally:
+            self._failing = False
 
 
 class HeldRelay(OutboxRelay):

@@ -78,6 +78,9 @@ async def test_entries_reach_the_streams_once_each_in_version_order(sessions, st
     await relay.publish(first)
     await relay.publish(first + second)  # again (a sweep, a retry): nothing twice
     assert await logged(streams) == [b"v1", b"v2", b"v3"]
+    assert await outbox.count() == 3  # published; deleted with the next flush, in one statement
+    await relay.flush()
+    await other.flush()
     assert await outbox.count() == 0
 
 
@@ -86,8 +89,10 @@ async def test_an_early_entry_brings_the_committed_ones_before_it(sessions, stre
     await streams.position_at(TOPIC, 4)
     await commit(sessions, 5, 6)  # committed by a process that died before publishing
     seventh = await commit(sessions, 7)
-    await OutboxRelay(outbox, streams).publish(seventh)
+    relay = OutboxRelay(outbox, streams)
+    await relay.publish(seventh)
     assert await logged(streams) == [b"v5", b"v6", b"v7"]
+    await relay.flush()
     assert await outbox.count() == 0
 
 
@@ -97,10 +102,12 @@ async def test_a_version_missing_from_the_outbox_starts_the_topic_over(sessions,
     assert before is not None
     entries = await commit(sessions, 2, 3, 4)
     await outbox.remove([entries[1].id])  # 3 is gone (deleted by hand, a restored backup)
-    await OutboxRelay(outbox, streams).publish(entries[2:])
+    relay = OutboxRelay(outbox, streams)
+    await relay.publish(entries[2:])
     head = await streams.head(TOPIC)
     assert head.epoch != getattr(before, "epoch", None)  # screens reload a snapshot
     assert await logged(streams) == [b"v4"]
+    await relay.flush()
     assert await outbox.count() == 0
 
 

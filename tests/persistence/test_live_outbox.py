@@ -61,17 +61,18 @@ async def test_entries_exist_only_once_their_transaction_commits(sessions):
     async with sessions() as session, session.begin():
         await begin_write(session)
         added = await live_outbox.add(
-            session, [("user:a", 1, b"one"), ("user:a", 2, b"two"), ("team:core", None, b"")], now
+            session, [("user:a", 1, b"one"), ("user:a", 2, b"two"), ("user:b", 1, b"uno")], now
         )
     assert [(e.topic, e.version, e.payload) for e in added] == [
         ("user:a", 1, b"one"),
         ("user:a", 2, b"two"),
-        ("team:core", None, b""),
+        ("user:b", 1, b"uno"),
     ]
     assert len({e.id for e in added}) == 3
     assert await outbox.after("user:a", 0) == added[:2]
     assert await outbox.after("user:a", 1) == added[1:2]
     assert await outbox.after("user:a", 0, through=1) == added[:1]
+    assert await outbox.after("user:b", 0) == added[2:]
     assert await outbox.older_than(now + timedelta(seconds=1), limit=2) == added[:2]
     assert await outbox.older_than(now, limit=10) == []
 

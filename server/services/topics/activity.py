@@ -5,8 +5,8 @@ scoring keeps for each player (`server.services.scoring.live`) are also the feed
 (the newest `FEED_SIZE` of those rows by id, joined with their users) and needs no storage of its own.
 
 Live: its document is kept beside its stream and pushed, coalesced, after the commits of batches that kept
-notable moments (`server.services.topics.live_documents`): each such batch writes a "changed" entry for
-the feed into the live outbox, and nothing takes a feed-wide lock. A delta keeps the rows keyed by ``id``
+notable moments (`server.services.topics.live_documents`): each such batch tells its process's live
+documents after its commit, and nothing takes a feed-wide lock. A delta keeps the rows keyed by ``id``
 (new rows set at the head, old ones removed as they fall beyond `FEED_SIZE`).
 
 Secret badges: the feed is public, so a secret badge's row says only that one was earned (``{"secret":
