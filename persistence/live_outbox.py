@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .db import begin_write
-from .models import LiveOutbox, UserStateRow, utcnow
+from .models import LiveOutbox, UserStateRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +38,9 @@ async def next_versions(session: AsyncSession, user_ids: Collection[uuid.UUID]) 
     rows = await session.execute(
         update(UserStateRow)
         .where(UserStateRow.user_id.in_(list(user_ids)))
-        # updated_at: now, not the batch's time (when the API accepted its events, which may be long
-        # before a worker scores them): the live documents' reconciliation looks for recent changes.
-        .values(live_version=UserStateRow.live_version + 1, updated_at=utcnow())
+        # updated_at as the scorer wrote it (the wall clock), not "now" again: an unindexed column only,
+        # so PostgreSQL can update the row in place (HOT).
+        .values(live_version=UserStateRow.live_version + 1, updated_at=UserStateRow.updated_at)
         .returning(UserStateRow.user_id, UserStateRow.live_version)
     )
     return {row[0]: row[1] for row in rows}

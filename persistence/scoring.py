@@ -228,7 +228,9 @@ class Scorer:
                     "level": outcome.state.level,
                     "rule_version": engine.version,
                     "state": dump_state(outcome.state),
-                    "updated_at": now,
+                    # The wall clock, not the batch's time (when its events were accepted, maybe long
+                    # before): the live documents' reconciliation asks which states changed lately.
+                    "updated_at": utcnow(),
                 }
             )
             rows.add(user_id, outcome.effects, now)
