@@ -60,6 +60,21 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     return create_async_engine(url, **options)
 
 
+def process_named(url: str, default: str, pid: int) -> str:
+    """A PostgreSQL URL whose connections are named after one process: ``<name>/<pid>``, the name being
+    the URL's own ``application_name`` or ``default``; `pg_stat_activity` then tells which process a
+    backend serves (two worker processes blocking each other, or one process's own transactions).
+    Any other URL as it is."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return url
+    name = parsed.query.get("application_name")
+    named = parsed.update_query_dict(
+        {"application_name": f"{name if isinstance(name, str) else default}/{pid}"}
+    )
+    return named.render_as_string(hide_password=False)
+
+
 POOL_SIZE = 15
 """Connections a process keeps open to PostgreSQL (a hub and two workers: 45 of its default 100)."""
 POOL_OVERFLOW = 5

@@ -7,8 +7,11 @@ heavyweight lock (``pg_stat_activity.wait_event_type = 'Lock'``), each with the 
 granted (``pg_locks``: type, mode, relation), the table of the row it waits for (a row-lock waiter holds
 that row's ``tuple`` lock while it waits on the holder's transaction), the start of its statement, and
 the application names of the backends that block it (``pg_blocking_pids``). Backends are told apart by
-their ``application_name``: the run names the workers' connections ``gamif-worker`` and the API's
-``gamif-serve`` (through the database URL). The deadlocks counter of ``pg_stat_database`` is read at the
+their ``application_name``: the run names the API's connections ``gamif-serve`` and the workers'
+``gamif-worker`` (through the database URL), to which each worker process adds its pid
+(`tasks.worker.named_connections`): a worker blocked by another worker process is told from one
+blocked by its own process's other group (a worker scores two groups at once, one after the other on
+the players they share). The deadlocks counter of ``pg_stat_database`` is read at the
 start and the end. Reading only PostgreSQL's views, nothing in the server is changed or asked.
 
 A sample is a moment, not a duration: a wait shorter than the period may go unseen, so "no sample
@@ -55,6 +58,8 @@ class LockWatch:
     samples: int = 0
     samples_worker_waiting: int = 0
     """Samples in which at least one of the workers' backends waited on a lock."""
+    samples_worker_waiting_on_another: int = 0
+    """Samples in which a worker's backend waited on a lock another worker process held."""
     samples_other_waiting: int = 0
     """Samples in which another backend (the API, ...) waited on a lock, and no worker did."""
     worker_waits: int = 0
@@ -63,8 +68,8 @@ class LockWatch:
     """A waiting worker's lock: ``<locktype> <mode> [on <table>]``."""
     by_statement: Counter[str] = field(default_factory=Counter)
     by_blocker: Counter[str] = field(default_factory=Counter)
-    """Who blocked a waiting worker: the blockers' application names (``gamif-worker``: another worker's
-    transaction, or one of its own process's other groups)."""
+    """Who blocked a waiting worker: ``another worker process``, ``the same worker process``, or the
+    blocker's application name."""
     deadlocks_before: int | None = None
     deadlocks_after: int | None = None
     errors: int = 0
@@ -106,18 +111,22 @@ class LockWatch:
                 await connection.close()
 
     def _count(self, rows: list[Any]) -> None:
-        workers = [row for row in rows if row["app"] == WORKER_APPLICATION]
+        workers = [row for row in rows if _is_worker(row["app"])]
         if workers:
             self.samples_worker_waiting += 1
         elif rows:
             self.samples_other_waiting += 1
+        on_another = False
         for row in workers:
             self.worker_waits += 1
             table = row["relation"] or row["row_of"]
             self.by_lock[f"{row['locktype']} {row['mode']}" + (f" on {table}" if table else "")] += 1
             self.by_statement[row["statement"] or "?"] += 1
             for blocker in row["blockers"] or ["?"]:
-                self.by_blocker[blocker or "?"] += 1
+                who = _who(row["app"], blocker)
+                on_another = on_another or who == ANOTHER_WORKER
+                self.by_blocker[who] += 1
+        self.samples_worker_waiting_on_another += on_another
 
     def report(self) -> dict[str, Any]:
         before, after = self.deadlocks_before, self.deadlocks_after
@@ -125,6 +134,7 @@ class LockWatch:
             "period_ms": round(self.period * 1000),
             "samples": self.samples,
             "samples_worker_waiting": self.samples_worker_waiting,
+            "samples_worker_waiting_on_another": self.samples_worker_waiting_on_another,
             "samples_other_waiting": self.samples_other_waiting,
             "worker_waits": self.worker_waits,
             "by_lock": dict(self.by_lock.most_common(10)),
@@ -141,8 +151,26 @@ class LockWatch:
         """One line for the run's table."""
         line = (
             f"{report['samples_worker_waiting']} of {report['samples']} samples ({report['period_ms']} ms) "
-            f"with a worker waiting on a lock, deadlocks +{report['deadlocks']}"
+            f"with a worker waiting on a lock, {report['samples_worker_waiting_on_another']} on another "
+            f"worker process, deadlocks +{report['deadlocks']}"
         )
         if report["by_lock"]:
             line += "; " + ", ".join(f"{lock} x{n}" for lock, n in report["by_lock"].items())
+        if report["by_blocker"]:
+            line += "; blocked by " + ", ".join(f"{who} x{n}" for who, n in report["by_blocker"].items())
         return line
+
+
+ANOTHER_WORKER = "another worker process"
+SAME_WORKER = "the same worker process"
+
+
+def _is_worker(application: str | None) -> bool:
+    """``gamif-worker``, or ``gamif-worker/<pid>`` (`tasks.worker.named_connections`)."""
+    return application is not None and application.split("/", 1)[0] == WORKER_APPLICATION
+
+
+def _who(waiter: str, blocker: str | None) -> str:
+    if _is_worker(blocker):
+        return SAME_WORKER if blocker == waiter else ANOTHER_WORKER
+    return blocker or "?"

@@ -369,6 +369,7 @@ def lock_counts(report: dict[str, Any]) -> dict[str, Any]:
     return {
         "lock_samples": report["samples"],
         "lock_samples_worker_waiting": report["samples_worker_waiting"],
+        "lock_samples_worker_waiting_on_another": report["samples_worker_waiting_on_another"],
         "deadlocks": report["deadlocks"],
     }
 

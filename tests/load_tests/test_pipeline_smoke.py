@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from load_tests.kit.result import load_json
 from load_tests.pipeline.cli import parse, table
+from load_tests.pipeline.lock_watch import LockWatch
 from load_tests.pipeline.run import BATCH_EVENTS, READ_BLOCK, Lanes, Options, latency, throughput
 from load_tests.pipeline.stack import Player
 
@@ -111,7 +113,7 @@ async def test_the_throughput_run_scores_the_whole_queue(postgres_server: str, r
     assert locks["deadlocks_before"] == 0
     assert result["deadlocks"] == locks["deadlocks"] == 0
     assert "THROUGHPUT" in table([result])
-    assert "with a worker waiting on a lock, deadlocks +0" in table([result])
+    assert "on another worker process, deadlocks +0" in table([result])
 
 
 def test_lanes_give_each_block_of_batches_players_of_one_lane_and_every_player_its_own_sequence() -> None:
@@ -144,3 +146,30 @@ def test_lanes_give_each_block_of_batches_players_of_one_lane_and_every_player_i
     assert Lanes.auto(players, 1, total).count == 1
     assert Lanes.auto(players, 2, total).count == 4
     assert Lanes.auto(players, 2, 180 * BATCH_EVENTS).count == 2  # two blocks: two lanes are enough
+
+
+def test_lock_waits_tell_another_worker_process_from_the_same_one() -> None:
+    watch = LockWatch("postgresql://unused")
+
+    def waiting(app: str, *blockers: str, locktype: str = "transactionid") -> dict[str, Any]:
+        return {
+            "app": app,
+            "locktype": locktype,
+            "mode": "ShareLock",
+            "relation": None,
+            "row_of": "user_states",
+            "statement": "SELECT ... FOR UPDATE",
+            "blockers": list(blockers),
+        }
+
+    watch._count([])
+    watch._count([waiting("gamif-worker/11", "gamif-worker/11")])  # its own other group
+    watch._count(
+        [waiting("gamif-worker/11", "gamif-worker/12"), waiting("gamif-worker/12", "gamif-worker/12")]
+    )
+    watch._count([waiting("gamif-serve", "gamif-worker/12")])  # not a worker waiting
+    report = watch.report()
+    assert (report["samples"], report["samples_worker_waiting"], report["samples_other_waiting"]) == (0, 2, 1)
+    assert report["samples_worker_waiting_on_another"] == 1
+    assert report["by_blocker"] == {"the same worker process": 2, "another worker process": 1}
+    assert report["by_lock"] == {"transactionid ShareLock on user_states": 3}

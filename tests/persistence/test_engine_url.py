@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
-from persistence.db import create_engine
+from persistence.db import create_engine, process_named
 
 pytestmark = pytest.mark.postgresql
 
@@ -26,3 +27,17 @@ async def test_the_application_name_of_the_url_names_the_backends(postgres_url: 
             assert await connection.scalar(text("SHOW statement_timeout")) == "12345ms"
     finally:
         await engine.dispose()
+
+
+def test_a_process_names_its_connections_after_itself() -> None:
+    named = make_url(process_named("postgresql+asyncpg://u:p@db/gamif", "gamif-worker", 42))
+    assert (named.database, named.password, named.query) == (
+        "gamif",
+        "p",
+        {"application_name": "gamif-worker/42"},
+    )
+    named = make_url(
+        process_named("postgresql+asyncpg://u:p@db/gamif?application_name=blue&ssl=require", "x", 7)
+    )
+    assert named.query == {"application_name": "blue/7", "ssl": "require"}
+    assert process_named("sqlite+aiosqlite:///gamif.db", "gamif-worker", 42) == "sqlite+aiosqlite:///gamif.db"
