@@ -17,6 +17,10 @@ commit (at-least-once; scoring is idempotent per event id). The retry policy:
 - any other failure: a group of several batches is split, and each batch is scored on its own, so a
   bad batch fails alone; a batch that still fails after ``max_attempts`` attempts raises `Unscorable`,
   for the task to put it in the dead-letter stream (`tasks.scoring`) instead of retrying it forever.
+
+How well arrivals are grouped shows in an info line at most every ``STATS_SECONDS`` while the worker
+scores (`GroupStats`): events, groups, their mean and largest size, and the queued batches they came
+from. Counted as groups commit, written by the commit that ends the window: no timer, nothing when idle.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -42,7 +46,51 @@ _RETRY_MAX = 5.0
 ALERT_AFTER_S = 60.0
 """A batch held up by a store outage this long logs errors rather than warnings: alert on them."""
 
+STATS_SECONDS = 10.0
+"""How often, at most, the group statistics are logged (`GroupStats`)."""
+
 log = logging.getLogger("gamif.scoring")
+
+
+@dataclass(slots=True)
+class GroupStats:
+    """The committed groups of one window, for the periodic info line: per-event arrivals that the
+    batcher gathers into large transactions show as many batches per group, a quiet queue as groups of
+    one batch. A window opens with the first group after the last line and is written by the first
+    group that commits ``every`` seconds or more after it opened (so a worker that scores nothing
+    writes nothing, and the line says over how long its counts are)."""
+
+    every: float = STATS_SECONDS
+    clock: Callable[[], float] = time.monotonic
+    opened: float | None = None
+    events: int = 0
+    groups: int = 0
+    batches: int = 0
+    largest: int = 0
+
+    def committed(self, events: int, batches: int) -> None:
+        now = self.clock()
+        if self.opened is not None and now - self.opened >= self.every:
+            self._write(now - self.opened)
+        if self.opened is None:
+            self.opened = now
+        self.events += events
+        self.groups += 1
+        self.batches += batches
+        self.largest = max(self.largest, events)
+
+    def _write(self, seconds: float) -> None:
+        log.info(
+            "scoring: %d events in %d groups (mean %.1f, max %d per group) from %d queued batches, "
+            "in the last %.0f s",
+            self.events,
+            self.groups,
+            self.events / self.groups,
+            self.largest,
+            self.batches,
+            seconds,
+        )
+        self.opened, self.events, self.groups, self.batches, self.largest = None, 0, 0, 0, 0
 
 
 def _future() -> asyncio.Future[ScoreResult]:
@@ -74,6 +122,7 @@ class ScoringBatcher:
         self._runners: set[asyncio.Task[None]] = set()
         self.groups = 0
         """Groups scored so far (transactions committed, for the logs and tests)."""
+        self.stats = GroupStats()
 
     async def score(self, submissions: Sequence[Submission], received_at: datetime) -> ScoreResult:
         """Score one queued batch with whatever else is waiting; its own statuses, in its order."""
@@ -132,6 +181,7 @@ class ScoringBatcher:
             )
             return [await self._alone(item) for item in group]
         self.groups += 1
+        self.stats.committed(len(submissions), len(group))
         return _split(result, [len(item.submissions) for item in group])
 
     async def _alone(self, item: _Waiting) -> ScoreResult | Exception:
@@ -140,6 +190,7 @@ class ScoringBatcher:
         except Exception as error:  # this batch's own failure, for its own task
             return error
         self.groups += 1
+        self.stats.committed(len(item.submissions), 1)
         return result
 
     async def _with_retries(

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from taskiq import TaskiqEvents, TaskiqState
 
-from persistence.db import create_engine, session_factory
+from persistence.db import create_engine, process_named, session_factory
 from persistence.live_outbox import Outbox, OutboxEntry
 from persistence.scoring import Scorer
 from server.config import load_settings
@@ -71,7 +71,8 @@ if broker is not None:
 
     @broker.on_event(TaskiqEvents.WORKER_STARTUP)
     async def _start(state: TaskiqState) -> None:
-        engine = create_engine(settings.effective_database_url)
+        # Named after this process (gamif-worker/<pid>): pg_stat_activity tells who waits on whom.
+        engine = create_engine(process_named(settings.effective_database_url, "gamif-worker", os.getpid()))
         sessions = session_factory(engine)
         rules = RulesService(sessions, settings.rules_file, recheck_seconds=settings.rules_recheck_ms / 1000)
         redis = redis_client(settings)

@@ -24,6 +24,8 @@ from redis.asyncio import Redis
 from load_tests.fanout.hub_target import gamif_executable
 from load_tests.fanout.targets import HOST, ServerProcess, TargetError, answers_http, free_port
 
+from .lock_watch import SERVER_APPLICATION, WORKER_APPLICATION
+
 ADMIN_HANDLE = "pipeline-admin"
 
 
@@ -57,11 +59,18 @@ class Stack:
         parts = urlsplit(self.postgres_url)
         return urlunsplit((parts.scheme, parts.netloc, f"/{self.database}", parts.query, parts.fragment))
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, application: str | None = None) -> dict[str, str]:
+        """The processes' environment; ``application`` names their database connections (what
+        `pg_stat_activity` shows as ``application_name``: the lock sampling tells workers apart by it)."""
+        url = (
+            self.database_url
+            if application is None
+            else f"{self.database_url}?application_name={application}"
+        )
         return {
             **os.environ,
             "GAMIF_DATA_DIR": self._data.name,
-            "GAMIF_DATABASE_URL": self.database_url,
+            "GAMIF_DATABASE_URL": url,
             "GAMIF_REDIS_URL": self.redis_url,
             "GAMIF_REDIS_PREFIX": self.prefix,
             "GAMIF_JWT_SECRET": self._secret,
@@ -88,7 +97,9 @@ class Stack:
             "gamif create-admin",
             extra={"GAMIF_ADMIN_PASSWORD": self._password},
         )
-        self.server = ServerProcess([gamif, "serve", "--port", str(self.port)], env=self.environment())
+        self.server = ServerProcess(
+            [gamif, "serve", "--port", str(self.port)], env=self.environment(SERVER_APPLICATION)
+        )
         await asyncio.to_thread(
             self.server.wait_ready, lambda: answers_http(self.port, "/healthz"), "gamif serve"
         )
@@ -109,7 +120,7 @@ class Stack:
     def start_worker(self, workers: int, concurrency: int) -> int:
         gamif = self._gamif()
         argv = [gamif, "worker", "--workers", str(workers), "--concurrency", str(concurrency)]
-        self.worker = ServerProcess(argv, env=self.environment())
+        self.worker = ServerProcess(argv, env=self.environment(WORKER_APPLICATION))
         return self.worker.pid
 
     def worker_pids(self) -> list[int]:

@@ -20,7 +20,7 @@ from persistence.models import MetricEventRow, UserStateRow
 from persistence.scoring import Scorer, ScoreResult, Submission
 from server.services.scoring.rules import RulesService
 from tasks.scoring import Unscorable
-from tasks.scoring_batcher import ScoringBatcher
+from tasks.scoring_batcher import GroupStats, ScoringBatcher
 from tasks.scoring_step import ScoringStep
 from tests.live.conftest import NOW, World
 from tests.relay import Relay
@@ -45,6 +45,8 @@ async def test_batches_waiting_together_are_one_transaction(world: World, rules:
         batcher.score(batch(ana, "a3", "a1"), NOW),  # a1 again: a duplicate within the group
     )
     assert batcher.groups == 1
+    stats = batcher.stats  # for the periodic log line: one group of five events from three batches
+    assert (stats.events, stats.groups, stats.batches, stats.largest) == (5, 1, 3, 5)
     assert [[(s.id, s.status) for s in r.statuses] for r in results] == [
         [("a1", "accepted"), ("a2", "accepted")],
         [("b1", "accepted")],
@@ -237,3 +239,26 @@ async def test_a_connection_closed_mid_transaction_is_retried(
     finally:
         await engine.dispose()
         await relay.cut()
+
+
+def test_group_statistics_are_logged_once_a_window_has_passed_and_only_when_scoring(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [100.0]
+    stats = GroupStats(every=10.0, clock=lambda: now[0])
+    caplog.set_level("INFO", logger="gamif.scoring")
+    for events, batches in ((30, 3), (1, 1), (9, 2)):  # within the first 10 s: no line yet
+        stats.committed(events, batches)
+        now[0] += 3
+    assert caplog.messages == []
+    now[0] = 111.0
+    stats.committed(4, 1)  # the first group after the window: the line is written, and a new window opens
+    assert caplog.messages == [
+        "scoring: 40 events in 3 groups (mean 13.3, max 30 per group) from 6 queued batches, in the last 11 s"
+    ]
+    now[0] = 500.0  # idle meanwhile: nothing was written; the next group writes what the window held
+    stats.committed(2, 2)
+    assert caplog.messages[-1] == (
+        "scoring: 4 events in 1 groups (mean 4.0, max 4 per group) from 1 queued batches, in the last 389 s"
+    )
+    assert (stats.events, stats.groups, stats.batches, stats.opened) == (2, 1, 2, 500.0)
