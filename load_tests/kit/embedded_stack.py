@@ -26,7 +26,8 @@ class EmbeddedStack(Stack):
     def __init__(self, *, log_level: str = "warning") -> None:
         super().__init__("postgresql://unused", "redis://unused", log_level=log_level)
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, application: str | None = None) -> dict[str, str]:
+        """No database connections to name (``application``): SQLite, in the hub's own process."""
         kept = {key: value for key, value in os.environ.items() if key not in _NOT_EMBEDDED}
         return {
             **kept,
