@@ -329,6 +329,16 @@ class Settings(BaseSettings):
             "(a larger batch alone): fewer, larger transactions under load; no wait when the queue is quiet."
         ),
     )
+    embedded_max_group_events: int = Field(
+        default=250,
+        ge=1,
+        le=100_000,
+        description=(
+            "Embedded (no Redis): the most events the server scores in one transaction; a larger ingest is "
+            "scored in slices of this size, and the event loop that also serves the WebSockets gets control "
+            "between them. Smaller: shorter pauses for the sockets; larger: fewer transactions."
+        ),
+    )
     demo_pulse_seconds: float = Field(
         default=5,
         ge=0,

@@ -37,6 +37,9 @@ class Player:
 
 
 class Stack:
+    scores_in_process = False
+    """True for a hub that scores what it ingests itself (embedded): no `gamif worker` to start."""
+
     def __init__(self, postgres_url: str, redis_url: str, *, log_level: str = "warning") -> None:
         self.run_id = uuid.uuid4().hex[:10]
         self.postgres_url = postgres_url.replace("postgresql+asyncpg://", "postgresql://", 1)
@@ -84,12 +87,7 @@ class Stack:
 
     async def prepare(self) -> None:
         """Create the database, migrate it, create the admin, start the API, get an API key."""
-        connection = await asyncpg.connect(self.postgres_url)
-        try:
-            await connection.execute(f'CREATE DATABASE "{self.database}"')
-        finally:
-            await connection.close()
-        self._created = True
+        await self._create_database()
         gamif = self._gamif()
         await self._run([gamif, "migrate"], "gamif migrate")
         await self._run(
@@ -116,6 +114,14 @@ class Stack:
             )
             check_status(created, 201, "creating the service account")
             self.api_key = created.json()["api_key"]
+
+    async def _create_database(self) -> None:
+        connection = await asyncpg.connect(self.postgres_url)
+        try:
+            await connection.execute(f'CREATE DATABASE "{self.database}"')
+        finally:
+            await connection.close()
+        self._created = True
 
     def start_worker(self, workers: int, concurrency: int) -> int:
         gamif = self._gamif()

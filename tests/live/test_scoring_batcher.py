@@ -262,3 +262,62 @@ def test_group_statistics_are_logged_once_a_window_has_passed_and_only_when_scor
         "scoring: 4 events in 1 groups (mean 4.0, max 4 per group) from 1 queued batches, in the last 389 s"
     )
     assert (stats.events, stats.groups, stats.batches, stats.opened) == (2, 1, 2, 500.0)
+
+
+class SizedStep(ScoringStep):
+    """The real step, remembering how many events each transaction scored."""
+
+    sizes: list[int]
+
+    async def run(self, submissions: Sequence[Submission], now: datetime | None = None) -> ScoreResult:
+        self.sizes.append(len(submissions))
+        return await super().run(submissions, now)
+
+
+async def test_split_batches_no_transaction_scores_more_than_max_events(
+    world: World, rules: RulesService
+) -> None:
+    """The embedded server's batcher: a batch larger than max_events is scored in slices, one transaction
+    each, and small batches waiting behind it fill the last slice; each batch gets its own statuses, in
+    its order, and the XP is what scoring the batches whole gives."""
+    ana, bo = await world.add_user("ana"), await world.add_user("bo")
+    step = SizedStep(Scorer(world.sessions), rules, None)
+    step.sizes = []
+    batcher = ScoringBatcher(step, max_events=3, in_flight=1, split_batches=True)
+    big = batch(ana, "a1", "a2", "a3", "a4", "a5", "a1")  # a1 again: in another slice than the first
+    results = await asyncio.gather(batcher.score(big, NOW), batcher.score(batch(bo, "b1"), NOW))
+    assert step.sizes == [3, 3, 1]  # a1-a3 | a4, a5, a1 | b1 (the slice after a full one)
+    assert [[(s.id, s.status) for s in r.statuses] for r in results] == [
+        [
+            *[("a1", "accepted"), ("a2", "accepted"), ("a3", "accepted")],
+            *[("a4", "accepted"), ("a5", "accepted"), ("a1", "duplicate")],
+        ],
+        [("b1", "accepted")],
+    ]
+    assert (results[0].accepted, batcher.groups) == (5, 3)
+    cy = await world.add_user("cy")
+    await ScoringStep(Scorer(world.sessions), rules, None).run(batch(cy, "c1", "c2", "c3", "c4", "c5"), NOW)
+    async with world.sessions() as session:
+        xp = {str(u): x for u, x in await session.execute(select(UserStateRow.user_id, UserStateRow.xp))}
+    assert xp[ana] == xp[cy] > 0
+
+
+async def test_split_batches_a_failing_slice_fails_its_whole_batch_and_only_it(
+    world: World, rules: RulesService
+) -> None:
+    """A batch whose later slice cannot be scored is given up as a whole (for its dead letter: replayed,
+    its committed slices count once), the rest of it is not scored, and the batches behind it are."""
+    ana, bo = await world.add_user("ana"), await world.add_user("bo")
+    gone = str(uuid.uuid4())  # a user deleted after ingest: its event breaks a foreign key
+    step = SizedStep(Scorer(world.sessions), rules, None)
+    step.sizes = []
+    batcher = ScoringBatcher(step, max_events=2, in_flight=1, max_attempts=1, split_batches=True)
+    bad = [*batch(ana, "a1", "a2"), *batch(gone, "g1"), *batch(ana, "a3"), *batch(ana, "a4", "a5")]
+    results = await asyncio.gather(
+        batcher.score(bad, NOW), batcher.score(batch(bo, "b1"), NOW), return_exceptions=True
+    )
+    assert isinstance(results[0], Unscorable)
+    assert isinstance(results[1], ScoreResult)
+    assert results[1].accepted == 1
+    assert await stored_ids(world) == {"a1", "a2", "b1"}  # a4, a5: never tried once the batch failed
+    assert step.sizes == [2, 2, 1]

@@ -46,6 +46,7 @@ from game import (
 from persistence import live_outbox
 from persistence.live_outbox import OutboxEntry
 from persistence.models import BadgeAward, Team, TeamMembership, User
+from persistence.pacing import pace
 from persistence.scoring import ScoredBatch, ScoredUser
 from protocol import activity_topic, diff_ops, team_topic, user_topic
 from server.hub.publish import TopicChange, encode_change
@@ -77,6 +78,7 @@ async def user_changes(batch: ScoredBatch) -> list[TopicChange]:
         earned[str(row.user_id)].append(row)
     changes = []
     for user_id in map(str, ids):
+        await pace()  # two documents built and diffed a user: the loop gets its turns between them
         scored, person = batch.users[user_id], people[user_id]
         badges_after = earned[user_id]
         badges_before = [
@@ -186,10 +188,10 @@ async def live_entries(batch: ScoredBatch, changes: Sequence[TopicChange]) -> li
     live version (their state rows are locked: versions follow the commit order)."""
     users = [uuid.UUID(change.topic.removeprefix("user:")) for change in changes]
     versions = await live_outbox.next_versions(batch.session, users)
-    rows: list[tuple[str, int, bytes]] = [
-        (change.topic, versions[user], encode_change(change))
-        for user, change in zip(users, changes, strict=True)
-    ]
+    rows: list[tuple[str, int, bytes]] = []
+    for user, change in zip(users, changes, strict=True):
+        await pace()
+        rows.append((change.topic, versions[user], encode_change(change)))
     return await live_outbox.add(batch.session, rows, batch.now)
 
 
