@@ -104,7 +104,7 @@ class OwnStack(Target):
     async def prepare(self, scoring: bool) -> None:
         await self.stack.prepare()
         if scoring and not self.stack.scores_in_process:
-            self.stack.start_worker(1, 40)
+            self.stack.start_worker(1, 200)
 
     async def users(self, count: int, teams: int = 0, members: int | None = None) -> list[LoadUser]:
         stack = self.stack

@@ -49,7 +49,7 @@ def parse(
     )
     parser.add_argument("--players", type=int, default=250, help="registered players; sessions share them")
     parser.add_argument("--workers", type=int, default=1, help="gamif worker --workers (1)")
-    parser.add_argument("--concurrency", type=int, default=40, help="gamif worker --concurrency (40)")
+    parser.add_argument("--concurrency", type=int, default=200, help="gamif worker --concurrency (200)")
     parser.add_argument(
         "--lanes",
         type=int,

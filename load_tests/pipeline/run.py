@@ -61,7 +61,7 @@ class Options:
     subscribers: int = 2_000
     players: int = 250
     workers: int = 1
-    concurrency: int = 40
+    concurrency: int = 200
     tick: float = 0.02
     client_procs: int = 2
     postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
