@@ -23,8 +23,8 @@ the user lacks it, and ledger lines whose rule is ``challenges.<id>`` and whose 
 Live screens: like a scoring batch (`persistence.scoring`), a finish takes an optional ``before_commit``
 hook that runs last inside its transaction, the rewarded users' rows still locked, with a `ScoredBatch` of
 them (their states before and after the rewards, the badge rows inserted). The server passes the scoring
-path's push (`server.services.scoring.live.ScoringPush`): the members' ``user:`` deltas and events, and their
-notifications stored in this transaction, so exactly once.
+path's push (`server.services.scoring.live.ScoringPush`): the members' ``user:`` deltas and events written
+into the live outbox, and their notifications, stored in this transaction, so exactly once.
 """
 
 from __future__ import annotations

@@ -224,6 +224,8 @@ class UserStateRow(Base):
     denormalised XP and level for fast reads, and the rule version it was computed under."""
 
     __tablename__ = "user_states"
+    # The live documents' reconciliation asks which states changed lately (`topics.rows`).
+    __table_args__ = (Index("ix_user_states_updated_at", "updated_at"),)
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     xp: Mapped[int] = mapped_column(BigId, default=0)
@@ -231,6 +233,9 @@ class UserStateRow(Base):
     rule_version: Mapped[int] = mapped_column(Integer)
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    live_version: Mapped[int] = mapped_column(BigId, default=0, server_default="0")
+    """The number of the user's live document state: one more per committed change of it (each has its
+    delta in the live outbox), so that publishers after the commit append the deltas in order."""
 
 
 class RuleSetVersion(Base):
@@ -361,3 +366,22 @@ class QueuedBatch(Base):
     failed_at: Mapped[datetime | None]
     """Set when the batch was given up on: a dead letter, not scored again until replayed."""
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class LiveOutbox(Base):
+    """A delta to publish once its transaction has committed (the transactional outbox of the live path):
+    written in the transaction that made the change, published after the commit by whoever gets to it
+    first (the committing process at once, or a relay that sweeps what a crash left behind), then
+    deleted. ``version``: the state the user topic's delta leads to (``user_states.live_version``). Topics
+    whose documents are recomputed (teams, the feed) have no rows here: see
+    `server.services.topics.live_documents`."""
+
+    __tablename__ = "live_outbox"
+    __table_args__ = (Index("ix_live_outbox_topic_version", "topic", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(BigId)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    """The encoded change (`server.hub.publish.encode_change`)."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -39,6 +39,7 @@ from game.rules import count_days, over_daily_limit
 
 from .db import begin_write
 from .models import MetricEventRow, table_of, utcnow
+from .pacing import pace
 from .scoring_rows import BadgeRowKey, EffectRows
 from .scoring_writes import EventKey, writes_for
 
@@ -129,6 +130,7 @@ class Scorer:
         statuses: dict[int, EventStatus] = {}
         valid: dict[EventKey, tuple[int, Submission]] = {}
         for index, submission in enumerate(submissions):
+            await pace()
             event = submission.event
             rejection = engine.check(event)
             key = event_key(submission)
@@ -210,6 +212,7 @@ class Scorer:
         refused: dict[EventKey, Rejection] = {}
         events_of: dict[str, list[MetricEvent]] = {}
         for user_id, rule_version, stored, timezone in locked:
+            await pace()  # a user's engine run is short; a slice's users together are not
             user_key = str(user_id)
             mine = by_user[user_key]
             if any(submission.event.source == "self" for _, submission in mine):
@@ -228,7 +231,9 @@ class Scorer:
                     "level": outcome.state.level,
                     "rule_version": engine.version,
                     "state": dump_state(outcome.state),
-                    "updated_at": now,
+                    # The wall clock, not the batch's time (when its events were accepted, maybe long
+                    # before): the live documents' reconciliation asks which states changed lately.
+                    "updated_at": utcnow(),
                 }
             )
             rows.add(user_id, outcome.effects, now)

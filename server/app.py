@@ -76,9 +76,9 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
             await rules.bootstrap()
             async with open_live(settings, sessions, rules) as live:
                 boards = live.boards or live.embedded_boards  # on Redis, or embedded
-                step = ScoringStep(scorer, rules, live.publisher, boards, live.challenges)
+                step = ScoringStep(scorer, rules, live.relay, boards, live.challenges)
                 async with open_queue(settings, step, sessions) as queue:
-                    teams.publisher = live.publisher
+                    teams.relay = live.relay
                     if live.redis is not None:  # login throttling shared by every node
                         accounts.throttle.store = RedisThrottleStore(live.redis, settings.redis_prefix)
                     ingest = IngestService(sessions, rules, settings, queue)
@@ -172,7 +172,10 @@ async def _challenge_clock(settings: Settings, services: Services) -> AsyncItera
     workers run it, and a create or an edit wakes them through the wake channel."""
     if services.redis is None:
         lifecycle = ChallengeLifecycle(
-            services.sessions, services.rules, services.live.challenges, publisher=services.live.publisher
+            services.sessions,
+            services.rules,
+            services.live.challenges,
+            relay=services.live.relay,
         )
         async with running_clock(lifecycle) as clock:
             yield clock.wake

@@ -284,6 +284,16 @@ class Settings(BaseSettings):
             "flicker on everyone's screen."
         ),
     )
+    team_push_ms: int = Field(
+        default=1000,
+        ge=10,
+        le=60_000,
+        description=(
+            "A team topic and the activity feed get at most one delta per this many ms from each process "
+            "that changes them (changes in between are coalesced into it); a player's own topic is never "
+            "held back."
+        ),
+    )
     leaderboard_push_ms: int = Field(
         default=250,
         ge=10,
@@ -317,6 +327,16 @@ class Settings(BaseSettings):
         description=(
             "A worker scores the queued batches it holds at once in one transaction, up to this many events "
             "(a larger batch alone): fewer, larger transactions under load; no wait when the queue is quiet."
+        ),
+    )
+    embedded_max_group_events: int = Field(
+        default=250,
+        ge=1,
+        le=100_000,
+        description=(
+            "Embedded (no Redis): the most events the server scores in one transaction; a larger ingest is "
+            "scored in slices of this size, and the event loop that also serves the WebSockets gets control "
+            "between them. Smaller: shorter pauses for the sockets; larger: fewer transactions."
         ),
     )
     demo_pulse_seconds: float = Field(

@@ -8,6 +8,14 @@ arrives (a group of one: no added wait); under load, groups grow, and what a tra
 player (locking and rewriting the state row, the live document diff, the leaderboard update) is paid
 once per group instead of once per queued batch.
 
+Sliced (``split_batches``, the embedded server's): no transaction scores more than ``max_events`` events,
+a larger batch being scored in slices, one transaction each, and the event loop gets control between
+groups. The server that scores embedded also serves the WebSockets on that loop: a slice bounds how long
+scoring holds it (`gamif load embedded-ingest` measures it). Nothing else changes: each event is scored
+once whatever its slice (idempotent per event id; the engine's result does not depend on the batching),
+and a batch still succeeds, or fails for its dead letter, as a whole (the slices it committed before a
+failure count once when it is replayed).
+
 Each task returns only once its group has committed, so its queue message is acknowledged after the
 commit (at-least-once; scoring is idempotent per event id). The retry policy:
 
@@ -17,6 +25,10 @@ commit (at-least-once; scoring is idempotent per event id). The retry policy:
 - any other failure: a group of several batches is split, and each batch is scored on its own, so a
   bad batch fails alone; a batch that still fails after ``max_attempts`` attempts raises `Unscorable`,
   for the task to put it in the dead-letter stream (`tasks.scoring`) instead of retrying it forever.
+
+How well arrivals are grouped shows in an info line at most every ``STATS_SECONDS`` while the worker
+scores (`GroupStats`): events, groups, their mean and largest size, and the queued batches they came
+from. Counted as groups commit, written by the commit that ends the window: no timer, nothing when idle.
 """
 
 from __future__ import annotations
@@ -24,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -42,7 +54,51 @@ _RETRY_MAX = 5.0
 ALERT_AFTER_S = 60.0
 """A batch held up by a store outage this long logs errors rather than warnings: alert on them."""
 
+STATS_SECONDS = 10.0
+"""How often, at most, the group statistics are logged (`GroupStats`)."""
+
 log = logging.getLogger("gamif.scoring")
+
+
+@dataclass(slots=True)
+class GroupStats:
+    """The committed groups of one window, for the periodic info line: per-event arrivals that the
+    batcher gathers into large transactions show as many batches per group, a quiet queue as groups of
+    one batch. A window opens with the first group after the last line and is written by the first
+    group that commits ``every`` seconds or more after it opened (so a worker that scores nothing
+    writes nothing, and the line says over how long its counts are)."""
+
+    every: float = STATS_SECONDS
+    clock: Callable[[], float] = time.monotonic
+    opened: float | None = None
+    events: int = 0
+    groups: int = 0
+    batches: int = 0
+    largest: int = 0
+
+    def committed(self, events: int, batches: int) -> None:
+        now = self.clock()
+        if self.opened is not None and now - self.opened >= self.every:
+            self._write(now - self.opened)
+        if self.opened is None:
+            self.opened = now
+        self.events += events
+        self.groups += 1
+        self.batches += batches
+        self.largest = max(self.largest, events)
+
+    def _write(self, seconds: float) -> None:
+        log.info(
+            "scoring: %d events in %d groups (mean %.1f, max %d per group) from %d queued batches, "
+            "in the last %.0f s",
+            self.events,
+            self.groups,
+            self.events / self.groups,
+            self.largest,
+            self.batches,
+            seconds,
+        )
+        self.opened, self.events, self.groups, self.batches, self.largest = None, 0, 0, 0, 0
 
 
 def _future() -> asyncio.Future[ScoreResult]:
@@ -54,16 +110,58 @@ class _Waiting:
     submissions: Sequence[Submission]
     received_at: datetime
     done: asyncio.Future[ScoreResult] = field(default_factory=_future)
+    taken: int = 0
+    """Submissions handed to groups so far (all of them, unless the batch is being scored in slices)."""
+    parts: dict[int, ScoreResult] = field(default_factory=dict)
+    """The results of its slices scored so far, by where each starts."""
+
+    def finish(self, start: int, result: ScoreResult) -> None:
+        """One slice committed: the batch is done when every slice is."""
+        if self.done.done():  # another slice of it failed: the batch failed
+            return
+        self.parts[start] = result
+        if sum(len(part.statuses) for part in self.parts.values()) == len(self.submissions):
+            self.done.set_result(_join([self.parts[key] for key in sorted(self.parts)]))
+
+    def fail(self, error: BaseException) -> None:
+        if not self.done.done():
+            self.done.set_exception(error)
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """What of a waiting batch a group scores: all of it, or a slice."""
+
+    item: _Waiting
+    start: int
+    end: int
+
+    @property
+    def submissions(self) -> Sequence[Submission]:
+        item = self.item
+        return (
+            item.submissions
+            if (self.start, self.end) == (0, len(item.submissions))
+            else (item.submissions[self.start : self.end])
+        )
 
 
 class ScoringBatcher:
-    """Scores batches in groups of up to ``max_events`` events (a larger batch is a group of its own)."""
+    """Scores batches in groups of up to ``max_events`` events (a larger batch is a group of its own, or,
+    with ``split_batches``, scored in slices of ``max_events``)."""
 
     def __init__(
-        self, step: ScoringStep, max_events: int = 20_000, in_flight: int = 2, max_attempts: int = 5
+        self,
+        step: ScoringStep,
+        max_events: int = 20_000,
+        in_flight: int = 2,
+        max_attempts: int = 5,
+        *,
+        split_batches: bool = False,
     ) -> None:
         self.step = step
         self.max_events = max_events
+        self.split_batches = split_batches
         self.max_attempts = max_attempts
         """Attempts at a batch that fails for another reason than a store outage before it is given up
         (`Unscorable`)."""
@@ -74,6 +172,7 @@ class ScoringBatcher:
         self._runners: set[asyncio.Task[None]] = set()
         self.groups = 0
         """Groups scored so far (transactions committed, for the logs and tests)."""
+        self.stats = GroupStats()
 
     async def score(self, submissions: Sequence[Submission], received_at: datetime) -> ScoreResult:
         """Score one queued batch with whatever else is waiting; its own statuses, in its order."""
@@ -92,30 +191,44 @@ class ScoringBatcher:
             try:
                 results = await self._score_group(group)
             except BaseException as error:  # cancelled (the worker stops): so are the waiting tasks
-                for item in group:
-                    item.done.set_exception(error)
+                for part in group:
+                    self._give_up(part.item, error)
                 raise
-            for item, result in zip(group, results, strict=True):
+            for part, result in zip(group, results, strict=True):
                 if isinstance(result, BaseException):
-                    item.done.set_exception(result)
+                    self._give_up(part.item, result)
                 else:
-                    item.done.set_result(result)
+                    part.item.finish(part.start, result)
+            if self.split_batches:
+                # Control to the loop between groups, however little the stores made this one wait.
+                await asyncio.sleep(0)
 
-    def _take(self) -> list[_Waiting]:
-        group: list[_Waiting] = []
+    def _give_up(self, item: _Waiting, error: BaseException) -> None:
+        """A batch failed: so does the rest of it, not scored yet (it is dead-lettered whole)."""
+        item.fail(error)
+        if item in self._waiting:
+            self._waiting.remove(item)
+
+    def _take(self) -> list[_Part]:
+        group: list[_Part] = []
         size = 0
-        while self._waiting:
-            count = len(self._waiting[0].submissions)
-            if group and size + count > self.max_events:
+        while self._waiting and size < self.max_events:
+            item = self._waiting[0]
+            left = len(item.submissions) - item.taken
+            if group and size + left > self.max_events and not self.split_batches:
                 break
-            group.append(self._waiting.pop(0))
+            count = left if not self.split_batches else min(left, self.max_events - size)
+            group.append(_Part(item, item.taken, item.taken + count))
+            item.taken += count
             size += count
+            if item.taken == len(item.submissions):
+                self._waiting.pop(0)
         return group
 
-    async def _score_group(self, group: list[_Waiting]) -> Sequence[ScoreResult | Exception]:
-        submissions = [s for item in group for s in item.submissions]
+    async def _score_group(self, group: list[_Part]) -> Sequence[ScoreResult | Exception]:
+        submissions = [s for part in group for s in part.submissions]
         # The group's time: its ledger lines' and badges' (each event keeps its own received_at).
-        now = max(item.received_at for item in group)
+        now = max(part.item.received_at for part in group)
         try:
             # A group of several batches is split at its first failure that is not an outage.
             if len(group) == 1:
@@ -130,16 +243,18 @@ class ScoringBatcher:
                 len(group),
                 describe(error),
             )
-            return [await self._alone(item) for item in group]
+            return [await self._alone(part) for part in group]
         self.groups += 1
-        return _split(result, [len(item.submissions) for item in group])
+        self.stats.committed(len(submissions), len(group))
+        return _split(result, [part.end - part.start for part in group])
 
-    async def _alone(self, item: _Waiting) -> ScoreResult | Exception:
+    async def _alone(self, part: _Part) -> ScoreResult | Exception:
         try:
-            result = await self._with_retries(item.submissions, item.received_at, self.max_attempts)
+            result = await self._with_retries(part.submissions, part.item.received_at, self.max_attempts)
         except Exception as error:  # this batch's own failure, for its own task
             return error
         self.groups += 1
+        self.stats.committed(part.end - part.start, 1)
         return result
 
     async def _with_retries(
@@ -201,3 +316,14 @@ def _split(result: ScoreResult, sizes: list[int]) -> list[ScoreResult]:
         parts.append(ScoreResult(result.statuses[start : start + size], result.outcomes, result.rule_version))
         start += size
     return parts
+
+
+def _join(parts: list[ScoreResult]) -> ScoreResult:
+    """A batch scored in slices: its statuses in order, and each user's latest outcome (the state it
+    was left in; only counts are read from a joined result)."""
+    if len(parts) == 1:
+        return parts[0]
+    outcomes = {}
+    for part in parts:
+        outcomes.update(part.outcomes)
+    return ScoreResult([s for part in parts for s in part.statuses], outcomes, parts[-1].rule_version)

@@ -186,8 +186,12 @@ async def open_queue(
     held: set[int] = set()
     if settings.redis_url is None:
         broker = InMemoryBroker()
+        # Scored on the loop that serves the sockets: in bounded slices (`tasks.scoring_batcher`).
         batcher = ScoringBatcher(
-            step, settings.worker_max_group_events, max_attempts=settings.worker_max_attempts
+            step,
+            settings.embedded_max_group_events,
+            max_attempts=settings.worker_max_attempts,
+            split_batches=True,
         )
         store = QueuedBatches(sessions)
         broker.state.score_payload = embedded_score_payload(score_payload(batcher), store, held)

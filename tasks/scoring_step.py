@@ -1,7 +1,8 @@
 """The scoring step, shared by the ingest request and the workers: score validated events in one
-transaction, recording their challenge scores (`server.services.challenges.scoring`) and pushing the results
-live (see `server.services.scoring.live`) inside it, taking the push back if the transaction fails, and
-telling the challenge scoreboard after the commit. Also the queue's payload: validated events as plain JSON
+transaction, recording their challenge scores (`server.services.challenges.scoring`) and writing the live
+changes (users' deltas; which teams and whether the feed changed) into the outbox inside it (see
+`server.services.scoring.live`); after the commit, publish them through the outbox relay, and tell the
+challenge scoreboard and the leaderboards. Also the queue's payload: validated events as plain JSON
 data."""
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from typing import Any, Protocol
 from game import MetricEvent
 from persistence.models import utcnow
 from persistence.scoring import ScoredBatch, Scorer, ScoreResult, Submission
-from server.hub.publish import Publisher
 from server.services.challenges.notify import ChallengeNotifier, NoNotifier
 from server.services.challenges.scoring import ChallengeScoring
 from server.services.scoring.live import ScoringPush
 from server.services.scoring.rules import RulesService
+from server.services.topics.outbox_relay import OutboxRelay
 
 
 class BoardRecorder(Protocol):
@@ -30,20 +31,22 @@ class BoardRecorder(Protocol):
 
 
 class ScoringStep:
-    """``boards``: the leaderboards told of each committed batch (`BoardRecorder`); ``notifier``: told
-    which challenges' scores each committed batch changed."""
+    """``relay``: the process's outbox relay, which publishes each committed batch's live changes (None:
+    nothing is pushed live, and no notification is kept); ``boards``: the leaderboards told of each
+    committed batch (`BoardRecorder`); ``notifier``: told which challenges' scores each committed batch
+    changed."""
 
     def __init__(
         self,
         scorer: Scorer,
         rules: RulesService,
-        publisher: Publisher | None,
+        relay: OutboxRelay | None,
         boards: BoardRecorder | None = None,
         notifier: ChallengeNotifier | None = None,
     ) -> None:
         self.scorer = scorer
         self.rules = rules
-        self.publisher = publisher
+        self.relay = relay
         self.boards = boards
         self.notifier: ChallengeNotifier = notifier or NoNotifier()
 
@@ -51,7 +54,7 @@ class ScoringStep:
         engine = await self.rules.engine()
         received_at = now or utcnow()  # also the ledger lines' created_at
         challenges = ChallengeScoring()
-        push = None if self.publisher is None else ScoringPush(self.publisher)
+        push = None if self.relay is None else ScoringPush()
 
         async def before_commit(batch: ScoredBatch) -> None:
             # Both inside the transaction; the challenge scores first, so the push is the last step
@@ -60,12 +63,11 @@ class ScoringStep:
             if push is not None:
                 await push(batch)
 
-        try:
-            result = await self.scorer.score(engine, submissions, received_at, before_commit=before_commit)
-        except BaseException:
-            if push is not None:
-                await push.undo()  # published, then not committed: screens must reload those topics
-            raise
+        # If this raises, nothing was committed: no live change was published, none is left to publish.
+        result = await self.scorer.score(engine, submissions, received_at, before_commit=before_commit)
+        if push is not None and self.relay is not None:
+            # Committed: the live changes go out now (or, if the streams are away, with a sweep).
+            await self.relay.publish_committed(push.entries, push.changed)
         if challenges.changed:
             self.notifier.changed(sorted(challenges.changed))  # committed: the scoreboard may read them
         if self.boards is not None:

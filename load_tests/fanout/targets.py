@@ -10,6 +10,7 @@ import abc
 import contextlib
 import http.client
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from websockets.sync.client import ClientConnection
@@ -46,12 +48,25 @@ class Published:
     round trips for the hub (its fan-out happens after)."""
 
 
+LOG_DIR = "GAMIF_LOAD_LOG_DIR"
+"""Where to keep the servers' output (a file per process, named by its command), instead of a temporary
+file that goes with the run: set it to read a hub's or a worker's log after a run."""
+
+
 class ServerProcess:
     """A server subprocess whose output goes to a file (never a pipe it could block on), shown when it
-    fails."""
+    fails; kept in ``$GAMIF_LOAD_LOG_DIR`` when that is set."""
 
     def __init__(self, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
-        self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        self._log: IO[bytes]
+        keep = os.environ.get(LOG_DIR)
+        if keep:
+            name = "-".join(Path(part).name for part in argv[:2])
+            self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
+                dir=keep, prefix=f"{name}-", suffix=".log", delete=False
+            )
+        else:
+            self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             list(argv), env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )

@@ -35,6 +35,11 @@ SCENARIOS: dict[str, tuple[str, str]] = {
         "load_tests.scenarios.challenge",
         "a live team challenge: members report events, spectators watch the scoreboard: its delta latency",
     ),
+    "embedded-ingest": (
+        "load_tests.scenarios.embedded_ingest",
+        "an embedded hub (SQLite, no Redis) scores a big ingest while N sessions ping: ping round trips "
+        "while it scores, time to score everything",
+    ),
     "pipeline": (
         "load_tests.pipeline.cli",
         "ingest -> queue -> worker -> hub -> screens: scored events/s, and event->screen latency at a "

@@ -210,6 +210,17 @@ class _Process:
     def unanswered(self) -> int:
         return sum(user.unanswered for user in self.users)
 
+    def expect(self, counts: dict[str, int], sent_at: float) -> int:
+        """Events reported for this process's users by someone else: ``counts`` by user id; how many
+        of them this process's sessions will answer."""
+        expected = 0
+        for user in self.users:
+            count = counts.get(user.spec.user_id, 0)
+            if count:
+                user.expect(count, sent_at)
+                expected += count
+        return expected
+
     async def keep_alive(self) -> None:
         """Hub sessions must send something every ``heartbeat_ms`` (else: close 4002): ping those that
         have been quiet for half of it. The pong's round trip is the ``ping`` histogram."""
@@ -251,6 +262,11 @@ async def _serve(pipe: Connection, port: int, host: str) -> None:
             return None
         if name == "unanswered":
             return state.unanswered()
+        if name == "expect":
+            return state.expect(*arguments)
+        if name == "ping-histogram":
+            state.meter.ping_histogram = arguments[0]
+            return None
         if name == "final":
             return state.final()
         if name == "close":
@@ -320,6 +336,15 @@ class Swarm:
 
     async def unanswered(self) -> int:
         return sum(await self._all("unanswered"))
+
+    async def expect(self, counts: dict[str, int], sent_at: float) -> int:
+        """``counts`` events by user id, reported at ``sent_at`` by someone else, to be answered on
+        their users' screens (`VirtualUser.expect`); how many have a session to answer them."""
+        return sum(await self._all("expect", counts, sent_at))
+
+    async def ping_histogram(self, name: str | None) -> None:
+        """Record pongs in histogram ``name`` from now on (None: not at all)."""
+        await self._all("ping-histogram", name)
 
     async def final(self) -> list[Final]:
         return await self._all("final")

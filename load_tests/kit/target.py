@@ -103,8 +103,8 @@ class OwnStack(Target):
 
     async def prepare(self, scoring: bool) -> None:
         await self.stack.prepare()
-        if scoring:
-            self.stack.start_worker(1, 40)
+        if scoring and not self.stack.scores_in_process:
+            self.stack.start_worker(1, 200)
 
     async def users(self, count: int, teams: int = 0, members: int | None = None) -> list[LoadUser]:
         stack = self.stack

@@ -99,6 +99,8 @@ class Meter:
         """Events sent but not yet answered when their session was dropped: their answer is lost."""
         self.closed: collections.Counter[str] = collections.Counter()
         self.problems: list[str] = []
+        self.ping_histogram: str | None = "ping"
+        """Where pong round trips go (a scenario names its phases apart); None: not recorded."""
 
     def problem(self, text: str) -> None:
         """An error: counted, and its text kept (the first few)."""
@@ -302,8 +304,9 @@ class VirtualUser(asyncio.Protocol):
             self._event(message)
         elif kind == "pong":
             sent = self._pings.pop(message.get("id", -1), None)
-            if sent is not None:
-                self.meter.record("ping", (time.monotonic() - sent) * 1000)
+            name = self.meter.ping_histogram
+            if sent is not None and name is not None:
+                self.meter.record(name, (time.monotonic() - sent) * 1000)
         elif kind == "subscribed":
             self._subscribed(message)
         elif kind == "ingested":
@@ -431,6 +434,11 @@ class VirtualUser(asyncio.Protocol):
         self._unanswered.append(_Pending(now))
         self._send({"type": "ingest", "id": ident, "events": [event]})
         return True
+
+    def expect(self, count: int, sent_at: float) -> None:
+        """``count`` events of this user's that someone else reported (an integration) at ``sent_at``
+        (``time.time()``): answered, and timed as ``screen``, like its own when their XP arrives."""
+        self._unanswered.append(_Pending(sent_at, count))
 
     @property
     def unanswered(self) -> int:

@@ -25,6 +25,7 @@ from load_tests.kit.options import add_store_options, command_line, public_optio
 from load_tests.kit.result import write_json
 
 from .kit_result import to_kit
+from .lock_watch import LockWatch
 from .run import Options, latency, throughput
 from .slo_summary import run_summary
 
@@ -48,7 +49,14 @@ def parse(
     )
     parser.add_argument("--players", type=int, default=250, help="registered players; sessions share them")
     parser.add_argument("--workers", type=int, default=1, help="gamif worker --workers (1)")
-    parser.add_argument("--concurrency", type=int, default=40, help="gamif worker --concurrency (40)")
+    parser.add_argument("--concurrency", type=int, default=200, help="gamif worker --concurrency (200)")
+    parser.add_argument(
+        "--lanes",
+        type=int,
+        default=0,
+        help="throughput run: disjoint player lanes, one per block of 100 queued batches (a worker's read), "
+        "so that workers score disjoint players; 1: every batch spans all players; 0: twice --workers (auto)",
+    )
     parser.add_argument("--tick-ms", type=float, default=20.0, help="latency run: one POST every tick (20)")
     parser.add_argument("--client-procs", type=int, default=2, help="subscriber processes (2)")
     add_store_options(parser)
@@ -81,6 +89,7 @@ def parse(
         postgres_url=args.postgres_url,
         redis_url=args.redis_url,
         throughput_subscribers=args.throughput_subscribers,
+        lanes=max(0, args.lanes),
     )
     kit.update(
         out=args.out,
@@ -124,6 +133,8 @@ def table(results: list[dict[str, Any]]) -> str:
                 f"{result['scored_per_s_min']}..{result['scored_per_s_max']})"
                 + ("  [queue drained early]" if result["drained"] else ""),
                 f"  cpu (% of a core)    {cpu}",
+                f"  lock waits           {LockWatch.describe(result['lock_waits'])}"
+                f"  ({result['lanes']} player lane(s))",
             ]
         else:
             lines += [
@@ -141,6 +152,7 @@ def table(results: list[dict[str, Any]]) -> str:
             ]
             lines += [f"  {name:<52}{_ms(summary)}" for name, summary in result["breakdown"].items()]
             lines.append(f"  cpu (% of a core)    {cpu}")
+            lines.append(f"  lock waits           {LockWatch.describe(result['lock_waits'])}")
         lines += [f"  WARNING: {warning}" for warning in result["warnings"]]
         lines.append("")
     return "\n".join(lines)

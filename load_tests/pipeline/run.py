@@ -1,8 +1,10 @@
 """The two runs of the pipeline benchmark.
 
 **throughput**: queue ``rate x duration x 1.2`` events first (1,000-event batches, as fast as ingest
-accepts them, no worker running), then start one worker and count ``metric_events`` rows once a second:
-scored events/s over ``duration`` seconds from the first scored row.
+accepts them, no worker running), then start the worker processes and count ``metric_events`` rows once
+a second: scored events/s over ``duration`` seconds from the first scored row. With several workers the
+batches are laid out so that the workers score disjoint players (`Lanes`), and PostgreSQL's lock waits
+are sampled every 100 ms meanwhile (`lock_watch.LockWatch`): whether workers wait on each other's locks.
 
 **latency**: the worker running and ``subscribers`` hub sessions connected (several per player), events
 posted at a fixed ``rate`` in small batches (every ``tick`` seconds, one event per player, players dealt
@@ -40,6 +42,7 @@ from load_tests.kit.histograms import new_histogram as histogram
 from load_tests.kit.histograms import summary
 
 from .clients import METRIC, ClientPool, ProcessReport, Session
+from .lock_watch import LockWatch
 from .queue_watch import QueueWatch
 from .stack import Player, Stack
 
@@ -58,13 +61,15 @@ class Options:
     subscribers: int = 2_000
     players: int = 250
     workers: int = 1
-    concurrency: int = 40
+    concurrency: int = 200
     tick: float = 0.02
     client_procs: int = 2
     postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     redis_url: str = "redis://127.0.0.1:6379/0"
     drain_timeout: float = 60.0
     throughput_subscribers: int = 0
+    lanes: int = 0
+    """Throughput run: disjoint player lanes (`Lanes`); 0: twice the workers (one with one worker)."""
 
 
 @dataclass(slots=True)
@@ -134,13 +139,70 @@ def cpu_warnings(cpu: dict[str, float]) -> list[str]:
     return warnings
 
 
-def events_for(run_id: str, players: list[Player], start: int, count: int, base: datetime) -> list[Any]:
-    """Events ``start .. start+count`` of the run: player ``i % n``, five a day forward from ``base``
-    per player, so that every event awards XP (the daily cap is never reached)."""
+BATCH_EVENTS = 1_000
+"""Events per queued batch in the throughput run (one POST each)."""
+READ_BLOCK = 100
+"""Stream entries one worker's read takes at once (the XREADGROUP count of taskiq-redis's stream
+broker, which `tasks.broker.ReliableStreamBroker` keeps): what a worker holds is whole blocks."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lanes:
+    """Which player the run's event ``index`` goes to, and which of that player's events it is (``k``).
+
+    One lane (the latency run, and a throughput run with one worker): player ``index % n``, so each
+    1,000-event batch spans every player. Several lanes (a throughput run with several workers): the
+    players are dealt into ``count`` disjoint lanes, and each block of `READ_BLOCK` consecutive batches,
+    what one read of a worker takes, holds the players of one lane only, block after block in turn over
+    the lanes. Workers read blocks in queue order, a worker holding at most about two at once (the one
+    it finishes and the next), so with twice as many lanes as workers the blocks held at one moment are
+    of different lanes: the workers score disjoint players. With one lane every batch spans all players,
+    and two workers score the same players all the time, their transactions queued on the players' rows.
+    """
+
+    players: list[Player]
+    count: int = 1
+
+    def at(self, index: int) -> tuple[Player, int]:
+        if self.count == 1:
+            return self.players[index % len(self.players)], index // len(self.players)
+        block_events = READ_BLOCK * BATCH_EVENTS
+        block, within = divmod(index, block_events)
+        lane = block % self.count
+        mine = self.players[lane :: self.count]
+        nth = (block // self.count) * block_events + within  # the lane's own event count before this one
+        return mine[nth % len(mine)], nth // len(mine)
+
+    def most_per_player(self, total: int) -> int:
+        """The largest ``k`` + 1 among the first ``total`` events: a player's events are five a day, so
+        this many must fit in the history ingest accepts."""
+        if total <= 0:
+            return 0
+        block_events = READ_BLOCK * BATCH_EVENTS
+        # A lane's k grows with its events: its largest is at the end of one of its blocks, or the last event.
+        ends = [*range(block_events - 1, total - 1, block_events), total - 1]
+        return max(self.at(index)[1] for index in ends) + 1
+
+    @staticmethod
+    def auto(players: list[Player], workers: int, total: int) -> Lanes:
+        """Twice as many lanes as workers (one with one worker: the run's historical layout), no more
+        than there are blocks of batches, nor than there are players."""
+        if workers <= 1:
+            return Lanes(players)
+        blocks = -(-total // (READ_BLOCK * BATCH_EVENTS))
+        return Lanes(players, max(1, min(2 * workers, blocks, len(players))))
+
+
+def events_for(
+    run_id: str, players: list[Player], start: int, count: int, base: datetime, lanes: Lanes | None = None
+) -> list[Any]:
+    """Events ``start .. start+count`` of the run: player ``i % n`` (or as ``lanes`` deal them), five a
+    day forward from ``base`` per player, so that every event awards XP (the daily cap is never
+    reached)."""
     events = []
-    n = len(players)
+    lanes = lanes or Lanes(players)
     for index in range(start, start + count):
-        player, k = players[index % n], index // n
+        player, k = lanes.at(index)
         when = base + timedelta(days=k // EVENTS_PER_DAY, minutes=k % EVENTS_PER_DAY)
         events.append(
             {
@@ -199,7 +261,20 @@ async def throughput(options: Options, say: Say) -> dict[str, Any]:
         await stack.prepare()
         players = await stack.register(max(1, options.players))
         total = int(options.throughput_rate * options.duration * 1.2)
-        say(f"throughput: queueing {total:,} events for {len(players)} players (no worker running yet)")
+        lanes = (
+            Lanes(players, min(options.lanes, len(players)))
+            if options.lanes
+            else Lanes.auto(players, options.workers, total)
+        )
+        if lanes.most_per_player(total) > HISTORY_DAYS * EVENTS_PER_DAY:
+            raise ValueError(
+                f"{total:,} events over {len(players)} players in {lanes.count} lanes is more than "
+                f"{HISTORY_DAYS * EVENTS_PER_DAY} events per player (five a day): use more players"
+            )
+        say(
+            f"throughput: queueing {total:,} events for {len(players)} players in {lanes.count} lane(s) "
+            "(no worker running yet)"
+        )
         base = _history_base()
         started = time.monotonic()
         accepted = 0
@@ -208,10 +283,11 @@ async def throughput(options: Options, say: Say) -> dict[str, Any]:
 
             async def batch(start: int) -> int:
                 async with gate:
-                    events = events_for(stack.run_id, players, start, min(1_000, total - start), base)
+                    count = min(BATCH_EVENTS, total - start)
+                    events = events_for(stack.run_id, players, start, count, base, lanes)
                     return await _post(client, stack.api_key, events)
 
-            starts = list(range(0, total, 1_000))
+            starts = list(range(0, total, BATCH_EVENTS))
             for first in range(0, len(starts), 20):
                 group = starts[first : first + 20]
                 accepted += sum(await asyncio.gather(*(batch(start) for start in group)))
@@ -224,6 +300,8 @@ async def throughput(options: Options, say: Say) -> dict[str, Any]:
             errors = await pool.connect(_sessions(players, options.throughput_subscribers))
             if errors:
                 say(f"  subscriber errors: {errors}")
+        locks = LockWatch(stack.database_url)
+        await locks.start()
         stack.start_worker(options.workers, options.concurrency)
         cpu = Cpu(
             {"server": [stack.server.pid] if stack.server else [], "clients": pool.pids if pool else []}
@@ -248,6 +326,7 @@ async def throughput(options: Options, say: Say) -> dict[str, Any]:
             series.append((at, scored))
             say(f"  {at:5.1f} s  scored {scored:>9,}  {rate:>8,.0f} events/s  (queued {accepted - scored:,})")
         window = series[-1][0]
+        lock_waits = await locks.stop()
         shares = cpu.percent()
         shares["client_procs"] = len(pool.pids) if pool else 0
         shares["background_before_run"] = background
@@ -258,6 +337,7 @@ async def throughput(options: Options, say: Say) -> dict[str, Any]:
             "subscribers": options.throughput_subscribers,
             "workers": options.workers,
             "concurrency": options.concurrency,
+            "lanes": lanes.count,
             "queued_events": accepted,
             "queue_seconds": round(queue_seconds, 2),
             "accepted_events_per_s": round(accepted / queue_seconds, 1),
@@ -274,12 +354,24 @@ async def throughput(options: Options, say: Say) -> dict[str, Any]:
                 ],
             },
             "cpu_percent": shares,
+            "lock_waits": lock_waits,
+            **lock_counts(lock_waits),
             "warnings": cpu_warnings(shares),
         }
     finally:
         if pool is not None:
             pool.close()
         await stack.close()
+
+
+def lock_counts(report: dict[str, Any]) -> dict[str, Any]:
+    """The lock sampling's headline numbers as flat fields (the kit result keeps those as extras)."""
+    return {
+        "lock_samples": report["samples"],
+        "lock_samples_worker_waiting": report["samples_worker_waiting"],
+        "lock_samples_worker_waiting_on_another": report["samples_worker_waiting_on_another"],
+        "deadlocks": report["deadlocks"],
+    }
 
 
 def _sessions(players: list[Player], count: int) -> list[Session]:
@@ -328,11 +420,14 @@ async def latency(options: Options, say: Say) -> dict[str, Any]:
 
         watch = QueueWatch(options.redis_url, f"{stack.prefix}tasks:score")
         watch.start()
+        locks = LockWatch(stack.database_url)
+        await locks.start()
         try:
             posted, accepted, ingest_seconds, cpu, failures = await _drive(stack, players, pool, options, say)
             scored = await _wait_scored(stack, accepted + 5, options.drain_timeout)
         finally:
             await watch.stop()
+            lock_waits = await locks.stop()
         await asyncio.sleep(2.0)  # the last deltas' fan-out
         shares = cpu.percent()
         shares["client_procs"] = len(pool.pids)
@@ -354,6 +449,8 @@ async def latency(options: Options, say: Say) -> dict[str, Any]:
                 "scored_events": scored - 5,
                 "scored_events_per_s": round((scored - 5) / ingest_seconds, 1),
                 "cpu_percent": shares,
+                "lock_waits": lock_waits,
+                **lock_counts(lock_waits),
                 "warnings": cpu_warnings(shares),
             }
         )

@@ -24,6 +24,8 @@ from redis.asyncio import Redis
 from load_tests.fanout.hub_target import gamif_executable
 from load_tests.fanout.targets import HOST, ServerProcess, TargetError, answers_http, free_port
 
+from .lock_watch import SERVER_APPLICATION, WORKER_APPLICATION
+
 ADMIN_HANDLE = "pipeline-admin"
 
 
@@ -35,6 +37,9 @@ class Player:
 
 
 class Stack:
+    scores_in_process = False
+    """True for a hub that scores what it ingests itself (embedded): no `gamif worker` to start."""
+
     def __init__(self, postgres_url: str, redis_url: str, *, log_level: str = "warning") -> None:
         self.run_id = uuid.uuid4().hex[:10]
         self.postgres_url = postgres_url.replace("postgresql+asyncpg://", "postgresql://", 1)
@@ -57,11 +62,18 @@ class Stack:
         parts = urlsplit(self.postgres_url)
         return urlunsplit((parts.scheme, parts.netloc, f"/{self.database}", parts.query, parts.fragment))
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, application: str | None = None) -> dict[str, str]:
+        """The processes' environment; ``application`` names their database connections (what
+        `pg_stat_activity` shows as ``application_name``: the lock sampling tells workers apart by it)."""
+        url = (
+            self.database_url
+            if application is None
+            else f"{self.database_url}?application_name={application}"
+        )
         return {
             **os.environ,
             "GAMIF_DATA_DIR": self._data.name,
-            "GAMIF_DATABASE_URL": self.database_url,
+            "GAMIF_DATABASE_URL": url,
             "GAMIF_REDIS_URL": self.redis_url,
             "GAMIF_REDIS_PREFIX": self.prefix,
             "GAMIF_JWT_SECRET": self._secret,
@@ -75,12 +87,7 @@ class Stack:
 
     async def prepare(self) -> None:
         """Create the database, migrate it, create the admin, start the API, get an API key."""
-        connection = await asyncpg.connect(self.postgres_url)
-        try:
-            await connection.execute(f'CREATE DATABASE "{self.database}"')
-        finally:
-            await connection.close()
-        self._created = True
+        await self._create_database()
         gamif = self._gamif()
         await self._run([gamif, "migrate"], "gamif migrate")
         await self._run(
@@ -88,7 +95,9 @@ class Stack:
             "gamif create-admin",
             extra={"GAMIF_ADMIN_PASSWORD": self._password},
         )
-        self.server = ServerProcess([gamif, "serve", "--port", str(self.port)], env=self.environment())
+        self.server = ServerProcess(
+            [gamif, "serve", "--port", str(self.port)], env=self.environment(SERVER_APPLICATION)
+        )
         await asyncio.to_thread(
             self.server.wait_ready, lambda: answers_http(self.port, "/healthz"), "gamif serve"
         )
@@ -106,10 +115,18 @@ class Stack:
             check_status(created, 201, "creating the service account")
             self.api_key = created.json()["api_key"]
 
+    async def _create_database(self) -> None:
+        connection = await asyncpg.connect(self.postgres_url)
+        try:
+            await connection.execute(f'CREATE DATABASE "{self.database}"')
+        finally:
+            await connection.close()
+        self._created = True
+
     def start_worker(self, workers: int, concurrency: int) -> int:
         gamif = self._gamif()
         argv = [gamif, "worker", "--workers", str(workers), "--concurrency", str(concurrency)]
-        self.worker = ServerProcess(argv, env=self.environment())
+        self.worker = ServerProcess(argv, env=self.environment(WORKER_APPLICATION))
         return self.worker.pid
 
     def worker_pids(self) -> list[int]:

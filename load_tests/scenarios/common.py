@@ -155,8 +155,10 @@ async def execute(
     default_latency: str,
     latency_notes: dict[str, str],
     body: Body,
+    target: Target | None = None,
 ) -> dict[str, Any]:
-    target = make_target(args, scenario)
+    """``target``: what to load (default: `--target`'s hub, or a stack of the run's own)."""
+    target = target if target is not None else make_target(args, scenario)
     swarm: Swarm | None = None
     try:
         background = await background_load()  # before our own processes start: others' load only

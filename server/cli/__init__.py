@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from . import engine_commands, leaderboard_commands, plugins, queue_commands, serve_commands, worker_commands
 from .common import positive_int
+from .worker_commands import WORKER_CONCURRENCY
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     work.add_argument(
         "--concurrency",
         type=positive_int,
-        default=40,
-        help="queued batches one process holds at once, scored together in groups (default: 40)",
+        default=WORKER_CONCURRENCY,
+        help="queued batches one process holds at once, scored together in groups (default: "
+        f"{WORKER_CONCURRENCY}; per-event arrivals need many to make large groups)",
     )
     _log_level(work)
     work.set_defaults(handler=worker_commands.worker)

@@ -65,6 +65,9 @@ def _serve(settings: Settings, *, demo: bool = False) -> int:
         proxy_headers=False,
     )
     _log_start(settings, demo=demo)
+    from server import gc_pauses
+
+    gc_pauses.tune()  # short collector pauses on the loop that serves the sockets
     server = GamifServer(config)
     server.run()
     return 1 if server.forced else 0

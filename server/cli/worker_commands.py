@@ -33,6 +33,15 @@ async def _preflight(settings: Settings) -> None:
         await redis.aclose()
 
 
+WORKER_CONCURRENCY = 200
+"""Queued batches a worker process holds at once (taskiq's ``max_async_tasks``), which its batcher scores
+together in groups (`tasks.scoring_batcher`). A group costs about the same per player whatever its
+events, so it must be able to grow: with per-event arrivals (one small batch a request), 40 held
+batches made groups of a few hundred events and a worker fell behind 1,000 events a second that it
+keeps up with at 200 (`gamif load pipeline --mode latency`). Bulk batches (up to 1,000 events each)
+stay bounded by the group size (`GAMIF_WORKER_MAX_GROUP_EVENTS`); what is held beyond it waits."""
+
+
 def worker(args: argparse.Namespace) -> int:
     settings = redis_settings_or_report(
         "worker",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -30,8 +31,11 @@ from .streams import (
     BusListener,
     Clock,
     Delta,
+    Missing,
     Position,
+    Seen,
     Streams,
+    Versioned,
     new_epoch,
 )
 
@@ -45,6 +49,10 @@ class _Topic:
     at_ms: int = 0
     """``at_ms`` of the latest delta (never decreases): all the deltas are too old ``max_age`` after it."""
     log: deque[Delta] = field(default_factory=deque)
+    version: int | None = None
+    """The last version published (versioned topics), or None if there is no baseline yet."""
+    versions: deque[tuple[int, int]] = field(default_factory=deque)
+    """``(offset, version)`` of the versioned deltas still in ``log``."""
 
 
 class MemoryStreams(Streams):
@@ -73,6 +81,7 @@ class MemoryStreams(Streams):
             return None
         if state.log and now - state.at_ms > self.max_age_ms:
             state.log.clear()  # as trimming would at the next publish (and Redis expires the log)
+            state.versions.clear()
         return state
 
     def _touch(self, topic: str, now: int) -> _Topic:
@@ -94,6 +103,9 @@ class MemoryStreams(Streams):
             del self._topics[topic]
 
     async def publish(self, topic: str, payload: bytes) -> Delta:
+        return self._append(topic, payload, None)
+
+    def _append(self, topic: str, payload: bytes, version: int | None) -> Delta:
         # Atomic: nothing here awaits, so no other task runs in between.
         now = self.now_ms()
         state = self._touch(topic, now)
@@ -102,12 +114,46 @@ class MemoryStreams(Streams):
         delta = Delta(topic, state.epoch, state.seq, bytes(payload), state.at_ms)
         entries = state.log
         entries.append(delta)
+        if version is not None:
+            state.version = version
+            state.versions.append((delta.offset, version))
         cutoff = state.at_ms - self.max_age_ms
         while len(entries) > self.max_len or entries[0].at_ms < cutoff:
             entries.popleft()
+        while state.versions and state.versions[0][0] < entries[0].offset:
+            state.versions.popleft()
         for bus in self._buses:
             bus._offer(delta)
         return delta
+
+    async def publish_versions(self, items: Sequence[Versioned]) -> list[Delta | Seen | Missing]:
+        outcomes: list[Delta | Seen | Missing] = []
+        for item in items:
+            state = self._current(item.topic, self.now_ms())
+            last = None if state is None else state.version
+            if last is not None and item.version <= last:
+                outcomes.append(Seen(last))
+            elif last is not None and item.version > last + 1:
+                outcomes.append(Missing(last))
+            else:
+                outcomes.append(self._append(item.topic, item.payload, item.version))
+        return outcomes
+
+    async def position_at(self, topic: str, version: int) -> Position | Missing | None:
+        state = self._touch(topic, self.now_ms())
+        if state.version is None:
+            state.version = version  # a new history: this snapshot is its baseline
+        if state.version == version:
+            return Position(state.epoch, state.seq)
+        if state.version < version:
+            return Missing(state.version)
+        after = None
+        for offset, seen in reversed(state.versions):
+            if seen == version:
+                return Position(state.epoch, offset)
+            if seen == version + 1:
+                after = offset - 1
+        return None if after is None else Position(state.epoch, after)
 
     async def head(self, topic: str) -> Position:
         state = self._touch(topic, self.now_ms())

@@ -7,10 +7,20 @@ msgpack) and appends it to the topic's stream, which numbers it and hands it to 
 whose sessions watch the topic. A change with no ops and only events (an announcement) still takes an
 offset: events ride on deltas, so they reach every node through the same path, in order.
 
-Ordering is the publisher's contract: publish a topic's changes in the order its state changed. The
-scoring service does so by publishing while it still holds the users' row locks, just before its
-commit; if the commit then fails, it calls `Publisher.reset`, so that every screen reloads the topic
-rather than keep a change that did not happen.
+Ordering is the publisher's contract: a topic's changes must reach its stream in the order its state
+changed, each once, and only changes that happened. Nobody publishes inside a database transaction
+(that would hold its locks across the network, and publish changes that may then roll back); instead:
+
+- Versioned topics (``user:{id}``): the change is encoded here (`encode_change`) but not published by
+  this module; the scoring transaction writes it into the live outbox with the version it leads the
+  user's document to, and after the commit an outbox relay appends it with `Streams.publish_versions`,
+  which takes each version once and only as the next one (`server.services.topics.outbox_relay`).
+- Documents kept beside their streams (leaderboards, challenge scoreboards, teams, the activity feed):
+  recomputed after the commits that change them and published by compare-and-set on the stream
+  position (`server.services.topics.document_push`), so a delta always follows the document it was
+  diffed from.
+- Events-only changes (announcements, rank notices) carry no ops: they need no order with the state,
+  and are published here directly.
 """
 
 from __future__ import annotations
@@ -76,14 +86,6 @@ class Publisher:
         order, in one round trip where the store allows."""
         items = [(change.topic, encode_change(change)) for change in changes]
         return await self.streams.publish_many(items) if items else []
-
-    async def reset(self, topics: Iterable[str]) -> None:
-        """Forget the topics' histories and start new epochs: every screen watching them reloads them
-        from a snapshot (used when published changes turn out not to have happened)."""
-        for topic in dict.fromkeys(topics):
-            await self.streams.drop(topic)
-            # An empty delta in the new epoch tells the live sessions, whose epoch is now the old one.
-            await self.streams.publish(topic, encode_change(TopicChange(topic)))
 
 
 __all__ = ["InvalidChange", "Publisher", "TopicChange", "decode_change", "encode_change"]

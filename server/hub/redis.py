@@ -65,8 +65,11 @@ from .streams import (
     BusListener,
     Clock,
     Delta,
+    Missing,
     Position,
+    Seen,
     Streams,
+    Versioned,
     new_epoch,
 )
 
@@ -157,17 +160,25 @@ local function trim_older(log, newest, newest_at, cutoff)
   return hi_at
 end
 
-local function publish(meta, log, payload, args, i)
+-- version: nil, or the version the delta leads a versioned topic to (kept in the entry's `v` field and
+-- as the meta's `v`).
+local function publish(meta, log, payload, args, i, version)
   local epoch, seq, last_at, oldest = current(meta)
   if not epoch then
     epoch, seq, last_at, oldest = args[i + 5], 0, 0, 0
     redis.call('DEL', log)  -- another epoch's deltas must not pass for this one's
+    redis.call('HDEL', meta, 'v')  -- nor its versions
   end
   seq = seq + 1
   local at = math.max(tonumber(args[i]), last_at)
   local seq_s, at_s = string.format('%d', seq), string.format('%d', at)
   -- XADD first: if it fails, nothing has changed (a script's earlier writes are not rolled back).
-  redis.call('XADD', log, 'MAXLEN', '~', args[i + 1], seq_s .. '-0', 't', at_s, 'p', payload)
+  if version then
+    redis.call('XADD', log, 'MAXLEN', '~', args[i + 1], seq_s .. '-0', 't', at_s, 'p', payload, 'v', version)
+    redis.call('HSET', meta, 'v', version)
+  else
+    redis.call('XADD', log, 'MAXLEN', '~', args[i + 1], seq_s .. '-0', 't', at_s, 'p', payload)
+  end
   -- `oldest` only ever underestimates (trimming and expiry remove the oldest deltas), so while it is
   -- recent enough nothing is too old, and the log need not be read.
   local cutoff = at - tonumber(args[i + 2])
@@ -193,6 +204,7 @@ local epoch, seq = current(KEYS[1])
 if not epoch then
   epoch, seq = ARGV[1], 0
   redis.call('DEL', KEYS[2])
+  redis.call('HDEL', KEYS[1], 'v')
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', '0', 'at', '0', 'run', run, 'old', '0')
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -229,6 +241,69 @@ return table.concat(records)
 )
 
 
+# KEYS: meta, log. ARGV: version, payload, then the publish arguments. Returns {'delta', epoch, offset,
+# at_ms}, {'seen', last} or {'missing', last} (see "Versioned topics" in server.hub.streams).
+_PUBLISH_VERSION_LUA = (
+    LUA_PRELUDE
+    + LUA_PUBLISH_FN
+    + """
+local version = tonumber(ARGV[1])
+if current(KEYS[1]) then
+  local last = tonumber(redis.call('HGET', KEYS[1], 'v'))
+  if last and version <= last then
+    return {'seen', last}
+  end
+  if last and version > last + 1 then
+    return {'missing', last}
+  end
+end
+local r = publish(KEYS[1], KEYS[2], ARGV[2], ARGV, 3, ARGV[1])
+return {'delta', r[1], r[2], r[3]}
+"""
+)
+
+# KEYS: meta, log. ARGV: fresh epoch, meta_ttl_ms (as for head), version, how many deltas to look back.
+# Returns {'at', epoch, offset}, {'missing', last} or nil (see `RedisStreams.position_at`).
+_POSITION_AT_LUA = (
+    LUA_PRELUDE
+    + LUA_HEAD_BODY
+    + """
+local version = tonumber(ARGV[3])
+local last = tonumber(redis.call('HGET', KEYS[1], 'v'))
+if not last then
+  redis.call('HSET', KEYS[1], 'v', ARGV[3])  -- a new history: this snapshot is its baseline
+  return {'at', epoch, seq}
+end
+if last == version then
+  return {'at', epoch, seq}
+end
+if last < version then
+  return {'missing', last}
+end
+-- Ahead: the snapshot stands right after the delta that led to `version` or, if that one is not in the
+-- log (it was the baseline), right before the one that led from it.
+local after = nil
+for _, entry in ipairs(redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', tonumber(ARGV[4]))) do
+  local seen = tonumber(entry[2][6])  -- fields: t, at_ms, p, payload, v, version
+  local offset = tonumber(string.sub(entry[1], 1, -3))
+  if seen == version then
+    return {'at', epoch, offset}
+  end
+  if seen == version + 1 then
+    after = offset - 1
+  end
+end
+if after then
+  return {'at', epoch, after}
+end
+return false
+"""
+)
+
+_POSITION_LOOKBACK = 64
+"""How many deltas `position_at` looks back for a version: a snapshot older than that reads again."""
+
+
 class Script:
     """A Lua script and its SHA1, run by `run_scripts` (also by the hub's presence and documents, whose
     scripts are built on `LUA_PRELUDE` and the functions after it)."""
@@ -243,6 +318,8 @@ class Script:
 _PUBLISH = Script(_PUBLISH_LUA)
 _HEAD = Script(_HEAD_LUA)
 _SINCE = Script(_SINCE_LUA)
+_PUBLISH_VERSION = Script(_PUBLISH_VERSION_LUA)
+_POSITION_AT = Script(_POSITION_AT_LUA)
 
 ScriptCall = tuple[Script, Sequence[str], Sequence[EncodableT]]
 """One script to run: the script, its keys and its arguments."""
@@ -348,6 +425,38 @@ class RedisStreams(Streams):
             Delta(topic, epoch.decode(), int(offset), bytes(payload), int(at_ms))
             for (topic, payload), (epoch, offset, at_ms) in zip(items, replies, strict=True)
         ]
+
+    async def publish_versions(self, items: Sequence[Versioned]) -> list[Delta | Seen | Missing]:
+        # Sent with the client's retries: a change sent twice is `Seen` the second time.
+        calls: list[ScriptCall] = [
+            (
+                _PUBLISH_VERSION,
+                self.topic_keys(item.topic),
+                [item.version, item.payload, *self.publish_args(item.topic)],
+            )
+            for item in items
+        ]
+        replies = await run_scripts(self.redis, calls) if calls else []
+        outcomes: list[Delta | Seen | Missing] = []
+        for item, reply in zip(items, replies, strict=True):
+            if reply[0] == b"delta":
+                _, epoch, offset, at_ms = reply
+                delta = Delta(item.topic, epoch.decode(), int(offset), bytes(item.payload), int(at_ms))
+                outcomes.append(delta)
+            elif reply[0] == b"seen":
+                outcomes.append(Seen(int(reply[1])))
+            else:
+                outcomes.append(Missing(int(reply[1])))
+        return outcomes
+
+    async def position_at(self, topic: str, version: int) -> Position | Missing | None:
+        args: list[EncodableT] = [new_epoch(), self.idle_ttl_ms, version, _POSITION_LOOKBACK]
+        [reply] = await run_scripts(self.redis, [(_POSITION_AT, self.topic_keys(topic), args)])
+        if reply is None:
+            return None
+        if reply[0] == b"missing":
+            return Missing(int(reply[1]))
+        return Position(reply[1].decode(), int(reply[2]))
 
     async def head(self, topic: str) -> Position:
         [(epoch, offset)] = await run_scripts(

@@ -38,6 +38,21 @@ Bounds
     use starts a new epoch. ``since`` always checks what is actually kept, so trimming never makes it
     return an incomplete list.
 
+Versioned topics
+    A topic whose document has a source of truth that numbers its states (a user's ``live_version`` in
+    the database, one more per committed change) is published with `publish_versions`: each change says
+    the version it leads to, and is appended only if it is the next one (the topic's last published
+    version plus one). One already there is `Seen` (sent twice: by the committing worker and a relay, or
+    retried after a lost reply) and nothing is appended; one that comes early is `Missing` (a change
+    before it is committed but not yet published: the caller publishes those first). So publishers that
+    run after their commits, in any order and any number of times, append each change once, in the
+    order of the versions. A topic whose history is lost (new epoch) takes the next versioned change (or
+    `position_at`) as its new baseline. ``position_at(topic, version)``: the position a snapshot of the
+    document at ``version`` stands at (deltas after it lead from that version on), `Missing` if the
+    history is behind the version, ``None`` if it is ahead and no longer tells where the version was
+    (the caller reads a fresher snapshot). Unversioned ``publish`` on such a topic (events only, with no
+    ops) is allowed and leaves the version as it is.
+
 The bus
     One `Bus` per process delivers every delta published (by any process) on the topics it is
     subscribed to, once, to its `BusListener`. Subscriptions are reference-counted: the hub calls
@@ -62,7 +77,7 @@ import abc
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
@@ -107,6 +122,29 @@ class Delta:
         return Position(self.epoch, self.offset)
 
 
+@dataclass(frozen=True, slots=True)
+class Versioned:
+    """A change of a versioned topic: ``payload`` leads its document to state ``version``."""
+
+    topic: str
+    version: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """Not appended: the topic's history already has the version (``last``: its latest version)."""
+
+    last: int
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """The versions after ``last`` up to the one asked for are not published yet."""
+
+    last: int
+
+
 class Streams(abc.ABC):
     """The history of every topic (see the module docstring for the semantics)."""
 
@@ -144,6 +182,16 @@ class Streams(abc.ABC):
 
         Each publish is atomic on its own, not the batch: if this raises, some may have been published."""
         return [await self.publish(topic, payload) for topic, payload in items]
+
+    @abc.abstractmethod
+    async def publish_versions(self, items: Sequence[Versioned]) -> list[Delta | Seen | Missing]:
+        """Append each change that is its topic's next version, in order (see "Versioned topics").
+
+        Safe to repeat: a change already appended answers `Seen`. If this raises, some may be appended."""
+
+    @abc.abstractmethod
+    async def position_at(self, topic: str, version: int) -> Position | Missing | None:
+        """Where a snapshot of the topic's document at ``version`` stands (see "Versioned topics")."""
 
     @abc.abstractmethod
     async def head(self, topic: str) -> Position:

@@ -6,7 +6,8 @@ worker, grouped by concept:
 - ``scoring``: the rules in force, ingest (validate, authorise, queue), the live push of scoring results,
   the demo pulse;
 - ``topics``: the topics' documents and who may read them (the hub's directory), the compare-and-set
-  push of live documents and its coalescing, the activity feed, hub access;
+  push of live documents and its coalescing, the live outbox's relay and the team and feed documents,
+  the activity feed, hub access;
 - ``boards``: the leaderboards (on Redis or embedded), their repair, reads and rank notices;
 - ``challenges``: team challenges, their lifecycle, scoreboards and scoring;
 

@@ -312,8 +312,7 @@ async def test_deltas_held_while_a_topic_synchronises_count_in_the_send_buffer(s
     buffer they make the session a slow consumer, like a queue that does not drain."""
     cluster = shared_cluster
     vic = await cluster.register("vic-held")
-    await cluster.create_team("held", ["vic-held"])
-    topic = "team:held"
+    topic = f"user:{vic.user_id}"
     channel = f"{cluster.env['GAMIF_REDIS_PREFIX']}hub:bus:{topic}".encode()
     url = cluster.env["GAMIF_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://", 1)
     blocker = await asyncpg.connect(url)
@@ -322,8 +321,9 @@ async def test_deltas_held_while_a_topic_synchronises_count_in_the_send_buffer(s
             await raw.login(vic.access_token)
             transaction = blocker.transaction()
             await transaction.start()
-            # The team's snapshot locks its row (FOR SHARE): it now waits, and the topic stays syncing.
-            await blocker.execute("SELECT id FROM teams WHERE slug = 'held' FOR UPDATE")
+            # The user's snapshot reads the user's state row: behind this table lock it waits, and the
+            # topic stays syncing.
+            await blocker.execute("LOCK TABLE user_states IN ACCESS EXCLUSIVE MODE")
             await raw.send({"type": "subscribe", "id": 2, "topic": topic})
 
             async def watched() -> bool:

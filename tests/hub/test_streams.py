@@ -27,7 +27,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from server.hub import redis as redis_hub
 from server.hub.memory import MemoryBus, MemoryStreams
 from server.hub.redis import RedisBus, RedisNames, RedisStreams
-from server.hub.streams import Bus, BusClosed, Delta, Position, Streams
+from server.hub.streams import Bus, BusClosed, Delta, Missing, Position, Seen, Streams, Versioned
 
 TIMEOUT = 10.0
 TOPIC = "user:0b8c0b5e-6f1e-4c1e-9a57-1d3f1b6f0a11"
@@ -291,6 +291,75 @@ async def test_age_trimming_finds_the_exact_cutoff(backend: Backend) -> None:
         assert await streams.since(TOPIC, delta.epoch, lowest - 1) == published[lowest - 1 :]
         if lowest >= 2:
             assert await streams.since(TOPIC, delta.epoch, lowest - 2) is None
+
+
+# ------------------------------------------------------------------------------------ versioned topics
+
+
+def _v(version: int, topic: str = TOPIC) -> Versioned:
+    return Versioned(topic, version, f"v{version}".encode())
+
+
+async def test_versioned_changes_append_once_in_version_order(backend: Backend) -> None:
+    streams = backend.make()
+    other = backend.other(streams)
+    [first] = await streams.publish_versions([_v(4)])  # no baseline yet: the first one is it
+    assert isinstance(first, Delta)
+    assert first.offset == 1
+    # Another process sends 4 again (a relay, a retry) and 6 before 5 is published.
+    assert await other.publish_versions([_v(4), _v(6)]) == [Seen(4), Missing(4)]
+    fifth, sixth = await other.publish_versions([_v(5), _v(6)])
+    assert isinstance(fifth, Delta)
+    assert isinstance(sixth, Delta)
+    assert (fifth.offset, sixth.offset) == (2, 3)
+    assert await streams.publish_versions([_v(5), _v(3)]) == [Seen(6), Seen(6)]
+    logged = await streams.since(TOPIC, first.epoch, 0)
+    assert [delta.payload for delta in logged or []] == [b"v4", b"v5", b"v6"]
+
+
+async def test_unversioned_deltas_leave_the_version_alone(backend: Backend) -> None:
+    streams = backend.make()
+    await streams.publish_versions([_v(1)])
+    await streams.publish(TOPIC, b"events only")
+    assert await streams.publish_versions([_v(3)]) == [Missing(1)]
+    [second] = await streams.publish_versions([_v(2)])
+    assert isinstance(second, Delta)
+    assert second.offset == 3
+
+
+async def test_position_at_a_version(backend: Backend) -> None:
+    streams = backend.make()
+    # A topic nobody published on yet: the snapshot's version becomes the baseline.
+    base = await streams.position_at(TOPIC, 7)
+    assert isinstance(base, Position)
+    assert base.offset == 0
+    assert await streams.position_at(TOPIC, 7) == base
+    assert await streams.position_at(TOPIC, 9) == Missing(7)  # 8 and 9 are not published yet
+    eighth, ninth = await streams.publish_versions([_v(8), _v(9)])
+    assert isinstance(eighth, Delta)
+    assert isinstance(ninth, Delta)
+    assert await streams.position_at(TOPIC, 9) == ninth.position
+    # A snapshot read before 9 was published stands after 8's delta: it gets 9 (and what follows) next.
+    assert await streams.position_at(TOPIC, 8) == eighth.position
+    # Before 8 there is no delta of 7 in the log: it stands right before 8's.
+    assert await streams.position_at(TOPIC, 7) == base
+    # Older than anything the log tells: no position (the caller reads a fresher snapshot).
+    assert await streams.position_at(TOPIC, 3) is None
+
+
+async def test_a_lost_history_takes_a_new_baseline(backend: Backend) -> None:
+    streams = backend.make()
+    await streams.publish_versions([_v(1), _v(2)])
+    await backend.lose(streams, TOPIC)
+    # Whatever comes next is the baseline of the new epoch: nothing is Missing behind a lost history.
+    [fifth] = await streams.publish_versions([_v(5)])
+    assert isinstance(fifth, Delta)
+    assert fifth.offset == 1
+    await streams.drop(TOPIC)
+    at = await streams.position_at(TOPIC, 9)
+    assert isinstance(at, Position)
+    assert at.offset == 0
+    assert at.epoch != fifth.epoch
 
 
 # --------------------------------------------------------------------------------------------- epochs

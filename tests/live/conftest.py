@@ -4,16 +4,17 @@ PostgreSQL, through ``database_url``), a settable clock, and helpers that write 
 - ``sessions``: a session factory on the test's database; ``rules``: a bootstrapped `RulesService`
   (the default rules, version 1); ``engine``: its engine.
 - ``clock``: a `Clock` (``clock.now``, NOW unless a test moves it); ``directory``: a `TopicDirectory`
-  reading it.
+  reading it, with ``relay`` (a `RecordingRelay` on ``streams``, not sweeping) for its user snapshots and
+  ``documents`` (`LiveDocuments` on ``streams``, pushing at once) for its team and feed snapshots.
 - ``world``: a `World` with ``add_user``, ``add_team``, ``score`` (the scorer, at ``now``).
-- ``streams``: in-memory hub streams; ``publisher``: a `RecordingPublisher` on them. ``snapshot`` and
-  ``apply`` read a topic's snapshot and apply wire ops, as a screen would.
+- ``streams``: in-memory hub streams. ``snapshot`` and ``apply`` read a topic's snapshot and apply wire
+  ops, as a screen would.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,14 +24,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game import Engine, MetricEvent
 from persistence.db import create_engine, session_factory
+from persistence.live_outbox import Outbox, OutboxEntry
 from persistence.models import Team, TeamMembership, User
 from persistence.scoring import Scorer, ScoreResult, Submission
 from protocol import apply_ops, parse_op
+from server.hub.documents import MemoryDocuments
 from server.hub.memory import MemoryStreams
-from server.hub.publish import Publisher, TopicChange
-from server.hub.streams import Delta, Position
+from server.hub.streams import Position
 from server.services.scoring.rules import RulesService
 from server.services.topics.directory import TopicDirectory
+from server.services.topics.live_documents import Changed, LiveDocuments
+from server.services.topics.outbox_relay import OutboxRelay
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 """A Friday (the week of 2026-11-16, starting on Monday), in the default rules' documentation week."""
@@ -69,10 +73,30 @@ def clock() -> Clock:
 
 
 @pytest.fixture
+async def documents(
+    sessions: async_sessionmaker[AsyncSession], rules: RulesService, streams: MemoryStreams, clock: Clock
+) -> AsyncIterator[LiveDocuments]:
+    live = LiveDocuments(MemoryDocuments(streams), sessions, rules.engine, push_ms=0, clock=clock)
+    yield live
+    await live.aclose()
+
+
+@pytest.fixture
+def relay(
+    sessions: async_sessionmaker[AsyncSession], streams: MemoryStreams, documents: LiveDocuments
+) -> RecordingRelay:
+    return RecordingRelay(Outbox(sessions), streams, documents)
+
+
+@pytest.fixture
 def directory(
-    sessions: async_sessionmaker[AsyncSession], rules: RulesService, clock: Clock
+    sessions: async_sessionmaker[AsyncSession],
+    rules: RulesService,
+    clock: Clock,
+    relay: OutboxRelay,
+    documents: LiveDocuments,
 ) -> TopicDirectory:
-    return TopicDirectory(sessions, rules, clock=clock)
+    return TopicDirectory(sessions, rules, clock=clock, relay=relay, documents=documents)
 
 
 @dataclass
@@ -130,38 +154,36 @@ class World:
         return await Scorer(self.sessions).score(self.engine, submissions, now)
 
 
-class RecordingPublisher(Publisher):
-    """A real publisher on in-memory streams that remembers its calls (and can fail on purpose)."""
+class RecordingRelay(OutboxRelay):
+    """A real relay on in-memory streams that remembers the topics of what it was given, waits until the
+    documents it hands changes to have pushed them, and can fail on purpose."""
 
-    def __init__(self, streams: MemoryStreams) -> None:
-        super().__init__(streams)
+    def __init__(self, outbox: Outbox, streams: MemoryStreams, documents: LiveDocuments) -> None:
+        super().__init__(outbox, streams, on_changed=documents.changed, grace_seconds=0)
+        self.documents = documents
         self.published: list[list[str]] = []
-        self.resets: list[list[str]] = []
+        """The topics of each committed change handed over (users' entries, then changed documents)."""
         self.fail_next_publish = False
 
-    async def publish(self, changes: Iterable[TopicChange]) -> list[Delta]:
-        changes = list(changes)
-        self.published.append([change.topic for change in changes])
+    async def publish(self, entries: Sequence[OutboxEntry]) -> None:
         if self.fail_next_publish:
             self.fail_next_publish = False
-            await self.streams.publish_many([(changes[0].topic, b"half-published")])  # then the link drops
             raise ConnectionError("the streams went away")
-        return await super().publish(changes)
+        await super().publish(entries)
+        await self.flush()
 
-    async def reset(self, topics: Iterable[str]) -> None:
-        topics = list(topics)
-        self.resets.append(topics)
-        await super().reset(topics)
+    async def publish_committed(
+        self, entries: Sequence[OutboxEntry], changed: Sequence[Changed] = ()
+    ) -> None:
+        if entries or changed:
+            self.published.append([entry.topic for entry in entries] + [change.topic for change in changed])
+        await super().publish_committed(entries, changed)
+        await self.documents.settled()
 
 
 @pytest.fixture
 def streams() -> MemoryStreams:
     return MemoryStreams()
-
-
-@pytest.fixture
-def publisher(streams: MemoryStreams) -> RecordingPublisher:
-    return RecordingPublisher(streams)
 
 
 async def snapshot(

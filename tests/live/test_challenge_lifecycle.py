@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game.challenges import ChallengeDefinition
 from persistence import challenge_results
+from persistence.live_outbox import Outbox
 from persistence.models import (
     BadgeAward,
     Challenge,
@@ -32,12 +33,14 @@ from persistence.models import (
     UserStateRow,
     utcnow,
 )
+from persistence.scoring import ScoredBatch
 from protocol import EVENT_DATA, TopicMirror
 from protocol import Delta as WireDelta
 from protocol import Outcome as MirrorOutcome
 from server.hub.publish import decode_change
 from server.hub.streams import Delta as StreamDelta
 from server.hub.streams import Position
+from server.services.challenges import lifecycle as lifecycle_module
 from server.services.challenges.lifecycle import (
     ChallengeClock,
     ChallengeLifecycle,
@@ -45,9 +48,9 @@ from server.services.challenges.lifecycle import (
     RedisWakeups,
 )
 from server.services.challenges.service import ChallengesService
-from server.services.scoring.live import NOTIFIED
+from server.services.scoring.live import NOTIFIED, ScoringPush
 from server.services.scoring.rules import RulesService
-from tests.live.conftest import NOW, Clock, RecordingPublisher, World, snapshot
+from tests.live.conftest import NOW, Clock, RecordingRelay, World, snapshot
 from tests.polling import until
 
 JOINED = NOW - timedelta(days=30)
@@ -465,7 +468,7 @@ def delivered(delta: StreamDelta) -> tuple[WireDelta, list[dict[str, Any]]]:
 
 
 async def test_a_rewarded_member_sees_the_reward_land_live(
-    sessions, world, rules, clock, directory, streams, publisher
+    sessions, world, rules, clock, directory, streams, relay
 ):
     ana, bob, cid = await two_teams(world)
     await add_challenge(sessions, rewards=[{"rank": 1, "xp": 100, "badge": BADGE}, {"rank": 2, "xp": 40}])
@@ -474,14 +477,15 @@ async def test_a_rewarded_member_sees_the_reward_land_live(
     mirrors = {
         user: mirror_of(topic, *await snapshot(directory, streams, topic)) for user, topic in topics.items()
     }
-    lifecycle = ChallengeLifecycle(sessions, rules, publisher=publisher, clock=clock)
+    lifecycle = ChallengeLifecycle(sessions, rules, relay=relay, clock=clock)
 
     assert await lifecycle.finish_due() == ["sprint"]
-    # One publish, under the finish's locks: the members, their teams, then the feed (the badges).
-    [published] = publisher.published
+    # One publish, after the commit: the members, their teams, then the feed (the badges); nothing left.
+    [published] = relay.published
     assert published[:3] == sorted(topics.values())
-    assert sorted(published[3:5]) == ["team:alpha", "team:beta"]  # in team-id order
+    assert sorted(published[3:5]) == ["team:alpha", "team:beta"]
     assert published[5:] == ["activity:global"]
+    assert await Outbox(sessions).count() == 0
     events: dict[str, list[dict[str, Any]]] = {}
     for user, topic in topics.items():
         mirror = mirrors[user]
@@ -521,30 +525,40 @@ async def test_a_rewarded_member_sees_the_reward_land_live(
 
     # Again (another process, a restart): nothing more published, nothing more kept.
     assert await lifecycle.finish_due() == []
-    assert len(publisher.published) == 1
+    assert len(relay.published) == 1
     assert await notifications_of(sessions, ana) == stored
 
 
-async def test_a_finish_whose_push_fails_is_rolled_back_and_reset(
-    sessions, world, rules, clock, directory, streams, publisher
+async def test_a_finish_whose_transaction_fails_publishes_nothing_and_is_retried(
+    sessions, world, rules, clock, directory, streams, relay, monkeypatch
 ):
     ana, _bob, cid = await two_teams(world)
     await add_challenge(sessions, rewards=[{"rank": 1, "xp": 100, "badge": BADGE}])
     await add_scores(sessions, "sprint", {("alpha", ana): 5, ("beta", cid): 4})
     topic = f"user:{ana}"
     mirror = mirror_of(topic, *await snapshot(directory, streams, topic))
-    lifecycle = ChallengeLifecycle(sessions, rules, publisher=publisher, clock=clock)
-    publisher.fail_next_publish = True
+    lifecycle = ChallengeLifecycle(sessions, rules, relay=relay, clock=clock)
 
-    with pytest.raises(ConnectionError):
-        await lifecycle.finish_due()
-    assert publisher.resets == publisher.published  # what may have gone out is taken back
+    class FailingPush(ScoringPush):
+        """Writes the live changes, then the transaction fails (the database went away)."""
+
+        async def __call__(self, batch: ScoredBatch) -> None:
+            await super().__call__(batch)
+            raise ConnectionError("the database went away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(lifecycle_module, "ScoringPush", FailingPush)
+        with pytest.raises(ConnectionError):
+            await lifecycle.finish_due()
+    assert relay.published == []  # nothing committed: nothing to publish
     assert (await challenge_row(sessions)).state == "live"
     assert await rewards(sessions) == {}
     assert await notifications_of(sessions, ana) == []
     assert mirror.epoch is not None
     assert mirror.offset is not None
-    assert await streams.since(topic, mirror.epoch, mirror.offset) is None  # the screen reloads
+    # The member's change was not committed: never published, no outbox entry; the screen stays.
+    assert await streams.since(topic, mirror.epoch, mirror.offset) == []
+    assert await Outbox(sessions).count() == 0
 
     assert await lifecycle.finish_due() == ["sprint"]
     document, position = await snapshot(directory, streams, topic)
@@ -555,19 +569,19 @@ async def test_a_finish_whose_push_fails_is_rolled_back_and_reset(
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_two_processes_finishing_at_once_push_and_keep_the_reward_once(
-    sessions, world, rules, directory, streams
+    sessions, world, rules, directory, streams, documents
 ):
     ana, bob, cid = await two_teams(world)
     await add_challenge(sessions, rewards=[{"rank": 1, "xp": 100, "badge": BADGE}, {"rank": 2, "xp": 40}])
     await add_scores(sessions, "sprint", {("alpha", ana): 5, ("beta", cid): 4})
     topics = {user: f"user:{user}" for user in (ana, bob, cid)}
     before = {user: await snapshot(directory, streams, topic) for user, topic in topics.items()}
-    publishers = [RecordingPublisher(streams) for _ in range(4)]  # one per process, on shared streams
-    lifecycles = [ChallengeLifecycle(sessions, rules, publisher=p) for p in publishers]
+    relays = [RecordingRelay(Outbox(sessions), streams, documents) for _ in range(4)]  # one per process
+    lifecycles = [ChallengeLifecycle(sessions, rules, relay=r) for r in relays]
 
     finished = await asyncio.gather(*(lc.finish_due(NOW) for lc in lifecycles))
     assert sorted(i for ids in finished for i in ids) == ["sprint"]
-    assert sum(len(p.published) for p in publishers) == 1
+    assert sum(len(r.published) for r in relays) == 1
     for user, topic in topics.items():
         mirror = mirror_of(topic, *before[user])
         assert mirror.epoch is not None

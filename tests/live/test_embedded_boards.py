@@ -17,15 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game import MetricEvent
 from persistence.leaderboards import PERIODS, cast_period
+from persistence.live_outbox import Outbox
 from persistence.scoring import Scorer, Submission
 from protocol import Delta, MoveOp, Outcome, SetOp, TopicMirror, leaderboard_topic
 from server.hub.documents import MemoryDocuments
 from server.hub.memory import MemoryBus, MemoryStreams
-from server.hub.publish import Publisher, decode_change
+from server.hub.publish import decode_change
 from server.hub.streams import Delta as StreamDelta
 from server.services.boards.embedded import EmbeddedBoards
 from server.services.scoring.rules import RulesService
 from server.services.topics.directory import TopicDirectory
+from server.services.topics.outbox_relay import OutboxRelay
 from tasks.scoring_step import ScoringStep
 from tests.live.conftest import NOW, Clock, World
 
@@ -129,7 +131,7 @@ async def live(
     # What subscribers read: a directory taking its board snapshots from the embedded boards (which
     # compute theirs with the plain one), as the app wires them.
     served = TopicDirectory(sessions, rules, clock=directory.clock, embedded_boards=boards)
-    step = ScoringStep(Scorer(sessions), rules, Publisher(streams), boards)
+    step = ScoringStep(Scorer(sessions), rules, OutboxRelay(Outbox(sessions), streams), boards)
     yield Live(boards, step, streams, served, sessions)
     await boards.aclose()
 

@@ -23,13 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from game import MetricEvent
 from persistence.leaderboards import Award, Leaderboards, RebuildProgress, RecordedMeanwhile
 from persistence.leaderboards.layout import KeyNames
+from persistence.live_outbox import Outbox
 from persistence.scoring import Scorer, Submission
 from server.hub.documents import DocumentStore
 from server.hub.memory import MemoryStreams
-from server.hub.publish import Publisher
 from server.hub.redis import RedisStreams
 from server.services.boards.live import LiveBoards
 from server.services.scoring.rules import RulesService
+from server.services.topics.outbox_relay import OutboxRelay
 from tasks.scoring_step import ScoringStep
 from tests.live.conftest import NOW, World
 from tests.polling import until
@@ -72,7 +73,7 @@ def scoring_with_repair(
         sessions,
         repair_delay_s=repair_delay_s,
     )
-    return live, ScoringStep(Scorer(sessions), rules, Publisher(MemoryStreams()), live)
+    return live, ScoringStep(Scorer(sessions), rules, OutboxRelay(Outbox(sessions), MemoryStreams()), live)
 
 
 async def test_a_failed_record_is_repaired_from_the_database_once_redis_is_back(

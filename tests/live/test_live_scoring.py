@@ -1,5 +1,7 @@
-"""Ingest with a publisher: each affected user's delta turns their snapshot into the next one exactly, its
-events explain it, all of one ingest go out in one publish, and what did not commit is reset."""
+"""Ingest with a relay: each affected user's delta turns their snapshot into the next one exactly, its
+events explain it, all of one ingest go into the live outbox in its transaction and out through the relay
+after the commit, what did not commit publishes nothing and leaves no entry, and a publish that fails
+after the commit leaves the batch scored and its changes to the sweep."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from game import MetricEvent
 from persistence.db import create_engine
+from persistence.live_outbox import Outbox
 from persistence.models import MetricEventRow
 from persistence.scoring import Scorer, Submission
 from protocol import EVENT_DATA
@@ -25,12 +28,13 @@ from server.api.endpoints import Principal
 from server.api.schemas import MetricEventIn
 from server.config import Settings
 from server.hub.memory import MemoryStreams
-from server.hub.publish import Publisher, decode_change
+from server.hub.publish import decode_change
 from server.services.scoring.ingest import IngestService
 from server.services.scoring.rules import RulesService
 from server.services.topics.directory import TopicDirectory
+from server.services.topics.outbox_relay import OutboxRelay
 from tasks.scoring_step import ScoringStep
-from tests.live.conftest import NOW, RecordingPublisher, World, apply, snapshot
+from tests.live.conftest import NOW, RecordingRelay, World, apply, snapshot
 
 SERVICE = Principal(kind="service", id=str(uuid.uuid4()), scopes=frozenset({"metrics:write"}))
 
@@ -57,11 +61,9 @@ def ingest_service(
     sessions: async_sessionmaker[AsyncSession],
     rules: RulesService,
     settings: Settings,
-    publisher: Publisher | None,
+    relay: OutboxRelay | None,
 ) -> IngestService:
-    return IngestService(
-        sessions, rules, settings, InlineQueue(ScoringStep(Scorer(sessions), rules, publisher))
-    )
+    return IngestService(sessions, rules, settings, InlineQueue(ScoringStep(Scorer(sessions), rules, relay)))
 
 
 def metric(event_id: str, user: str, name: str, value: float, hours_ago: float = 1) -> MetricEventIn:
@@ -77,10 +79,10 @@ async def test_one_delta_per_user_that_turns_each_snapshot_into_the_next(
     settings: Settings,
     directory: TopicDirectory,
     streams: MemoryStreams,
-    publisher: RecordingPublisher,
+    relay: RecordingRelay,
 ) -> None:
     ana, ben, cy = await world.add_user("ana"), await world.add_user("ben"), await world.add_user("cy")
-    service = ingest_service(sessions, rules, settings, publisher)
+    service = ingest_service(sessions, rules, settings, relay)
     topics = {user: f"user:{user}" for user in (ana, ben, cy)}
     before = {user: await snapshot(directory, streams, topic) for user, topic in topics.items()}
 
@@ -94,9 +96,11 @@ async def test_one_delta_per_user_that_turns_each_snapshot_into_the_next(
         now=NOW,
     )
     assert out.accepted == 3
-    # one call; cy is not affected; the feed (a badge, a level-up) comes last
-    assert publisher.published == [[*sorted([topics[ana], topics[ben]]), "activity:global"]]
-    assert publisher.resets == []
+    # One call after the commit; cy is not affected; the feed (a badge, a level-up) comes last. Nothing
+    # is left in the outbox.
+    assert relay.published == [[*sorted([topics[ana], topics[ben]]), "activity:global"]]
+    await relay.flush()  # published entries are deleted in batches
+    assert await Outbox(sessions).count() == 0
 
     events: dict[str, list[dict[str, Any]]] = {}
     for user in (ana, ben):
@@ -185,7 +189,7 @@ async def test_one_delta_per_user_that_turns_each_snapshot_into_the_next(
 
     # A re-sent batch scores nothing, so publishes nothing; the next event is the next delta.
     await service.ingest(SERVICE, [metric("r1", "ana", "reviews_done", 12)], now=NOW)
-    assert len(publisher.published) == 1
+    assert len(relay.published) == 1
     previous, at = await snapshot(directory, streams, topics[ana])
     await service.ingest(SERVICE, [metric("r2", "ana", "reviews_done", 2)], now=NOW)
     (delta,) = await streams.since(topics[ana], at.epoch, at.offset) or []
@@ -203,10 +207,10 @@ async def test_streak_broken_and_extended(
     settings: Settings,
     directory: TopicDirectory,
     streams: MemoryStreams,
-    publisher: RecordingPublisher,
+    relay: RecordingRelay,
 ) -> None:
     ana = await world.add_user("ana")
-    service = ingest_service(sessions, rules, settings, publisher)
+    service = ingest_service(sessions, rules, settings, relay)
     await service.ingest(SERVICE, [metric("r1", "ana", "reviews_done", 1, hours_ago=24 * 6)], now=NOW)
     before, at = await snapshot(directory, streams, f"user:{ana}")
     assert before["streaks"]["reviewing"]["current"] == 0  # lapsed: six days ago, two freezes
@@ -243,7 +247,7 @@ async def count_events(sessions: async_sessionmaker[AsyncSession]) -> int:
         return int(await session.scalar(select(func.count()).select_from(MetricEventRow)) or 0)
 
 
-async def test_a_failing_commit_resets_the_published_topics(
+async def test_a_failing_commit_publishes_nothing_and_leaves_no_entry(
     world: World,
     database_url: str,
     sessions: async_sessionmaker[AsyncSession],
@@ -251,15 +255,13 @@ async def test_a_failing_commit_resets_the_published_topics(
     settings: Settings,
     directory: TopicDirectory,
     streams: MemoryStreams,
-    publisher: RecordingPublisher,
+    relay: RecordingRelay,
 ) -> None:
     ana = await world.add_user("ana")
     topic = f"user:{ana}"
     engine = create_engine(database_url)
     failing = async_sessionmaker(engine, expire_on_commit=False, sync_session_class=FailingCommit)
-    service = IngestService(
-        failing, rules, settings, InlineQueue(ScoringStep(Scorer(failing), rules, publisher))
-    )
+    service = IngestService(failing, rules, settings, InlineQueue(ScoringStep(Scorer(failing), rules, relay)))
     before, at = await snapshot(directory, streams, topic)
     try:
         FailingCommit.fail = True
@@ -267,13 +269,13 @@ async def test_a_failing_commit_resets_the_published_topics(
             await service.ingest(SERVICE, [metric("r1", "ana", "reviews_done", 3)], now=NOW)
     finally:
         FailingCommit.fail = False
-    assert publisher.published == [[topic, "activity:global"]]  # reviews: a badge, a feed row
-    assert publisher.resets == [[topic, "activity:global"]]
-    # The delta that did not happen is gone with its epoch: a screen reloads the topic, and gets the state
-    # as it is (nothing was written).
-    assert await streams.since(topic, at.epoch, at.offset) is None
+    assert relay.published == []
+    # The change did not happen, so it was never published, and no outbox entry is left: screens stay
+    # where they are, which is the state as it is (nothing was written).
+    assert await streams.since(topic, at.epoch, at.offset) == []
+    assert await Outbox(sessions).count() == 0
     after, now_at = await snapshot(directory, streams, topic)
-    assert now_at.epoch != at.epoch
+    assert now_at == at
     assert after == before
     assert await count_events(sessions) == 0
     # The sender retries, and this time it counts.
@@ -284,31 +286,39 @@ async def test_a_failing_commit_resets_the_published_topics(
     await engine.dispose()
 
 
-async def test_a_failing_publish_fails_the_scoring_and_resets(
+async def test_a_publish_failing_after_the_commit_leaves_the_changes_to_the_sweep(
     world: World,
     sessions: async_sessionmaker[AsyncSession],
     rules: RulesService,
     settings: Settings,
     directory: TopicDirectory,
     streams: MemoryStreams,
-    publisher: RecordingPublisher,
+    relay: RecordingRelay,
 ) -> None:
     ana, ben = await world.add_user("ana"), await world.add_user("ben")
-    at = (await snapshot(directory, streams, f"user:{ana}"))[1]
-    publisher.fail_next_publish = True
-    step = ScoringStep(Scorer(sessions), rules, publisher)  # what a worker runs for the batch
+    before, at = await snapshot(directory, streams, f"user:{ana}")
+    relay.fail_next_publish = True
+    step = ScoringStep(Scorer(sessions), rules, relay)  # what a worker runs for the batch
     submissions = [
         Submission(MetricEvent(f"r{n}", user, "reviews_done", 3, NOW - timedelta(hours=1)), "service:test")
         for n, user in enumerate((ana, ben))
     ]
-    with pytest.raises(ConnectionError):
-        await step.run(submissions, NOW)
-    assert publisher.resets == [[*sorted([f"user:{ana}", f"user:{ben}"]), "activity:global"]]
-    assert await streams.since(f"user:{ana}", at.epoch, at.offset) is None  # the half-published delta
-    assert await count_events(sessions) == 0
+    await step.run(submissions, NOW)  # committed: the batch is done (a worker acknowledges it)
+    assert await count_events(sessions) == 2
+    assert await streams.since(f"user:{ana}", at.epoch, at.offset) == []
+    assert await Outbox(sessions).count() == 2  # the two users' deltas (the feed is recomputed)
+
+    assert await relay.sweep() == 2  # any relay's, after its grace
+    await relay.documents.settled()
+    (delta,) = await streams.since(f"user:{ana}", at.epoch, at.offset) or []
+    assert (
+        apply(before, decode_change(delta.payload)[0])
+        == (await snapshot(directory, streams, f"user:{ana}"))[0]
+    )
+    assert await Outbox(sessions).count() == 0
 
 
-async def test_without_a_publisher_nothing_is_pushed(
+async def test_without_a_relay_nothing_is_pushed(
     world: World,
     sessions: async_sessionmaker[AsyncSession],
     rules: RulesService,

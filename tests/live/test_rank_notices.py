@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game import MetricEvent
 from persistence.leaderboards import BoardChange, Calendar, Leaderboards, Period, PeriodSpan
+from persistence.live_outbox import Outbox
 from persistence.scoring import Scorer, Submission
 from protocol import EVENT_DATA
 from server.hub.documents import DocumentStore
@@ -25,6 +26,7 @@ from server.services.boards.live import LiveBoards
 from server.services.boards.rank_notices import RankNotifier, bracket, rank_notices
 from server.services.people.notifications import NotificationsService
 from server.services.scoring.rules import RulesService
+from server.services.topics.outbox_relay import OutboxRelay
 from tasks.scoring_step import ScoringStep
 from tests.live.conftest import NOW, World
 
@@ -76,7 +78,7 @@ async def test_overtaking_someone_notifies_the_climber_only(
     boards: tuple[LiveBoards, MemoryStreams],
 ) -> None:
     live, streams = boards
-    step = ScoringStep(Scorer(sessions), rules, Publisher(streams), live)
+    step = ScoringStep(Scorer(sessions), rules, OutboxRelay(Outbox(sessions), streams), live)
     ana, ben = await world.add_user("ana"), await world.add_user("ben")
 
     await step.run([tickets("a1", ana, 5)], NOW)  # ana 40: first on an empty board

@@ -20,7 +20,7 @@ from persistence.models import MetricEventRow, UserStateRow
 from persistence.scoring import Scorer, ScoreResult, Submission
 from server.services.scoring.rules import RulesService
 from tasks.scoring import Unscorable
-from tasks.scoring_batcher import ScoringBatcher
+from tasks.scoring_batcher import GroupStats, ScoringBatcher
 from tasks.scoring_step import ScoringStep
 from tests.live.conftest import NOW, World
 from tests.relay import Relay
@@ -45,6 +45,8 @@ async def test_batches_waiting_together_are_one_transaction(world: World, rules:
         batcher.score(batch(ana, "a3", "a1"), NOW),  # a1 again: a duplicate within the group
     )
     assert batcher.groups == 1
+    stats = batcher.stats  # for the periodic log line: one group of five events from three batches
+    assert (stats.events, stats.groups, stats.batches, stats.largest) == (5, 1, 3, 5)
     assert [[(s.id, s.status) for s in r.statuses] for r in results] == [
         [("a1", "accepted"), ("a2", "accepted")],
         [("b1", "accepted")],
@@ -256,3 +258,85 @@ async def test_a_connection_closed_mid_transaction_is_retried(
     finally:
         await engine.dispose()
         await relay.cut()
+
+
+def test_group_statistics_are_logged_once_a_window_has_passed_and_only_when_scoring(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [100.0]
+    stats = GroupStats(every=10.0, clock=lambda: now[0])
+    caplog.set_level("INFO", logger="gamif.scoring")
+    for events, batches in ((30, 3), (1, 1), (9, 2)):  # within the first 10 s: no line yet
+        stats.committed(events, batches)
+        now[0] += 3
+    assert caplog.messages == []
+    now[0] = 111.0
+    stats.committed(4, 1)  # the first group after the window: the line is written, and a new window opens
+    assert caplog.messages == [
+        "scoring: 40 events in 3 groups (mean 13.3, max 30 per group) from 6 queued batches, in the last 11 s"
+    ]
+    now[0] = 500.0  # idle meanwhile: nothing was written; the next group writes what the window held
+    stats.committed(2, 2)
+    assert caplog.messages[-1] == (
+        "scoring: 4 events in 1 groups (mean 4.0, max 4 per group) from 1 queued batches, in the last 389 s"
+    )
+    assert (stats.events, stats.groups, stats.batches, stats.opened) == (2, 1, 2, 500.0)
+
+
+class SizedStep(ScoringStep):
+    """The real step, remembering how many events each transaction scored."""
+
+    sizes: list[int]
+
+    async def run(self, submissions: Sequence[Submission], now: datetime | None = None) -> ScoreResult:
+        self.sizes.append(len(submissions))
+        return await super().run(submissions, now)
+
+
+async def test_split_batches_no_transaction_scores_more_than_max_events(
+    world: World, rules: RulesService
+) -> None:
+    """The embedded server's batcher: a batch larger than max_events is scored in slices, one transaction
+    each, and small batches waiting behind it fill the last slice; each batch gets its own statuses, in
+    its order, and the XP is what scoring the batches whole gives."""
+    ana, bo = await world.add_user("ana"), await world.add_user("bo")
+    step = SizedStep(Scorer(world.sessions), rules, None)
+    step.sizes = []
+    batcher = ScoringBatcher(step, max_events=3, in_flight=1, split_batches=True)
+    big = batch(ana, "a1", "a2", "a3", "a4", "a5", "a1")  # a1 again: in another slice than the first
+    results = await asyncio.gather(batcher.score(big, NOW), batcher.score(batch(bo, "b1"), NOW))
+    assert step.sizes == [3, 3, 1]  # a1-a3 | a4, a5, a1 | b1 (the slice after a full one)
+    assert [[(s.id, s.status) for s in r.statuses] for r in results] == [
+        [
+            *[("a1", "accepted"), ("a2", "accepted"), ("a3", "accepted")],
+            *[("a4", "accepted"), ("a5", "accepted"), ("a1", "duplicate")],
+        ],
+        [("b1", "accepted")],
+    ]
+    assert (results[0].accepted, batcher.groups) == (5, 3)
+    cy = await world.add_user("cy")
+    await ScoringStep(Scorer(world.sessions), rules, None).run(batch(cy, "c1", "c2", "c3", "c4", "c5"), NOW)
+    async with world.sessions() as session:
+        xp = {str(u): x for u, x in await session.execute(select(UserStateRow.user_id, UserStateRow.xp))}
+    assert xp[ana] == xp[cy] > 0
+
+
+async def test_split_batches_a_failing_slice_fails_its_whole_batch_and_only_it(
+    world: World, rules: RulesService
+) -> None:
+    """A batch whose later slice cannot be scored is given up as a whole (for its dead letter: replayed,
+    its committed slices count once), the rest of it is not scored, and the batches behind it are."""
+    ana, bo = await world.add_user("ana"), await world.add_user("bo")
+    gone = str(uuid.uuid4())  # a user deleted after ingest: its event breaks a foreign key
+    step = SizedStep(Scorer(world.sessions), rules, None)
+    step.sizes = []
+    batcher = ScoringBatcher(step, max_events=2, in_flight=1, max_attempts=1, split_batches=True)
+    bad = [*batch(ana, "a1", "a2"), *batch(gone, "g1"), *batch(ana, "a3"), *batch(ana, "a4", "a5")]
+    results = await asyncio.gather(
+        batcher.score(bad, NOW), batcher.score(batch(bo, "b1"), NOW), return_exceptions=True
+    )
+    assert isinstance(results[0], Unscorable)
+    assert isinstance(results[1], ScoreResult)
+    assert results[1].accepted == 1
+    assert await stored_ids(world) == {"a1", "a2", "b1"}  # a4, a5: never tried once the batch failed
+    assert step.sizes == [2, 2, 1]

@@ -265,3 +265,36 @@ async def test_a_challenge_scoreboard_moves_for_members_and_spectators(
     # More than one scoreboard delta, each to all 60 sessions watching it.
     assert latency["scoreboard"]["count"] >= 2 * 60
     assert latency["scoreboard"]["count"] % 60 == 0
+
+
+async def test_an_embedded_ingest_is_scored_while_sessions_ping(tmp_path: Path) -> None:
+    """An embedded hub of the run's own (no PostgreSQL, no Redis, no worker): every event posted reaches
+    its user's screen, and pings are measured before and while it scores, under the default thresholds
+    (whether p99 holds here is the benchmark's to say, not this test's)."""
+    code, output, result = await load(
+        "embedded-ingest",
+        tmp_path,
+        "--sessions=20",
+        "--events=100",
+        "--batch=30",
+        "--quiet=1s",
+        "--ping-every=100ms",
+        "--procs=1",
+        stores=None,
+    )
+    assert code in (0, 1), output
+    assert [line["check"] for line in result["slo"]] == ["p99<50ms", "errors=0"]
+    assert result["slo"][1]["passed"], output
+    extra = result["extra"]
+    assert (extra["sessions"], extra["events"], extra["requests"]) == (20, 100, 4)
+    assert extra["events_accepted"] == extra["events_expected_on_screens"] == extra["events_answered"] == 100
+    assert extra["events_never_answered"] == 0
+    assert 0 < extra["posting_s"] <= extra["time_to_score_all_s"]
+    latency = result["summary"]["latency"]
+    assert result["summary"]["default_latency"] == "ping"
+    assert latency["ping"]["count"] > 0
+    assert latency["ping_quiet"]["count"] >= 20  # every session pinged before the ingest
+    assert latency["screen"]["count"] == 100
+    assert latency["post"]["count"] == 4
+    assert latency["connect"]["count"] == 20
+    assert counters(result)["errors"] == 0

@@ -56,12 +56,12 @@ async def test_migrate_creates_the_schema_on_an_empty_postgresql_database(capsys
     assert (code, err) == (0, "")
     assert out.splitlines() == [f"migrating {url} from base (empty) to head", f"done: {heads()[0]}"]
     assert await tables(url) == TABLES | {"alembic_version"}
-    assert await current(url) == heads()[0] == "0005_queued_batches"
+    assert await current(url) == heads()[0] == "0006_live_outbox"
 
     # Again: nothing to do.
     code, out, _ = await gamif(capsys, "migrate", "--database-url", url)
     assert code == 0
-    assert out.splitlines()[0] == f"migrating {url} from 0005_queued_batches to head"
+    assert out.splitlines()[0] == f"migrating {url} from 0006_live_outbox to head"
 
 
 async def test_migrate_creates_the_schema_in_the_default_sqlite_file(capsys, monkeypatch, tmp_path):
@@ -72,7 +72,7 @@ async def test_migrate_creates_the_schema_in_the_default_sqlite_file(capsys, mon
     code, out, err = await gamif(capsys, "migrate")
 
     assert (code, err) == (0, "")
-    assert out.splitlines() == [f"migrating {url} from base (empty) to head", "done: 0005_queued_batches"]
+    assert out.splitlines() == [f"migrating {url} from base (empty) to head", "done: 0006_live_outbox"]
     assert (tmp_path / "data" / "gamif.db").is_file()
     assert await tables(url) == TABLES | {"alembic_version"}
 
@@ -83,9 +83,12 @@ async def test_migrate_takes_the_url_from_the_environment(capsys, monkeypatch, t
     code, out, _ = await gamif(capsys, "migrate", "--revision", "0001_initial")
     assert code == 0
     assert out.splitlines()[-1] == "done: 0001_initial"
-    assert await tables(url) == TABLES - {"notifications", "queued_batches", *CHALLENGE_TABLES} | {
-        "alembic_version"
-    }  # as of that revision
+    assert await tables(url) == TABLES - {
+        "notifications",
+        "queued_batches",
+        "live_outbox",
+        *CHALLENGE_TABLES,
+    } | {"alembic_version"}  # as of that revision
 
 
 async def test_migrate_reports_an_unreachable_database_and_exits_1(capsys):
@@ -141,7 +144,7 @@ async def test_downgrade_to_base_and_upgrade_again(database_url):
     assert await tables(database_url) == {"alembic_version"}
 
     await upgrade(database_url)
-    assert await current(database_url) == "0005_queued_batches"
+    assert await current(database_url) == "0006_live_outbox"
     assert await tables(database_url) == TABLES | {"alembic_version"}
     assert await pending_diff(database_url) == []
 

@@ -28,8 +28,10 @@ ROW_KEYS = {"rank", "member", "handle", "display_name", "score"}
 
 
 async def topic_document(app: Starlette, topic: str) -> dict[str, Any]:
-    """The topic's document, as a subscriber's snapshot gets it."""
+    """The topic's document, as a subscriber's snapshot gets it once the changes made so far are pushed
+    (team documents follow their changes coalesced)."""
     live = app.state.services.live
+    await live.documents.settled()
     document, _ = await live.directory.snapshot(topic, lambda: live.backend.streams.head(topic))
     return dict(document)
 
@@ -266,7 +268,7 @@ async def test_on_redis_the_board_is_the_redis_topics_document(redis_app):
         )
         ids[handle], headers[handle] = str(user.id), {"Authorization": f"Bearer {tokens.access_token}"}
     # Scored as a worker scores a queued batch: the Redis boards record it after the commit.
-    step = ScoringStep(app.state.scorer, app.state.services.rules, live.publisher, live.boards)
+    step = ScoringStep(app.state.scorer, app.state.services.rules, live.relay, live.boards)
     at = datetime.now(UTC) - timedelta(minutes=5)
     await step.run(
         [

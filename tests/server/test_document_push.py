@@ -4,7 +4,7 @@ turn, and a push that loses every race gives up after the documented number of t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from protocol import apply_ops, diff_ops, parse_op
 from server.hub.documents import DocumentStore, Published
 from server.hub.publish import TopicChange, decode_change, encode_change
 from server.hub.redis import RedisStreams
-from server.services.topics.document_push import MAX_ATTEMPTS, PushFailed, push_document
+from server.services.topics.document_push import MAX_ATTEMPTS, Compute, PushFailed, push_document
 
 TOPIC = "challenge:push-loop"
 
@@ -55,7 +55,7 @@ async def test_a_push_that_lost_a_race_diffs_again_against_the_winners_document(
     stored = await store.read(TOPIC)
     computed = 0
 
-    async def compute() -> dict[str, Any]:
+    async def compute(_stored: dict[str, Any] | None) -> dict[str, Any]:
         nonlocal computed
         computed += 1
         if computed == 1:  # between reading the position and publishing, a rival publishes
@@ -88,7 +88,7 @@ async def test_a_push_that_loses_every_race_gives_up_after_the_documented_tries(
     stored = await store.read(TOPIC)
     computed = 0
 
-    async def compute() -> dict[str, Any]:
+    async def compute(_stored: dict[str, Any] | None) -> dict[str, Any]:
         nonlocal computed
         computed += 1
         await rival_publishes(store, {"rival": computed})  # every time, someone else gets there first
@@ -100,8 +100,8 @@ async def test_a_push_that_loses_every_race_gives_up_after_the_documented_tries(
     assert await replayed(store) == {"rival": MAX_ATTEMPTS}  # nothing of the loser's was published
 
 
-def _constant(document: dict[str, Any]) -> Callable[[], Awaitable[dict[str, Any]]]:
-    async def compute() -> dict[str, Any]:
+def _constant(document: dict[str, Any]) -> Compute:
+    async def compute(_stored: dict[str, Any] | None) -> dict[str, Any]:
         return document
 
     return compute

@@ -1,6 +1,7 @@
 """Real `gamif worker` processes scoring batches from the real Redis queue into the real PostgreSQL:
 every queued event counts exactly once, also when a worker is killed with SIGKILL mid-work and its
-batches are taken over by another worker with no new traffic arriving."""
+batches are taken over by another worker with no new traffic arriving; and a worker killed between a
+commit and its live publish leaves its changes to another worker's sweep, which delivers them once."""
 
 from __future__ import annotations
 
@@ -20,9 +21,19 @@ from sqlalchemy import func, select
 from game import Engine, MetricEvent, default_rules
 from game.replay import replay
 from persistence.db import create_engine, session_factory
-from persistence.models import MetricEventRow, User, UserStateRow
+from persistence.live_outbox import Outbox
+from persistence.models import MetricEventRow, Team, TeamMembership, User, UserStateRow
 from persistence.scoring import Submission
+from protocol import Delta as WireDelta
+from protocol import Outcome, TopicMirror
 from server.config import Settings
+from server.hub.documents import DocumentStore
+from server.hub.publish import decode_change
+from server.hub.redis import RedisStreams
+from server.services.scoring.rules import RulesService
+from server.services.topics.directory import TopicDirectory
+from server.services.topics.live_documents import LiveDocuments
+from server.services.topics.outbox_relay import OutboxRelay
 from tasks.scoring import register_scoring
 from tasks.scoring_queue import stream_broker
 from tasks.scoring_step import to_payload
@@ -30,6 +41,8 @@ from tests.hub.cluster import Worker
 from tests.polling import until
 
 pytestmark = pytest.mark.postgresql
+KILL_AFTER_COMMIT = "GAMIF_TEST_KILL_AFTER_COMMIT"
+"""The worker's test-only hook (`tasks.worker`): die between a commit and its publish."""
 METRICS = ("commits", "reviews_done", "prs_merged", "focus_minutes", "docs_written")
 
 
@@ -216,3 +229,77 @@ async def test_a_worker_that_cannot_reach_a_store_says_so_and_exits(
     assert process.returncode == 1
     assert error.decode().startswith("gamif worker: cannot start: ")
     assert ("gamif_no_such_database" if broken == "database" else "ConnectionError") in error.decode()
+
+
+async def test_a_worker_killed_between_commit_and_publish_leaves_its_changes_to_the_sweep(setup):
+    sessions, user = setup["sessions"], setup["users"][0]
+    async with sessions() as session, session.begin():
+        session.add(Team(slug="night", name="Night", description="The night shift."))
+        await session.flush()
+        team = await session.scalar(select(Team).where(Team.slug == "night"))
+        assert team is not None
+        session.add(TeamMembership(team_id=team.id, user_id=user, joined_at=datetime.now(UTC)))
+    env = setup["env"]
+    rules = RulesService(sessions)
+    await rules.bootstrap()
+    streams = RedisStreams(setup["redis"], prefix=env["GAMIF_REDIS_PREFIX"])
+    outbox = Outbox(sessions)
+    documents = LiveDocuments(DocumentStore(streams), sessions, rules.engine)
+    directory = TopicDirectory(sessions, rules, relay=OutboxRelay(outbox, streams), documents=documents)
+    topics = [f"user:{user}", "team:night"]
+    screens = {}
+    for topic in topics:
+        document, position = await directory.snapshot(topic, lambda topic=topic: streams.head(topic))
+        screens[topic] = TopicMirror(topic)
+        screens[topic].apply_snapshot(position.epoch, position.offset, document)
+
+    event = MetricEvent("k-1", str(user), "reviews_done", 3, datetime.now(UTC) - timedelta(minutes=5))
+    await setup["task"].kiq(to_payload([Submission(event, "service:test")], datetime.now(UTC)))
+    doomed = Worker({**env, KILL_AFTER_COMMIT: "1"})
+    setup["workers"].append(doomed)
+    await doomed.start()
+    assert doomed.process is not None
+    async with asyncio.timeout(60):
+        await doomed.process.wait()  # it killed itself right after its commit
+    await wait_for_events(sessions, 1)
+    assert await outbox.count() == 1  # the user's delta, not published (the team's mark died with it)
+    for topic, screen in screens.items():
+        assert screen.epoch is not None
+        assert screen.offset is not None
+        assert await streams.since(topic, screen.epoch, screen.offset) == []
+
+    # Its relay sweeps the user's delta the dead one left, its live documents reconcile the team (looking
+    # back over what happened before it started), and it takes over the batch (scored already: a no-op).
+    survivor = Worker(env)
+    setup["workers"].append(survivor)
+    await survivor.start()
+    await until(lambda: outbox_empty(outbox), "the survivor's sweep publishes what the dead worker left")
+
+    async def team_pushed() -> bool:
+        screen = screens["team:night"]
+        assert screen.epoch is not None
+        assert screen.offset is not None
+        return bool(await streams.since("team:night", screen.epoch, screen.offset))
+
+    # Within the reconciliation's bound (2 s + 1 s + the push) of the survivor being up.
+    await until(team_pushed, "the survivor's reconciliation pushes the team's document", timeout=10)
+    await queue_done(setup["redis"], setup["queue"])
+    for topic, screen in screens.items():
+        assert screen.epoch is not None
+        assert screen.offset is not None
+        deltas = await streams.since(topic, screen.epoch, screen.offset)
+        assert deltas is not None
+        assert len(deltas) == 1  # delivered once, by the survivor's sweep or reconciliation
+        (delta,) = deltas
+        ops, _ = decode_change(delta.payload)
+        wire = WireDelta(topic=topic, epoch=delta.epoch, offset=delta.offset, ops=ops, at_ms=delta.at_ms)
+        assert screen.apply_delta(wire) is Outcome.APPLIED
+        document, position = await directory.snapshot(topic, lambda topic=topic: streams.head(topic))
+        assert (screen.document, screen.offset) == (document, position.offset)  # the screen converged
+    # ...to what the database holds: the team shows the scored event
+    assert screens["team:night"].document == await documents.document("team:night")
+    assert screens["team:night"].document["members"][str(user)]["xp"] > 0
+
+
+async def outbox_empty(outbox: Outbox) -> bool:
+    return await outbox.count() == 0

@@ -153,7 +153,7 @@ class EmbeddedBoards:
             self.store,
             topic,
             stored,
-            lambda: self.directory.compute_board(board, cast_period(period)),
+            lambda _stored: self.directory.compute_board(board, cast_period(period)),
             lambda before, after: TopicChange(topic, board_ops(before, after)),
             min_interval_ms=min_interval_ms,
         )

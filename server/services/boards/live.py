@@ -219,7 +219,7 @@ class LiveBoards:
         _, board, period = topic.split(":")
         return await self._last.push(
             topic,
-            lambda: self.document(board, period),
+            lambda _stored: self.document(board, period),
             lambda before, after: TopicChange(topic, board_ops(before, after)),
             min_interval_ms=min_interval_ms,
         )

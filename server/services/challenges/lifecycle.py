@@ -2,12 +2,13 @@
 
 `ChallengeLifecycle` performs the transitions (`persistence.challenge_results`: each exactly once,
 whatever number of processes attempt it) and tells the live scoreboard after each commit. With a
-publisher, a finish also pushes the rewarded members' own state live as a scoring batch does, with the
+relay, a finish also pushes the rewarded members' own state live as a scoring batch does, with the
 scoring path's push (`server.services.scoring.live.ScoringPush`) as its before-commit hook: each member's
-``user:{id}`` delta and events (``xp_awarded``, ``level_up``, ``badge_earned``), their teams' deltas, and
-the notifications (with the activity feed's delta) written in the finishing transaction, so exactly once.
-Published under the users' row locks, last before the commit; if the finish then fails, the topics are
-reset (screens reload a snapshot: the database is the truth), and the finish is retried later.
+``user:{id}`` delta and events (``xp_awarded``, ``level_up``, ``badge_earned``) go into the live outbox in
+the finishing transaction (with the notifications kept in it, so exactly once), and out through the outbox
+relay after its commit, which also tells the live documents of their teams and (with notable moments)
+the activity feed.
+If the finish fails, nothing was written or published, and the finish is retried later.
 
 `ChallengeClock` decides when: it sleeps exactly until the next boundary (the earliest ``starts_at`` of a
 scheduled challenge or ``closes_at`` of an unfinished one, read from the database), runs the due
@@ -35,11 +36,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from persistence import challenge_results
 from persistence.models import utcnow
-from server.hub.publish import Publisher
 from server.services.background import Background
 from server.services.challenges.notify import ChallengeNotifier, NoNotifier
 from server.services.scoring.live import ScoringPush
 from server.services.scoring.rules import RulesService
+from server.services.topics.outbox_relay import OutboxRelay
 
 log = logging.getLogger("gamif.challenges")
 
@@ -63,14 +64,15 @@ class ChallengeLifecycle:
         rules: RulesService,
         notifier: ChallengeNotifier | None = None,
         *,
-        publisher: Publisher | None = None,
+        relay: OutboxRelay | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        """``publisher``: where the rewarded members' live changes go (none: not pushed)."""
+        """``relay``: the process's outbox relay, which publishes the rewarded members' live changes after
+        the commit (none: not pushed)."""
         self.sessions = sessions
         self.rules = rules
         self.notifier = notifier or NoNotifier()
-        self.publisher = publisher
+        self.relay = relay
         self.clock = clock
 
     async def start_due(self, now: datetime | None = None) -> list[str]:
@@ -92,17 +94,17 @@ class ChallengeLifecycle:
         finished: list[str] = []
         failure: Exception | None = None
         for challenge_id in due:
-            push = None if self.publisher is None else ScoringPush(self.publisher)
+            push = None if self.relay is None else ScoringPush()
             try:
                 done = await challenge_results.finish(
                     self.sessions, engine, challenge_id, now, before_commit=push
                 )
             except Exception as error:
-                if push is not None:
-                    await push.undo()  # published, then not committed: screens reload those topics
                 log.exception("challenge %s: could not finish (it stays live; retried later)", challenge_id)
                 failure = failure or error
                 continue
+            if push is not None and self.relay is not None:
+                await self.relay.publish_committed(push.entries, push.changed)
             if done is not None:
                 finished.append(challenge_id)
         if finished:

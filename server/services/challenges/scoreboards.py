@@ -121,7 +121,7 @@ class ChallengeScoreboards:
         challenge_id = topic.split(":", 1)[1]
         return await self._last.push(
             topic,
-            lambda: self.document(challenge_id),
+            lambda _stored: self.document(challenge_id),
             lambda before, after: TopicChange(
                 topic, diff_ops(before or {}, after), _transition_events(before or {}, after)
             ),

@@ -1,12 +1,13 @@
 """Teams and membership history (joined/left times, so contributions credit the team of the moment).
 
-Live: with a publisher, a change of a team (name, description, archiving) or of its members publishes the
-``team:{slug}`` delta (PROTOCOL.md §9) inside its transaction, holding the team's row ``FOR UPDATE``. A
-member joining or leaving first takes the member's state row (``FOR SHARE``), the order scoring locks them
-in (users, then teams): a member's scoring and their membership change apply one after the other, so
-scoring publishes deltas for exactly the teams the member is in when it commits
-(`server.services.scoring.live.team_changes`), and team snapshots are consistent
-(`server.services.topics.directory`).
+Live: with a relay, a change of a team (name, description, archiving) or of its members notes that
+``team:{slug}`` changed and, once committed, hands that to the outbox relay, whose live documents push
+the team's document recomputed whole
+(`server.services.topics.live_documents`, PROTOCOL.md §9). Nothing is published inside the transaction
+and no team lock is taken. A member joining or leaving first takes the member's state row (``FOR
+SHARE``): a member's scoring and their membership change apply one after the other, so the one that
+commits second sees the other, and scoring marks exactly the teams the member is in when it commits
+(`server.services.scoring.live.changed_teams`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -26,14 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from game import Engine
 from persistence.db import begin_write
 from persistence.models import Team, TeamMembership, User, utcnow
-from protocol import diff_ops, team_topic
-from server.hub.publish import Publisher, TopicChange
+from protocol import team_topic
 from server.services.errors import Conflict, NotFound
 from server.services.pagination import decode_cursor, encode_cursor
 from server.services.scoring.rules import RulesService
-from server.services.topics.documents import team_document
+from server.services.topics.live_documents import Changed
 from server.services.topics.locks import lock_states, lock_teams
-from server.services.topics.rows import team_members
+from server.services.topics.outbox_relay import OutboxRelay
 
 log = logging.getLogger("gamif.teams")
 
@@ -52,37 +51,29 @@ class Member:
 
 
 class _Live:
-    """A team change's live part: the team's document before it, then the delta to after it."""
+    """A team change's live part: the team whose document it changed, told after the commit."""
 
     def __init__(self, service: TeamsService, session: AsyncSession, engine: Engine | None) -> None:
         self.service, self.session, self.engine = service, session, engine
-        self.before: tuple[Team, dict[str, Any]] | None = None
-        self.published: str | None = None
+        self.changed: list[Changed] = []
 
     async def lock(self, team: Team, user_id: uuid.UUID | None = None) -> Team:
-        """Lock the member's state row (if any), then the team's; the team as committed (re-read)."""
-        engine = self.engine
-        if engine is None or self.service.publisher is None:
+        """Lock the member's state row (if any), so that the member's scoring and this change apply one
+        after the other (see the module docstring), then the team's row, so that changes of one team
+        (an archive, a new member) apply one after the other; the team as committed (re-read). Nothing
+        is published while they are held."""
+        if self.engine is None or self.service.relay is None:
             return team
         if user_id is not None:
-            await lock_states(self.session, [user_id], engine.version)
+            await lock_states(self.session, [user_id], self.engine.version)
         (team,) = await lock_teams(self.session, [team.id], read=False)
-        members = await team_members(self.session, engine, [team.id], self.service.clock())
-        self.before = team, team_document(engine, team, members[team.id])
         return team
 
-    async def publish(self) -> None:
-        """Publish the delta from the document `lock` saw to the one the session now holds."""
-        engine = self.engine
-        if self.before is None or engine is None or self.service.publisher is None:
+    async def publish(self, team: Team) -> None:
+        """Note that the team's document changed (pushed once the transaction has committed)."""
+        if self.service.relay is None:
             return
-        team, before = self.before
-        await self.session.flush()
-        members = await team_members(self.session, engine, [team.id], self.service.clock())
-        ops = diff_ops(before, team_document(engine, team, members[team.id]))
-        if ops:
-            self.published = team_topic(team.slug)
-            await self.service.publisher.publish([TopicChange(self.published, ops)])
+        self.changed = [Changed(team_topic(team.slug))]
 
 
 class TeamsService:
@@ -96,8 +87,8 @@ class TeamsService:
         self.sessions = sessions
         self.rules = rules
         self.clock = clock
-        self.publisher: Publisher | None = None
-        """Where membership changes are published (set by the app once the hub is open; needs ``rules``)."""
+        self.relay: OutboxRelay | None = None
+        """Where team changes go live (set by the app once the hub is open; needs ``rules``)."""
 
     async def page(
         self, cursor: str | None, limit: int, include_archived: bool
@@ -149,7 +140,7 @@ class TeamsService:
                 team.name = name
             if description is not None:
                 team.description = description
-            await live.publish()
+            await live.publish(team)
             counts = await self._member_counts(session, [team.id])
         return TeamView(team, counts.get(team.id, 0))
 
@@ -158,7 +149,7 @@ class TeamsService:
             team = await live.lock(await self._team(session, slug))
             if team.archived_at is None:
                 team.archived_at = self.clock()
-            await live.publish()
+            await live.publish(team)
             counts = await self._member_counts(session, [team.id])
         return TeamView(team, counts.get(team.id, 0))
 
@@ -182,7 +173,7 @@ class TeamsService:
             )
             if current is None:  # adding a member twice is a no-op, not an error (PUT is idempotent)
                 session.add(TeamMembership(team_id=team.id, user_id=user.id, joined_at=self.clock()))
-            await live.publish()
+                await live.publish(team)
 
     async def remove_member(self, slug: str, handle: str) -> None:
         async with self._writing() as (session, live):
@@ -202,30 +193,21 @@ class TeamsService:
             if membership is None:
                 raise missing
             membership.left_at = self.clock()
-            await live.publish()
+            await live.publish(team)
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[tuple[AsyncSession, _Live]]:
-        """A write transaction; if it fails after publishing, the topic is reset (screens reload it)."""
-        live: _Live | None = None
+        """A write transaction; once it has committed, its live change goes out (a failed one wrote none)."""
         # The rules are read first, on a connection of their own: read inside the transaction, they
         # would need a second pooled connection while holding one, and enough concurrent changes
         # would starve the pool (every request holding one, waiting for another).
-        engine = await self.rules.engine() if self.rules is not None and self.publisher is not None else None
-        try:
-            async with self.sessions() as session, session.begin():
-                await begin_write(session)
-                live = _Live(self, session, engine)
-                yield session, live
-        except BaseException:
-            if live is not None and live.published is not None and self.publisher is not None:
-                try:
-                    await self.publisher.reset([live.published])
-                except Exception:
-                    log.exception(
-                        "teams: could not reset %s after a failed membership change", live.published
-                    )
-            raise
+        engine = await self.rules.engine() if self.rules is not None and self.relay is not None else None
+        async with self.sessions() as session, session.begin():
+            await begin_write(session)
+            live = _Live(self, session, engine)
+            yield session, live
+        if self.relay is not None:
+            await self.relay.publish_committed((), live.changed)
 
     @staticmethod
     async def _team(session: AsyncSession, slug: str) -> Team:

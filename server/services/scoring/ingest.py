@@ -150,7 +150,20 @@ class IngestService:
         engine = await self.rules.engine()
         if principal.kind == "user":
             _check_self_report_count(engine, len(events))
-        users, me = await self._users(principal, events)
+        # One connection for the request's reads (the users, what is already scored, the self-report
+        # counts): each checkout costs round trips of its own.
+        async with self.sessions() as session:
+            return await self._ingest(session, principal, events, engine, now)
+
+    async def _ingest(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        events: Sequence[EventInput],
+        engine: Engine,
+        now: datetime,
+    ) -> IngestOutcome:
+        users, me = await self._users(session, principal, events)
         # Each event's status; None for an admitted one until we know whether it was already scored.
         statuses: list[EventVerdict | None] = []
         submissions: list[Submission] = []
@@ -167,10 +180,11 @@ class IngestService:
                 statuses.append(None)
             else:
                 statuses.append(admitted)
-        scored = await self._already_scored(principal, submissions)
+        scored = await self._already_scored(session, principal, submissions)
         fresh = [s for s in submissions if s.event.id not in scored]
-        bounded = await self._bound_self_reports(engine, me, fresh, now) if me is not None else {}
+        bounded = await self._bound_self_reports(session, engine, me, fresh, now) if me is not None else {}
         fresh = [s for s in fresh if s.event.id not in bounded]
+        await session.close()  # the reads are done: no connection is held across the enqueue
         if fresh:
             try:
                 await self.queue.enqueue(fresh, now)
@@ -236,39 +250,39 @@ class IngestService:
             return rejected(rejection.code, _FIELD_OF.get(rejection.code), rejection.reason)
         return Submission(event, principal.label, dict(item.metadata))
 
-    async def _already_scored(self, principal: Principal, submissions: list[Submission]) -> set[str]:
+    async def _already_scored(
+        self, session: AsyncSession, principal: Principal, submissions: list[Submission]
+    ) -> set[str]:
         """The ids of the submissions already scored. An event id is the sender's: it is unique per
         source (this API key, or this player) and user, so another sender's event of the same id is
         another event (a player cannot pre-empt an integration's id, nor one integration another's)."""
         if not submissions:
             return set()
-        async with self.sessions() as session:
-            rows = await session.execute(
-                select(MetricEventRow.user_id, MetricEventRow.id).where(
-                    MetricEventRow.reported_by == principal.label,
-                    MetricEventRow.id.in_([s.event.id for s in submissions]),
-                )
+        rows = await session.execute(
+            select(MetricEventRow.user_id, MetricEventRow.id).where(
+                MetricEventRow.reported_by == principal.label,
+                MetricEventRow.id.in_([s.event.id for s in submissions]),
             )
-            stored = {(str(user_id), event_id) for user_id, event_id in rows}
+        )
+        stored = {(str(user_id), event_id) for user_id, event_id in rows}
         return {s.event.id for s in submissions if (s.event.user_id, s.event.id) in stored}
 
     async def _bound_self_reports(
-        self, engine: Engine, me: User, fresh: list[Submission], now: datetime
+        self, session: AsyncSession, engine: Engine, me: User, fresh: list[Submission], now: datetime
     ) -> dict[str, EventVerdict]:
         """The player's reports that the rules' self-report bounds refuse (too old, or past a metric's
         daily limit counting what is stored), by event id, in request order."""
         rule = engine.rules.self_reports
         if not fresh:
             return {}
-        async with self.sessions() as session:
-            stored = await session.execute(
-                select(MetricEventRow.metric, MetricEventRow.occurred_at).where(
-                    MetricEventRow.user_id == me.id,
-                    MetricEventRow.source == "self",
-                    MetricEventRow.occurred_at >= counting_since(rule, now),
-                )
+        stored = await session.execute(
+            select(MetricEventRow.metric, MetricEventRow.occurred_at).where(
+                MetricEventRow.user_id == me.id,
+                MetricEventRow.source == "self",
+                MetricEventRow.occurred_at >= counting_since(rule, now),
             )
-            counted = count_days([(metric, at) for metric, at in stored], me.timezone)
+        )
+        counted = count_days([(metric, at) for metric, at in stored], me.timezone)
         events = [s.event for s in fresh]
         refused = check_self_reports(rule, events, as_of=now, timezone=me.timezone, counted=counted)
         return {
@@ -277,15 +291,14 @@ class IngestService:
         }
 
     async def _users(
-        self, principal: Principal, events: Sequence[EventInput]
+        self, session: AsyncSession, principal: Principal, events: Sequence[EventInput]
     ) -> tuple[dict[str, User], User | None]:
         """The users the batch names, by handle, and the calling player (None for a service)."""
         handles = {item.user for item in events if item.user is not None}
-        me = None
-        async with self.sessions() as session:
+        found: dict[str, User] = {}
+        if handles:
             found = {u.handle: u for u in await session.scalars(select(User).where(User.handle.in_(handles)))}
-            if principal.kind == "user":
-                me = await session.get(User, uuid.UUID(principal.id))
+        me = await session.get(User, uuid.UUID(principal.id)) if principal.kind == "user" else None
         return found, me
 
 

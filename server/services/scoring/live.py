@@ -2,12 +2,20 @@
 
 `ScoringPush` is the scorer's before-commit hook (`persistence.scoring.BeforeCommit`): inside the scoring
 transaction, with the users' rows locked, it builds each user's document before and after the batch the
-way snapshots build it (`server.services.topics.documents.user_document`), and publishes the diff with the
-events of the engine's effects, all users in one `Publisher.publish` call. Publishing under the locks orders
-the deltas as the states (and makes snapshots consistent: see `server.services.topics.directory`). The same
-call carries, after the users' changes, a ``team:{slug}`` delta for each team an affected user belongs to
-(`team_changes`). If the transaction then fails, `undo` resets the topics so that screens reload them
-instead of keeping a change that did not happen.
+way snapshots build it (`server.services.topics.documents.user_document`) and writes the diff, with the
+events of the engine's effects, into the live outbox (`persistence.live_outbox`) as the user's next live
+version. Nothing of it goes to Redis inside the transaction: once the transaction has committed, the
+caller hands the entries the push kept (``push.entries``) to the process's outbox relay
+(`OutboxRelay.publish_committed`), which appends each as its topic's next version, once, in version
+order; a failed transaction wrote no entry, so there is nothing to take back, and entries a dead or
+cut-off process left behind are published by any relay's sweep. Snapshots of user topics pair the
+state with its version (`server.services.topics.directory`).
+
+Teams and the activity feed are documents recomputed after the commit
+(`server.services.topics.live_documents`): in the transaction the push only notes, in memory, each team
+an affected user belongs to, with the affected members (`changed_teams`), and, if the batch kept notable
+moments, the feed; after the commit the relay hands those to the process's live documents, which push
+them coalesced. No team or feed lock is taken, and nothing of them is written.
 
 Events: ``xp_awarded`` (awards of 0 XP, absorbed by a daily cap, are left out, as from the ledger),
 ``level_up``, ``badge_earned`` (for an award the document shows), ``mission_completed``,
@@ -17,10 +25,10 @@ progress is in the document.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -35,15 +43,16 @@ from game import (
     StreakExtended,
     XpAwarded,
 )
-from persistence.models import BadgeAward, TeamMembership, User
+from persistence import live_outbox
+from persistence.live_outbox import OutboxEntry
+from persistence.models import BadgeAward, Team, TeamMembership, User
+from persistence.pacing import pace
 from persistence.scoring import ScoredBatch, ScoredUser
-from protocol import diff_ops, team_topic, user_topic
-from server.hub.publish import Publisher, TopicChange
+from protocol import activity_topic, diff_ops, team_topic, user_topic
+from server.hub.publish import TopicChange, encode_change
 from server.services.people.notifications import insert_notifications
-from server.services.topics.activity import activity_changes
-from server.services.topics.documents import TeamMember, badge_key, mission_key, team_document, user_document
-from server.services.topics.locks import lock_teams
-from server.services.topics.rows import team_members
+from server.services.topics.documents import badge_key, mission_key, user_document
+from server.services.topics.live_documents import Changed
 
 log = logging.getLogger("gamif.live")
 
@@ -69,6 +78,7 @@ async def user_changes(batch: ScoredBatch) -> list[TopicChange]:
         earned[str(row.user_id)].append(row)
     changes = []
     for user_id in map(str, ids):
+        await pace()  # two documents built and diffed a user: the loop gets its turns between them
         scored, person = batch.users[user_id], people[user_id]
         badges_after = earned[user_id]
         badges_before = [
@@ -85,44 +95,21 @@ async def user_changes(batch: ScoredBatch) -> list[TopicChange]:
     return changes
 
 
-async def team_changes(batch: ScoredBatch) -> list[TopicChange]:
-    """One change per team that an affected user currently belongs to, in team-id order:
-    the delta from the team's document before the batch to the document after it, in five queries.
-
-    The teams' rows are locked FOR UPDATE, after the users' (which the scorer locked: users, then teams,
-    each in id order, so no deadlock): concurrent batches of two members of one team build the team's
-    document one after the other, each from what the other committed. Members join and leave under the
-    user's and the team's locks (`server.services.people.teams`), so the memberships read here hold until
-    commit."""
-    session, engine = batch.session, batch.engine
+async def changed_teams(batch: ScoredBatch) -> list[Changed]:
+    """The teams an affected user currently belongs to (archived ones too: their documents show the
+    members' XP as it is), each with its affected members, in slug order. Read in the transaction, after
+    the users' state rows were locked: a membership change of these users either committed before (and
+    is seen here) or waits for this commit (and marks the teams it changes itself)."""
     users = [uuid.UUID(user_id) for user_id in batch.users]
-    # Archived teams too: their snapshot shows the members' XP as it is, so their mirrors must follow.
-    team_ids = await session.scalars(
-        select(TeamMembership.team_id)
+    rows = await batch.session.execute(
+        select(Team.slug, TeamMembership.user_id)
+        .join(TeamMembership, TeamMembership.team_id == Team.id)
         .where(TeamMembership.user_id.in_(users), TeamMembership.left_at.is_(None))
-        .distinct()
     )
-    teams = list(await lock_teams(session, team_ids, read=False))
-    if not teams:
-        return []
-    members = await team_members(session, engine, [team.id for team in teams], batch.now)
-    changes = []
-    for team in teams:
-        after = members[team.id]
-        before = [_member_before(member, batch.users.get(member.user_id)) for member in after]
-        ops = diff_ops(team_document(engine, team, before), team_document(engine, team, after))
-        if ops:
-            changes.append(TopicChange(team_topic(team.slug), ops))
-    return changes
-
-
-def _member_before(member: TeamMember, scored: ScoredUser | None) -> TeamMember:
-    """A member as the team document showed them before the batch: its ledger lines (all created at the
-    batch's time, so in the week ``member.weekly_xp`` sums) were not there yet."""
-    if scored is None:
-        return member
-    added = sum(effect.amount for effect in scored.outcome.effects if isinstance(effect, XpAwarded))
-    return dataclasses.replace(member, xp=scored.before.xp, weekly_xp=member.weekly_xp - added)
+    members: defaultdict[str, set[str]] = defaultdict(set)
+    for slug, user_id in rows:
+        members[slug].add(str(user_id))
+    return [Changed(team_topic(slug), frozenset(members[slug])) for slug in sorted(members)]
 
 
 def user_events(engine: Engine, scored: ScoredUser, after: dict[str, Any]) -> list[Event]:
@@ -196,16 +183,32 @@ def _explained(effect: Effect) -> dict[str, Any]:
     }
 
 
+async def live_entries(batch: ScoredBatch, changes: Sequence[TopicChange]) -> list[OutboxEntry]:
+    """Write the users' live changes into the outbox, in the batch's transaction: each as the user's next
+    live version (their state rows are locked: versions follow the commit order)."""
+    users = [uuid.UUID(change.topic.removeprefix("user:")) for change in changes]
+    versions = await live_outbox.next_versions(batch.session, users)
+    rows: list[tuple[str, int, bytes]] = []
+    for user, change in zip(users, changes, strict=True):
+        await pace()
+        rows.append((change.topic, versions[user], encode_change(change)))
+    return await live_outbox.add(batch.session, rows, batch.now)
+
+
 class ScoringPush:
-    """The before-commit hook of one ingest: publishes its users' changes, and can take them back.
+    """The before-commit hook of one ingest: keeps the notable moments as notifications, writes the users'
+    live changes into the outbox (``entries``) and notes which team and feed documents changed
+    (``changed``), to hand both to the process's outbox relay once committed.
 
-    Use one per scoring call: ``await scorer.score(..., before_commit=push)``; if that raises, ``await
-    push.undo()``."""
+    Use one per scoring call: ``await scorer.score(..., before_commit=push)``, then (committed) ``await
+    relay.publish_committed(push.entries, push.changed)``. A failed transaction wrote no entry: nothing to
+    take back."""
 
-    def __init__(self, publisher: Publisher) -> None:
-        self.publisher = publisher
-        self.topics: list[str] = []
-        """The topics a publish was attempted on (a failed publish may have published some of them)."""
+    def __init__(self) -> None:
+        self.entries: list[OutboxEntry] = []
+        """The outbox entries written in the transaction (worth publishing once it committed)."""
+        self.changed: list[Changed] = []
+        """The team and feed topics whose documents the transaction changed."""
 
     async def __call__(self, batch: ScoredBatch) -> None:
         changes = await user_changes(batch)
@@ -217,17 +220,7 @@ class ScoringPush:
             if name in NOTIFIED
         ]
         inserted = await insert_notifications(batch.session, kept, batch.now)
-        changes += await team_changes(batch)
-        changes += await activity_changes(batch, inserted)  # last: it takes the feed's lock (see .activity)
-        self.topics = [change.topic for change in changes]
-        await self.publisher.publish(changes)
-
-    async def undo(self) -> None:
-        """Reset the topics published on (their screens reload a snapshot); never raises, so that the
-        caller can re-raise the error that made the transaction fail."""
-        if not self.topics:
-            return
-        try:
-            await self.publisher.reset(self.topics)
-        except Exception:
-            log.exception("live: could not reset %d topic(s) after a failed scoring", len(self.topics))
+        self.entries = await live_entries(batch, changes)
+        self.changed = await changed_teams(batch)
+        if inserted:
+            self.changed.append(Changed(activity_topic()))

@@ -9,13 +9,23 @@ position: on Redis the Redis boards' top (`server.services.boards.live`), embedd
 computed from the database as below (`TopicDirectory.compute_board`, kept and pushed live by
 `server.services.boards.embedded`).
 
-Consistency of a snapshot with its position: a writer publishes a topic's delta while it still holds the
-row locks of what the delta describes, and commits after. `TopicDirectory.snapshot` takes those rows with
-a shared lock first (PostgreSQL: ``FOR SHARE``; SQLite: the database write lock, ``BEGIN IMMEDIATE``),
-then reads the stream's head, then the rest: a writer is either done (committed, delta published) or has
-not published yet, so the document is exactly the state at the position returned. The rows: a user's
-state row for ``user:{id}``; the team's row for ``team:{slug}`` (its writers lock it after their users'
-rows: users, then teams, each in id order, so that they cannot deadlock; `server.services.topics.locks`).
+Consistency of a snapshot with its position.
+
+- ``user:{id}``: the user's state row numbers the states of the document (``live_version``, one more per
+  committed change, whose delta the outbox holds until published: `server.services.topics.outbox_relay`).
+  The snapshot reads the user, the state with its version and the badges in one consistent read
+  transaction (`persistence.db.begin_snapshot_read`), without a lock; then, the transaction closed, it
+  asks the stream where that version stands (`Streams.position_at`). If the stream is behind (committed
+  changes not published yet: their process is about to, or died), the snapshot publishes them from the
+  outbox itself and asks again; if it has moved past and no longer tells where the version was, it reads
+  again (a few times, then the topic is reported unavailable). So no lock is held across the network.
+- ``team:{slug}`` and ``activity:global``: documents kept beside their streams and pushed by
+  compare-and-set (`server.services.topics.live_documents`): the snapshot is the stored document at its
+  position, consistent by construction, with no lock either.
+
+A directory built without a relay or live documents (a tool's, or the one `EmbeddedBoards` computes
+board documents with) computes these documents from the database and reads the head after: no deltas
+are guaranteed to follow from that position, so such a directory serves no screens.
 """
 
 from __future__ import annotations
@@ -28,17 +38,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from game import Engine, RuleSet
 from game.periods import period_bounds
-from persistence.db import begin_write
+from persistence.db import begin_snapshot_read
 from persistence.leaderboards import Period, cast_period
-from persistence.models import Team, User, utcnow
+from persistence.models import Team, User, UserStateRow, utcnow
 from persistence.scoring import load_state
 from protocol import ErrorCode, parse_topic
-from server.hub.streams import Position
+from server.hub.streams import Missing, Position
 from server.services.challenges.scoreboards import UnknownChallenge
+from server.services.errors import Unavailable
 from server.services.scoring.rules import RulesService
-from server.services.topics.activity import activity_document, lock_feed
+from server.services.topics.activity import activity_document
 from server.services.topics.documents import leaderboard_document, team_document, user_document
-from server.services.topics.locks import lock_states, lock_teams
+from server.services.topics.live_documents import LiveDocuments, UnknownTeam
+from server.services.topics.outbox_relay import OutboxRelay
 from server.services.topics.refused import TopicRefused
 from server.services.topics.refused import unknown_topic as _unknown
 from server.services.topics.rows import earned_badges, find_team, find_user, team_members, top_scores
@@ -50,6 +62,10 @@ if TYPE_CHECKING:
 
 Head = Callable[[], Awaitable[Position]]
 Clock = Callable[[], datetime]
+
+SNAPSHOT_READS = 5
+"""Reads of a user's document before its snapshot gives up: each further one means that the stream
+moved past the version just read and forgot where it was, i.e. several changes committed meanwhile."""
 
 
 class TopicDirectory:
@@ -64,11 +80,20 @@ class TopicDirectory:
         boards: LiveBoards | None = None,
         embedded_boards: EmbeddedBoards | None = None,
         challenges: ChallengeScoreboards | None = None,
+        relay: OutboxRelay | None = None,
+        documents: LiveDocuments | None = None,
     ) -> None:
         """Without ``challenges`` there are no challenge topics; without ``boards`` or ``embedded_boards``
         a leaderboard snapshot is computed from the database and no deltas follow (what `EmbeddedBoards`
-        itself computes its documents with: a directory of its own, built without boards)."""
+        itself computes its documents with: a directory of its own, built without boards). ``relay``: the
+        process's outbox relay, on the streams the user topics are published to (a user snapshot asks
+        them where its version stands); a directory without one serves user snapshots at ``head``, with
+        no guarantee that deltas follow from there (for tools that read documents, not screens).
+        ``documents``: the team and feed documents kept beside their streams (without: computed, at
+        ``head``, the same way)."""
         self.sessions = sessions
+        self.relay = relay
+        self.documents = documents
         self.rules = rules
         self.clock = clock
         self.boards = boards
@@ -105,7 +130,7 @@ class TopicDirectory:
 
     async def snapshot(self, topic: str, head: Head) -> tuple[dict[str, Any], Position]:
         """The topic's document and the stream position it is the state at (``head`` reads the stream's
-        current position; it is called once the document's rows are locked)."""
+        current position, for the documents computed here without a store that tells their position)."""
         parsed = parse_topic(topic)
         kind, parts = parsed.kind, parsed.parts
         if kind == "presence":
@@ -125,49 +150,61 @@ class TopicDirectory:
             if self.embedded_boards is not None:
                 return await self.embedded_boards.snapshot(board, cast_period(period))
             return await self._leaderboard(board, cast_period(period), head)
-        if kind == "activity":
-            return await self._activity_snapshot(head)
-        engine = await self.rules.engine()
-        now = self.clock()
-        async with self.sessions() as session, session.begin():
-            await begin_write(session)  # SQLite: BEGIN IMMEDIATE, the write lock (no writer mid-commit)
-            if kind == "team":
-                return await self._team_snapshot(session, engine, parts[0], head, now)
-            return await self._user_snapshot(session, engine, parts[0], head, now)
+        if kind in ("activity", "team"):
+            if self.documents is None:
+                return await self._computed(topic, head)
+            try:
+                return await self.documents.snapshot(topic)
+            except UnknownTeam:
+                raise _unknown(f"no team {parts[0]!r}") from None
+        return await self._user_snapshot(await self.rules.engine(), parts[0], head, self.clock())
 
     # -- parts -------------------------------------------------------------------------------------
 
     async def _user_snapshot(
-        self, session: AsyncSession, engine: Engine, user_id: str, head: Head, now: datetime
+        self, engine: Engine, user_id: str, head: Head, now: datetime
     ) -> tuple[dict[str, Any], Position]:
-        user = await _user(session, user_id)
-        states = await lock_states(session, [user.id], engine.version)
-        position = await head()  # under the lock: no writer of this user is between publish and commit
-        row = states.get(user.id)
-        state = load_state(engine, user_id, user.timezone, row.state if row else {})
-        badges = await earned_badges(session, user.id)
-        version = row.rule_version if row else engine.version
-        return user_document(engine, user, state, version, badges, now), position
+        topic = f"user:{user_id}"
+        for _ in range(SNAPSHOT_READS):
+            document, version = await self._user_document(engine, user_id, now)
+            if self.relay is None:
+                return document, await head()
+            streams = self.relay.streams
+            at = await streams.position_at(topic, version)
+            if isinstance(at, Missing):
+                # Committed changes up to this version are not published yet: publish them from the outbox.
+                await self.relay.bring_up(topic, at.last)
+                at = await streams.position_at(topic, version)
+            if isinstance(at, Position):
+                return document, at
+            # The stream moved past this version and no longer says where it was: read a fresher state.
+        raise Unavailable(f"{topic}: its state changed faster than it could be read", retry_after_seconds=1)
 
-    async def _team_snapshot(
-        self, session: AsyncSession, engine: Engine, slug: str, head: Head, now: datetime
-    ) -> tuple[dict[str, Any], Position]:
-        team = await _team(session, slug)
-        # Every writer of a team's document (scoring a member, a membership change) publishes while it holds
-        # the team's row FOR UPDATE: under FOR SHARE none is between publish and commit, so the members and
-        # their XP read next are the state at the head.
-        (team,) = await lock_teams(session, [team.id], read=True)
-        position = await head()
-        members = await team_members(session, engine, [team.id], now)
-        return team_document(engine, team, members[team.id]), position
-
-    async def _activity_snapshot(self, head: Head) -> tuple[dict[str, Any], Position]:
+    async def _user_document(self, engine: Engine, user_id: str, now: datetime) -> tuple[dict[str, Any], int]:
+        """The user's document and the live version it is the state at, read from one snapshot of the
+        database, without a lock (a user never scored: version 0)."""
         async with self.sessions() as session, session.begin():
-            await begin_write(session)
-            # Writers publish the feed's delta under its lock (exclusive) and commit before releasing it.
-            await lock_feed(session, shared=True)
-            position = await head()
-            return await activity_document(session), position
+            await begin_snapshot_read(session)
+            user = await _user(session, user_id)
+            row = await session.get(UserStateRow, user.id)
+            state = load_state(engine, user_id, user.timezone, row.state if row else {})
+            badges = await earned_badges(session, user.id)
+            version = row.rule_version if row else engine.version
+            document = user_document(engine, user, state, version, badges, now)
+            return document, row.live_version if row else 0
+
+    async def _computed(self, topic: str, head: Head) -> tuple[dict[str, Any], Position]:
+        """A team's or the feed's document as the database has it, then the head (no live documents)."""
+        engine = await self.rules.engine()  # first: not on a second connection inside the transaction
+        async with self.sessions() as session, session.begin():
+            await begin_snapshot_read(session)
+            if topic == "activity:global":
+                document = await activity_document(session)
+            else:
+                team = await _team(session, topic.removeprefix("team:"))
+                members = await team_members(session, engine, [team.id], self.clock())
+                document = team_document(engine, team, members[team.id])
+        return document, await head()
 
     async def _leaderboard(self, board: str, period: Period, head: Head) -> tuple[dict[str, Any], Position]:
         await self.board_rules(board)  # a refused topic's head is never read

@@ -29,6 +29,10 @@ MAX_ATTEMPTS = 20
 """Tries of one push (races lost, intervals waited) before it gives up with `PushFailed`."""
 
 Document = dict[str, Any]
+Compute = Callable[[Document | None], Awaitable[Document]]
+"""Computes a topic's document as it is now, given the stored one it will be diffed against (None: the
+topic has none yet): most recompute it whole and ignore it; a team's brings only its changed members
+up to date (`server.services.topics.live_documents`)."""
 
 
 class Documents(Protocol):
@@ -55,16 +59,16 @@ async def push_document(
     store: Documents,
     topic: str,
     stored: Stored,
-    compute: Callable[[], Awaitable[Document]],
+    compute: Compute,
     change: Callable[[Document | None, Document], TopicChange],
     *,
     min_interval_ms: int = 0,
 ) -> Stored:
     """Publish ``change(before, after)`` from ``stored`` (the document at its position, as the caller last
-    knew it) to ``compute()`` (the document now), unless they are equal; the document and position after
-    it. See the module docstring for the retry policy."""
+    knew it) to ``compute(before)`` (the document now), unless they are equal; the document and position
+    after it. See the module docstring for the retry policy."""
     for _ in range(MAX_ATTEMPTS):
-        after = await compute()
+        after = await compute(stored.document)
         if after == stored.document:
             return stored
         payload = encode_change(change(stored.document, after))
@@ -93,7 +97,7 @@ class LastPushed:
     async def push(
         self,
         topic: str,
-        compute: Callable[[], Awaitable[Document]],
+        compute: Compute,
         change: Callable[[Document | None, Document], TopicChange],
         *,
         min_interval_ms: int = 0,
@@ -111,4 +115,4 @@ class LastPushed:
         return stored
 
 
-__all__ = ["MAX_ATTEMPTS", "Documents", "LastPushed", "PushFailed", "push_document"]
+__all__ = ["MAX_ATTEMPTS", "Compute", "Documents", "LastPushed", "PushFailed", "push_document"]

@@ -141,28 +141,39 @@ class TeamMember:
 
 def team_document(engine: Engine, team: Team, members: Iterable[TeamMember]) -> dict[str, Any]:
     """The ``team:{slug}`` document (§9); levels from ``engine``'s curve."""
-    shown = {
-        member.user_id: {
-            "handle": member.handle,
-            "display_name": member.display_name,
-            "level": engine.level_for(member.xp),
-            "xp": member.xp,
-            "weekly_xp": member.weekly_xp,
-            "joined_at_ms": ms(member.joined_at),
-        }
-        for member in members
+    return team_document_of(team, {member.user_id: team_member_entry(engine, member) for member in members})
+
+
+def team_member_entry(engine: Engine, member: TeamMember) -> dict[str, Any]:
+    """What the team document shows of one member (under ``members``, keyed by user id)."""
+    return {
+        "handle": member.handle,
+        "display_name": member.display_name,
+        "level": engine.level_for(member.xp),
+        "xp": member.xp,
+        "weekly_xp": member.weekly_xp,
+        "joined_at_ms": ms(member.joined_at),
     }
+
+
+def team_document_of(team: Team, shown: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The team document from its members' entries (`team_member_entry`), with their totals."""
     return {
         "slug": team.slug,
         "name": team.name,
         "description": team.description,
         "archived": team.archived_at is not None,
         "members": shown,
-        "totals": {
-            "members": len(shown),
-            "xp": sum(m["xp"] for m in shown.values()),
-            "weekly_xp": sum(m["weekly_xp"] for m in shown.values()),
-        },
+        "totals": team_totals(shown),
+    }
+
+
+def team_totals(shown: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """A team document's ``totals`` from its members' entries."""
+    return {
+        "members": len(shown),
+        "xp": sum(m["xp"] for m in shown.values()),
+        "weekly_xp": sum(m["weekly_xp"] for m in shown.values()),
     }
 
 
@@ -231,5 +242,8 @@ __all__ = [
     "number",
     "ranked_board_document",
     "team_document",
+    "team_document_of",
+    "team_member_entry",
+    "team_totals",
     "user_document",
 ]

@@ -1,9 +1,7 @@
-"""The row locks that make a topic's snapshot consistent with its stream position (PROTOCOL.md §8, §9).
-
-A writer publishes a topic's delta while it still holds the row locks of what the delta describes, and
-commits after; a snapshot takes the same rows with a shared lock before it reads the stream's head. The
-lock order, the same for every transaction so that none can deadlock: users' state rows, then teams'
-rows, each in id order (the activity feed's lock, `server.services.topics.activity.lock_feed`, last).
+"""The row locks that order writers of one user or one team: a member's scoring and a change of their
+memberships (users' state rows), two changes of one team (teams' rows). The lock order, the same for
+every transaction so that none can deadlock: users' state rows, then teams' rows, each in id order. No
+network call is made while they are held: live changes go out after the commit (the live outbox).
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ async def lock_states(
 ) -> dict[uuid.UUID, UserStateRow]:
     """The users' state rows, locked ``FOR SHARE`` in user-id order (the order writers lock them in).
 
-    On PostgreSQL missing rows are inserted first: a user's first scoring inserts the row, publishes, then
+    On PostgreSQL missing rows are inserted first: a user's first scoring inserts the row, then
     commits, and ``FOR SHARE`` does not wait for a row it cannot see yet, but an insert of the same key
     does. Inserting before locking anything keeps the lock order of the writers (insert, then lock), so
     the two cannot deadlock. (On SQLite the transaction holds the write lock already.)"""

@@ -8,7 +8,7 @@ the documents they feed are built by `server.services.topics.documents`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -57,18 +57,20 @@ async def earned_badges(session: AsyncSession, user_id: uuid.UUID) -> Sequence[B
 
 
 async def team_members(
-    session: AsyncSession, engine: Engine, team_ids: Sequence[uuid.UUID], now: datetime
+    session: AsyncSession,
+    engine: Engine,
+    team_ids: Sequence[uuid.UUID],
+    now: datetime,
 ) -> dict[uuid.UUID, list[TeamMember]]:
     """The current members of each team as its document shows them (``weekly_xp``: the UTC week containing
     ``now``), in three queries however many teams."""
     members: dict[uuid.UUID, list[TeamMember]] = {team_id: [] for team_id in team_ids}
-    rows = (
-        await session.execute(
-            select(TeamMembership.team_id, User.id, User.handle, User.display_name, TeamMembership.joined_at)
-            .join(TeamMembership, TeamMembership.user_id == User.id)
-            .where(TeamMembership.team_id.in_(list(members)), TeamMembership.left_at.is_(None))
-        )
-    ).all()
+    query = (
+        select(TeamMembership.team_id, User.id, User.handle, User.display_name, TeamMembership.joined_at)
+        .join(TeamMembership, TeamMembership.user_id == User.id)
+        .where(TeamMembership.team_id.in_(list(members)), TeamMembership.left_at.is_(None))
+    )
+    rows = (await session.execute(query)).all()
     user_ids = sorted({row.id for row in rows})
     if not user_ids:
         return members
@@ -99,6 +101,70 @@ async def team_members(
             )
         )
     return members
+
+
+async def team_members_of(
+    session: AsyncSession, engine: Engine, slug: str, user_ids: Collection[uuid.UUID], now: datetime
+) -> list[TeamMember]:
+    """Those of ``user_ids`` who are current members of the team ``slug``, as its document shows them, in
+    one statement (one snapshot): what a team document brought up to date member by member reads."""
+    start, end = period_bounds("weekly", now, engine.rules.week_starts)
+    ids = list(user_ids)
+    weekly = (
+        select(LedgerEntry.user_id, func.sum(LedgerEntry.amount).label("xp"))
+        .where(LedgerEntry.user_id.in_(ids), LedgerEntry.created_at >= start, LedgerEntry.created_at < end)
+        .group_by(LedgerEntry.user_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(
+            User.id,
+            User.handle,
+            User.display_name,
+            TeamMembership.joined_at,
+            UserStateRow.xp,
+            weekly.c.xp.label("weekly_xp"),
+        )
+        .join(TeamMembership, TeamMembership.user_id == User.id)
+        .join(Team, Team.id == TeamMembership.team_id)
+        .outerjoin(UserStateRow, UserStateRow.user_id == User.id)
+        .outerjoin(weekly, weekly.c.user_id == User.id)
+        .where(Team.slug == slug, TeamMembership.left_at.is_(None), TeamMembership.user_id.in_(ids))
+    )
+    return [
+        TeamMember(
+            user_id=str(row.id),
+            handle=row.handle,
+            display_name=row.display_name,
+            xp=int(row.xp or 0),
+            weekly_xp=int(row.weekly_xp or 0),
+            joined_at=row.joined_at,
+        )
+        for row in rows
+    ]
+
+
+async def recently_changed_members(
+    session: AsyncSession, since: datetime
+) -> tuple[dict[str, set[str]], set[str]]:
+    """What changed in team documents since ``since``: per team slug, its current members whose state
+    changed (user ids); and the slugs of the teams a member joined or left (to reconcile their
+    documents, `server.services.topics.live_documents`)."""
+    scored = await session.execute(
+        select(Team.slug, TeamMembership.user_id)
+        .join(TeamMembership, TeamMembership.team_id == Team.id)
+        .join(UserStateRow, UserStateRow.user_id == TeamMembership.user_id)
+        .where(TeamMembership.left_at.is_(None), UserStateRow.updated_at >= since)
+    )
+    members: dict[str, set[str]] = {}
+    for slug, user_id in scored:
+        members.setdefault(slug, set()).add(str(user_id))
+    moved = await session.scalars(
+        select(Team.slug)
+        .join(TeamMembership, TeamMembership.team_id == Team.id)
+        .where((TeamMembership.joined_at >= since) | (TeamMembership.left_at >= since))
+    )
+    return members, set(moved)
 
 
 def board_totals(board: str, bounds: tuple[datetime | None, datetime | None]) -> Select[Any]:
@@ -159,6 +225,8 @@ __all__ = [
     "earned_badges",
     "find_team",
     "find_user",
+    "recently_changed_members",
     "team_members",
+    "team_members_of",
     "top_scores",
 ]
