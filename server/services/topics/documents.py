@@ -141,7 +141,15 @@ class TeamMember:
 
 def team_document(engine: Engine, team: Team, members: Iterable[TeamMember]) -> dict[str, Any]:
     """The ``team:{slug}`` document (§9); levels from ``engine``'s curve."""
-    return team_document_of(team, {member.user_id: team_member_entry(engine, member) for member in members})
+    shown = {member.user_id: team_member_entry(engine, member) for member in members}
+    return {
+        "slug": team.slug,
+        "name": team.name,
+        "description": team.description,
+        "archived": team.archived_at is not None,
+        "members": shown,
+        "totals": team_totals(shown),
+    }
 
 
 def team_member_entry(engine: Engine, member: TeamMember) -> dict[str, Any]:
@@ -153,18 +161,6 @@ def team_member_entry(engine: Engine, member: TeamMember) -> dict[str, Any]:
         "xp": member.xp,
         "weekly_xp": member.weekly_xp,
         "joined_at_ms": ms(member.joined_at),
-    }
-
-
-def team_document_of(team: Team, shown: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The team document from its members' entries (`team_member_entry`), with their totals."""
-    return {
-        "slug": team.slug,
-        "name": team.name,
-        "description": team.description,
-        "archived": team.archived_at is not None,
-        "members": shown,
-        "totals": team_totals(shown),
     }
 
 
@@ -242,7 +238,6 @@ __all__ = [
     "number",
     "ranked_board_document",
     "team_document",
-    "team_document_of",
     "team_member_entry",
     "team_totals",
     "user_document",
