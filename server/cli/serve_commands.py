@@ -146,6 +146,8 @@ def demo(args: argparse.Namespace) -> int:
         return 1
     summary = asyncio.run(seed_demo(settings))
     print(summary, flush=True)
+    if getattr(args, "seed_only", False):  # the compose stack's one-shot step: its hubs serve
+        return 0
     return _serve(settings, demo=True)
 
 
