@@ -161,9 +161,17 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         middleware=middleware,
     )
     app.state.settings = settings
+    app.state.draining = False  # until a SIGTERM starts the drain (`mark_draining`): /readyz reads it
     app.state.authenticate = _authenticate
     app.state.openapi = document
     return app
+
+
+def mark_draining(app: Starlette) -> None:
+    """The node is draining (SIGTERM, before its shutdown): `/readyz` answers 503 from now on, so that a
+    load balancer sends it no new sessions, while those it has go on. Called from a signal handler: it
+    only sets a flag."""
+    app.state.draining = True
 
 
 @contextlib.asynccontextmanager

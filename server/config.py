@@ -116,6 +116,18 @@ class Settings(BaseSettings):
         ),
         json_schema_extra=_shown_default("http://<host>:<port>"),
     )
+    drain_seconds: float = Field(
+        default=5,
+        ge=0,
+        le=300,
+        allow_inf_nan=False,
+        description=(
+            "On SIGTERM, `gamif serve` first drains for this many seconds: `/readyz` answers 503 at once "
+            "(a load balancer's health check takes the node out of rotation) while its sessions and "
+            "requests go on; then it closes its sessions with 1012 and stops. A second SIGTERM (or a "
+            "SIGINT) ends the drain early. 0: no drain."
+        ),
+    )
     client_dir: Path | None = Field(
         default=None,
         description=(

@@ -38,6 +38,11 @@ settings.register_profile("gamif", max_examples=200, deadline=None, print_blob=T
 settings.register_profile("quick", max_examples=25, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gamif"))
 
+# The `gamif serve` processes the tests start stop at once on SIGTERM: the drain before the shutdown
+# (for a load balancer) is tested where it matters (tests/hub/test_shutdown.py, tests/cluster/), which
+# set it themselves.
+os.environ.setdefault("GAMIF_DRAIN_SECONDS", "0")
+
 
 # ------------------------------------------------------------------------------------------ PostgreSQL
 

@@ -85,6 +85,7 @@ class HubTarget(Target):
             "GAMIF_DATA_DIR": self._data.name,
             "GAMIF_REDIS_URL": self.redis_url,
             "GAMIF_REDIS_PREFIX": self.prefix,
+            "GAMIF_DRAIN_SECONDS": "0",  # no load balancer to drain for: stop at once
             "GAMIF_JWT_SECRET": self._secret,
             "GAMIF_ACCESS_TOKEN_TTL_SECONDS": "3600",
             "GAMIF_LOG_LEVEL": "warning",

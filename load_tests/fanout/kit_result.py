@@ -12,7 +12,16 @@ from load_tests.kit.result import Result, empty_series
 from .results import TargetResult, comparison_line
 
 
-def to_kit(document: dict[str, Any], results: dict[str, TargetResult], command: str) -> Result:
+def to_kit(
+    document: dict[str, Any],
+    results: dict[str, TargetResult],
+    command: str,
+    *,
+    scenario: str = "hub-vs-baselines",
+    title: str | None = None,
+    main: str = "hub",
+) -> Result:
+    """`main`: the target whose largest round gives the summary's rates."""
     extra: dict[str, Any] = {}
     missed = errors = 0
     for name, result in results.items():
@@ -25,11 +34,13 @@ def to_kit(document: dict[str, Any], results: dict[str, TargetResult], command: 
             extra[f"{key}: frames/s"] = round(run.frames_per_s)
             extra[f"{key}: deliveries/s"] = round(run.deliveries_per_s)
             extra[f"{key}: server CPU %"] = run.server_cpu_percent
+            if run.balancer_cpu_percent is not None:
+                extra[f"{key}: HAProxy CPU %"] = run.balancer_cpu_percent
             missed += run.expected_deliveries - run.deliveries
             errors += run.subscribers - run.complete_connections
         if result.memory is not None:
             extra[f"{name}: KiB per idle connection"] = round(result.memory.kib_per_connection, 1)
-    hub = results.get("hub")
+    hub = results.get(main)
     largest = max(hub.fanout, key=lambda run: run.subscribers) if hub is not None and hub.fanout else None
     notes = [
         comparison_line(name, comparison)
@@ -39,8 +50,9 @@ def to_kit(document: dict[str, Any], results: dict[str, TargetResult], command: 
     options = document["options"]
     kit: dict[str, Any] = {
         "kit": 1,
-        "scenario": "hub-vs-baselines",
-        "title": (
+        "scenario": scenario,
+        "title": title
+        or (
             "Raw fan-out: the hub against bare Starlette and websockets, "
             + " and ".join(f"{n:,}" for n in options["subscribers"])
             + " subscribers"

@@ -45,6 +45,8 @@ class FanoutResult:
     """CPU the rest of the machine used from the publish call until the clients reported (Redis
     included), in % of one core: the measurement is trustworthy while this stays small."""
     problems: list[str]
+    balancer_cpu_percent: float | None = None
+    """A load balancer's CPU (HAProxy's, for the targets behind it), like the server's; None: none."""
 
     @property
     def complete(self) -> bool:
@@ -78,6 +80,7 @@ class FanoutResult:
         publish_call_s: float,
         server_cpu_s: float,
         other_cpu_percent: float | None,
+        balancer_cpu_s: float | None = None,
     ) -> FanoutResult:
         firsts = [report.first_at for report in reports if report.first_at is not None]
         lasts = [report.last_at for report in reports if report.last_at is not None]
@@ -109,6 +112,9 @@ class FanoutResult:
             client_cpu_percent=[report.cpu_percent for report in reports],
             other_cpu_percent=other_cpu_percent,
             problems=[problem for report in reports for problem in report.problems][:10],
+            balancer_cpu_percent=None
+            if balancer_cpu_s is None
+            else percent_of_core(balancer_cpu_s, last - published_at),
         )
 
 

@@ -22,6 +22,7 @@ from importlib.metadata import version
 from typing import Any, Literal
 
 from . import procfs
+from .balancer_target import BalancedHubTarget
 from .hub_target import TOPIC, HubTarget
 from .hub_wire import delta_frame_size
 from .pool import ClientPool
@@ -29,6 +30,8 @@ from .results import BUSY_MACHINE_LIMIT, FanoutResult, MemoryResult, TargetResul
 from .targets import StarletteTarget, Target, TargetError, WebsocketsTarget
 
 TARGETS = ("hub", "starlette", "websockets")
+BALANCER_TARGETS = ("lb-1-hub", "lb-2-hubs")
+"""The hub behind HAProxy, one or two hub processes (`balancer_target`): `gamif load fanout-balancer`."""
 Pace = Literal["burst", "lockstep"]
 PACES: tuple[Pace, ...] = ("burst", "lockstep")
 WARM_CONNECTIONS = 10
@@ -94,6 +97,8 @@ def _ephemeral_ports() -> tuple[int, int]:
 
 
 def make_target(name: str, payload_size: int, options: BenchOptions) -> Target:
+    if name in BALANCER_TARGETS:
+        return BalancedHubTarget(payload_size, options.redis_url, hubs=BALANCER_TARGETS.index(name) + 1)
     if name == "hub":
         return HubTarget(payload_size, options.redis_url)
     if name == "starlette":
@@ -145,7 +150,8 @@ def run_benchmark(options: BenchOptions, say: Callable[[str], None] = print) -> 
                 continue
             retries = pool.subscribe_retries
             try:
-                result.memory = measure_memory(target, pool, options, say)
+                if target.measures_memory:
+                    result.memory = measure_memory(target, pool, options, say)
                 result.fanout = measure_fanout(target, pool, options, say)
             except Exception as error:
                 result.status, result.reason = "error", f"{type(error).__name__}: {error}"
@@ -271,7 +277,8 @@ def run_round(
     target: Target, pool: ClientPool, subscribers: int, messages: int, stall: float, pace: Pace
 ) -> FanoutResult:
     pool.arm(messages)
-    ours = [target.pid, *pool.pids]
+    servers, balancer = target.server_pids, target.balancer_pid
+    ours = [*servers, *([balancer] if balancer is not None else []), *pool.pids]
     busy_before, ours_before = procfs.machine_busy_seconds(), _cpu_of(ours)
     published_at = _MONOTONIC()
     if pace == "burst":
@@ -295,7 +302,8 @@ def run_round(
         payload_size=target.payload_size,
         published_at=published_at,
         publish_call_s=publish_seconds,
-        server_cpu_s=ours_after[target.pid] - ours_before[target.pid],
+        server_cpu_s=sum(ours_after[pid] - ours_before[pid] for pid in servers),
+        balancer_cpu_s=None if balancer is None else ours_after[balancer] - ours_before[balancer],
         other_cpu_percent=procfs.percent_of_core(max(0.0, others), collected_at - published_at),
     )
 
@@ -311,7 +319,12 @@ def _progress(name: str, result: FanoutResult) -> str:
         f"{result.deliveries_per_s:,.0f} deliveries/s, {result.frames_per_s:,.0f} frames/s, "
         f"first-to-last {result.elapsed_s:.3f} s; server CPU {percent(result.server_cpu_percent)}, "
         f"client CPU {percents(result.client_cpu_percent)}, "
-        f"other processes {percent(result.other_cpu_percent)}"
+        + (
+            f"balancer CPU {percent(result.balancer_cpu_percent)}, "
+            if result.balancer_cpu_percent is not None
+            else ""
+        )
+        + f"other processes {percent(result.other_cpu_percent)}"
     )
     if not result.complete:
         line += f"\n[{name}] INCOMPLETE: {result.deliveries:,} of {result.expected_deliveries:,} deliveries; "

@@ -143,10 +143,23 @@ class Target(abc.ABC):
         """Why this target cannot run here, or None."""
         return None
 
+    measures_memory = True
+    """Whether the memory phase runs on this target (its server's RSS per idle connection)."""
+
     @property
     def pid(self) -> int:
         assert self.server is not None, "the target is not running"
         return self.server.pid
+
+    @property
+    def server_pids(self) -> list[int]:
+        """The processes whose CPU is the server's (several hubs count together)."""
+        return [self.pid]
+
+    @property
+    def balancer_pid(self) -> int | None:
+        """A load balancer in front of the server, whose CPU is reported apart; None: none."""
+        return None
 
     @abc.abstractmethod
     def spec(self, strict: bool) -> ConnectSpec:

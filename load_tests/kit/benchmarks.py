@@ -39,6 +39,7 @@ SCENARIO_ORDER: Final = (
     "challenge",
     "pipeline",
     "hub-vs-baselines",
+    "fanout-balancer",
 )
 """From connecting, to holding, to pushing, to the whole pipeline; other scenarios follow by name."""
 

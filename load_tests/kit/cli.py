@@ -50,6 +50,11 @@ SCENARIOS: dict[str, tuple[str, str]] = {
         "the hub's raw fan-out (deltas published straight to one topic) against bare Starlette and "
         "websockets servers",
     ),
+    "fanout-balancer": (
+        "load_tests.fanout.balancer_cli",
+        "fan-out through HAProxy: two hubs against one with the same subscribers (deliveries/s ratio, "
+        "HAProxy's CPU)",
+    ),
 }
 
 COMMANDS: dict[str, tuple[str, str]] = {

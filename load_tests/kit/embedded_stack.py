@@ -32,6 +32,7 @@ class EmbeddedStack(Stack):
         return {
             **kept,
             "GAMIF_DATA_DIR": self._data.name,
+            "GAMIF_DRAIN_SECONDS": "0",  # no load balancer to drain for: stop at once
             "GAMIF_JWT_SECRET": self._secret,
             "GAMIF_ACCESS_TOKEN_TTL_SECONDS": "7200",
             "GAMIF_LOG_LEVEL": self.log_level,

@@ -76,6 +76,7 @@ class Stack:
             "GAMIF_DATABASE_URL": url,
             "GAMIF_REDIS_URL": self.redis_url,
             "GAMIF_REDIS_PREFIX": self.prefix,
+            "GAMIF_DRAIN_SECONDS": "0",  # no load balancer to drain for: stop at once
             "GAMIF_JWT_SECRET": self._secret,
             "GAMIF_ACCESS_TOKEN_TTL_SECONDS": "7200",
             "GAMIF_LOG_LEVEL": self.log_level,

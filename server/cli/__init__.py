@@ -28,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--host", help="interface to listen on (default: GAMIF_HOST, 127.0.0.1)")
         command.add_argument("--port", type=positive_int, help="port (default: GAMIF_PORT, 8000)")
         _log_level(command)
+        if name == "demo":
+            command.add_argument(
+                "--seed-only",
+                action="store_true",
+                help="seed (once), print the logins and exit, without serving (for several hubs)",
+            )
         command.set_defaults(handler=serve_commands.serve if name == "serve" else serve_commands.demo)
 
     work = commands.add_parser("worker", help="score queued metric events (taskiq workers; needs Redis)")

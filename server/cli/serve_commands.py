@@ -40,13 +40,14 @@ def serve(args: argparse.Namespace) -> int:
 def _serve(settings: Settings, *, demo: bool = False) -> int:
     import uvicorn
 
-    from server.app import create_app
+    from server.app import create_app, mark_draining
     from server.hub.transport import HubWebSocketProtocol
 
     from .uvicorn_server import GRACEFUL_SHUTDOWN_SECONDS, GamifServer
 
+    app = create_app(settings, demo=demo)
     config = uvicorn.Config(
-        create_app(settings, demo=demo),
+        app,
         host=settings.host,
         port=settings.port,
         # Logging is the process's own (server/logs.py, set up before any command runs): uvicorn's
@@ -68,7 +69,8 @@ def _serve(settings: Settings, *, demo: bool = False) -> int:
     from server import gc_pauses
 
     gc_pauses.tune()  # short collector pauses on the loop that serves the sockets
-    server = GamifServer(config)
+    # The drain (SIGTERM, GAMIF_DRAIN_SECONDS) marks the app so that /readyz answers 503 from then on.
+    server = GamifServer(config, drain_seconds=settings.drain_seconds, on_drain=lambda: mark_draining(app))
     server.run()
     return 1 if server.forced else 0
 
@@ -144,6 +146,8 @@ def demo(args: argparse.Namespace) -> int:
         return 1
     summary = asyncio.run(seed_demo(settings))
     print(summary, flush=True)
+    if getattr(args, "seed_only", False):  # the compose stack's one-shot step: its hubs serve
+        return 0
     return _serve(settings, demo=True)
 
 

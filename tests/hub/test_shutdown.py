@@ -1,6 +1,7 @@
 """SIGTERM, the orderly stop of a deploy or a scale-in: every gamif process that runs for long
-(`gamif serve`, `gamif run`, `gamif worker`) exits 0 within its documented bound (10 s), its sessions
-closed with 1012 ``service_restart`` (PROTOCOL.md §17)."""
+(`gamif serve`, `gamif run`, `gamif worker`) exits 0 within its documented bound (10 s, after the drain
+of `gamif serve`: GAMIF_DRAIN_SECONDS, 0 in these tests unless set), its sessions closed with 1012
+``service_restart`` (PROTOCOL.md §17)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
+import httpx
 import pytest
 from redis.asyncio import Redis
 
@@ -81,6 +83,61 @@ async def test_gamif_serve_exits_0_on_sigterm_with_a_client_that_stopped_reading
             await stalled.login(bo.access_token)
             await stalled.subscribe(f"user:{bo.user_id}")
             code, took = await exit_status(hub)
+    finally:
+        await hub.stop(signal.SIGKILL)
+    assert code == 0, "".join(hub.output)
+    assert took < BOUND_SECONDS
+
+
+async def readyz(base: str) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        return await http.get("/readyz")
+
+
+async def test_gamif_serve_drains_before_it_stops(tmp_path: Path):
+    """SIGTERM with a drain: /readyz answers 503 "draining" at once while the node goes on serving (its
+    sessions, new requests, /healthz), then the sessions are closed with 1012 and it exits 0."""
+    env = hub_env(f"sqlite+aiosqlite:///{tmp_path / 'gamif.db'}", None, "", tmp_path)
+    hub = HubProcess("serve", env | {"GAMIF_DRAIN_SECONDS": "3"})
+    await hub.start()
+    try:
+        cy = await register(hub.http, "cy-drain")
+        assert (await readyz(hub.http)).status_code == 200
+        async with Raw.open(hub.ws) as raw:
+            await raw.login(cy.access_token)
+            await raw.subscribe(f"user:{cy.user_id}")
+            assert hub.process is not None
+            signalled = time.monotonic()
+            hub.process.send_signal(signal.SIGTERM)
+            draining = await readyz(hub.http)
+            assert draining.status_code == 503, draining.text
+            assert draining.headers["content-type"] == "application/problem+json"
+            assert draining.json()["type"].endswith("/draining")
+            assert "draining" in draining.json()["detail"]
+            async with httpx.AsyncClient(base_url=hub.http, timeout=10) as http:
+                assert (await http.get("/healthz")).status_code == 200  # alive, only not ready
+            await raw.send({"type": "ping", "id": 7})
+            assert (await raw.expect("pong")).id == 7  # the session goes on during the drain
+            assert await raw.closed(timeout=20) == (1012, "service_restart")
+            closed_after = time.monotonic() - signalled
+        async with asyncio.timeout(30):
+            code = await hub.process.wait()
+    finally:
+        await hub.stop(signal.SIGKILL)
+    assert code == 0, "".join(hub.output)
+    assert closed_after >= 3, closed_after  # not before the drain ended
+    assert "draining for 3 s" in "".join(hub.output)
+
+
+async def test_a_second_sigterm_ends_the_drain_at_once(tmp_path: Path):
+    env = hub_env(f"sqlite+aiosqlite:///{tmp_path / 'gamif.db'}", None, "", tmp_path)
+    hub = HubProcess("serve", env | {"GAMIF_DRAIN_SECONDS": "120"})
+    await hub.start()
+    try:
+        assert hub.process is not None
+        hub.process.send_signal(signal.SIGTERM)
+        assert (await readyz(hub.http)).status_code == 503
+        code, took = await exit_status(hub)  # the second one
     finally:
         await hub.stop(signal.SIGKILL)
     assert code == 0, "".join(hub.output)

@@ -192,3 +192,25 @@ async def test_each_store_limits_an_address_over_accounts(store: ThrottleStore):
         await throttle.check("user:a", "10.0.0.1")
     assert 899 <= held.value.retry_after <= 900
     await throttle.check("user:a", "10.0.0.2")
+
+
+@pytest.mark.settings(client_ip_header="X-Forwarded-For", login_ip_max_failures=3)
+async def test_a_proxy_that_adds_its_own_header_line_is_the_one_that_counts(client, register, at, problem):
+    """Some proxies add a second X-Forwarded-For line instead of extending the client's: the last
+    entry over every line counts, never the client's own first line."""
+    await register("alice")
+
+    def forwarded(claimed: str, seen: str) -> list[tuple[str, str]]:
+        return [("X-Forwarded-For", claimed), ("X-Forwarded-For", seen)]
+
+    for who in ("bob", "carol", "dave"):
+        body = {"login": who, "password": "wrong password!"}
+        headers = forwarded(f"198.51.100.{len(who)}", "192.0.2.66")
+        assert (await client.post("/api/v1/auth/login", json=body, headers=headers)).status_code == 401
+    good = {"login": "alice", "password": PASSWORD}
+    refused = await client.post(
+        "/api/v1/auth/login", json=good, headers=forwarded("203.0.113.1", "192.0.2.66")
+    )
+    assert throttled(refused, problem) == 900
+    other = await client.post("/api/v1/auth/login", json=good, headers=forwarded("192.0.2.66", "203.0.113.1"))
+    assert other.status_code == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 from persistence.db import create_engine, session_factory
+from server.app import mark_draining
 
 
 def closed_port() -> int:
@@ -32,3 +33,17 @@ async def test_readyz_reports_an_unreachable_database(app, client):
     assert "database" in body["detail"]
     assert (await client.get("/healthz")).status_code == 200  # alive, just not ready
     assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_readyz_answers_503_while_the_node_drains(app, client):
+    """A draining node (SIGTERM, before its shutdown) is not ready, however healthy its stores."""
+    assert (await client.get("/readyz")).status_code == 200
+    mark_draining(app)
+    try:
+        response = await client.get("/readyz")
+    finally:
+        app.state.draining = False
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/draining")
+    assert (await client.get("/healthz")).status_code == 200

@@ -156,3 +156,17 @@ async def test_migrate_create_admin_and_serve_on_postgresql(make_postgres_db, tm
         assert team.status_code == 201, team.text
         assert http.get("/api/v1/rules").status_code == 401
         assert http.get("/api/v1/rules", headers=auth).json()["version"] == 1
+
+
+def test_demo_seed_only_seeds_once_and_exits(tmp_path):
+    """The compose stack's one-shot step (`gamif demo --seed-only`): seeds, prints the logins, exits 0
+    without serving, and leaves the JWT secret that every hub sharing the data directory then uses."""
+    env = {**os.environ, "GAMIF_DATA_DIR": str(tmp_path)}
+    for _ in range(2):  # once seeded, a second run changes nothing and exits 0 too
+        seeded = subprocess.run(
+            [GAMIF, "demo", "--seed-only"], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+        assert "demo logins" in seeded.stdout
+        assert STARTED not in seeded.stdout + seeded.stderr
+    assert (tmp_path / "jwt-secret").is_file()

@@ -97,7 +97,9 @@ def client_ip(request: Request) -> str:
     added, whatever the client sent before it)."""
     settings: Settings = request.app.state.settings
     if settings.client_ip_header is not None:
-        value = request.headers.get(settings.client_ip_header, "")
+        # Every occurrence of the header, in order: a proxy may add its own line after the client's
+        # rather than extend it, and the first one is the client's to choose.
+        value = ",".join(request.headers.getlist(settings.client_ip_header))
         last = value.rsplit(",", 1)[-1].strip()
         if last:
             return last[:64]

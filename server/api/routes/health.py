@@ -1,4 +1,4 @@
-"""/healthz (the process answers) and /readyz (its stores answer)."""
+"""/healthz (the process answers) and /readyz (its stores answer, and it is not draining)."""
 
 from __future__ import annotations
 
@@ -18,13 +18,22 @@ async def healthz(call: Call[None, None]) -> HealthOut:
 @root.route(
     "GET",
     "/readyz",
-    summary="Readiness: the database (and Redis, when configured) answer",
+    summary="Readiness: not draining, and the database (and Redis, when configured) answer",
     tag="health",
     auth="public",
     response=ReadyOut,
     errors=(503,),
 )
 async def readyz(call: Call[None, None]) -> ReadyOut:
+    if call.request.app.state.draining:
+        # First, and without asking the stores: a draining node stays out of a load balancer's rotation
+        # however healthy its stores are (server/cli/uvicorn_server.py).
+        raise Problem(
+            503,
+            "draining",
+            "Draining",
+            "this node is draining before it stops (SIGTERM): its sessions go on, new ones go elsewhere",
+        )
     services = call.services
     checks: dict[str, str] = {}
     failures: list[str] = []
