@@ -49,6 +49,19 @@ def worker(args: argparse.Namespace) -> int:
     )
     if settings is None:
         return 1
+    from server.metrics.worker import MetricsPortError, serving_worker_metrics
+
+    # First: the metrics' multi-process mode must be on before anything imports prometheus-client, so
+    # that the worker processes forked below inherit it.
+    try:
+        with serving_worker_metrics(settings):
+            return _run_workers(settings, args)
+    except MetricsPortError as error:
+        print(f"gamif worker: {error}", file=sys.stderr)
+        return 1
+
+
+def _run_workers(settings: Settings, args: argparse.Namespace) -> int:
     from server.app import SchemaOutOfDate
 
     try:

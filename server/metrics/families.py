@@ -66,6 +66,17 @@ DB_POOL_IN_USE = Gauge(
 )
 
 
+# Every label value known in advance shows from the start, at 0: a rate over a series that appears only
+# with its first error would miss that first one, and a dashboard would have nothing to draw until then.
+INGEST_EVENTS.labels("accepted", "")
+for _kind in ("outbox", "push"):
+    PUBLISH_FAILURES.labels(_kind)
+for _where in ("ingest", "queue", "publish", "scrape"):
+    REDIS_ERRORS.labels(_where)
+for _state in ("live", "finished"):
+    CHALLENGE_TRANSITIONS.labels(_state)
+
+
 def count_ingest(statuses: Iterable[tuple[str, str | None]]) -> None:
     """Count a request's event outcomes ((status, code) each), one counter call per distinct outcome."""
     for (status, code), count in Tally(statuses).items():
