@@ -41,7 +41,11 @@ def to_kit(document: dict[str, Any], results: dict[str, TargetResult], command: 
         "kit": 1,
         "scenario": "hub-vs-baselines",
         "title": (
-            "Raw fan-out: the hub against bare Starlette and websockets, "
+            (
+                "The cost of metrics: the hub with Prometheus metrics on (scraped) and off, "
+                if set(results) == {"hub", "hub-metrics-off"}
+                else "Raw fan-out: the hub against bare Starlette and websockets, "
+            )
             + " and ".join(f"{n:,}" for n in options["subscribers"])
             + " subscribers"
         ),
