@@ -54,11 +54,11 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 @contextlib.contextmanager
-def serving_worker_metrics(settings: Settings) -> Iterator[int | None]:
-    """Serve the worker's metrics while the block runs; the port it listens on (None when off).
+def multiprocess_mode(settings: Settings) -> Iterator[str | None]:
+    """Turn prometheus-client's multi-process mode on for this process and those it forks, in a fresh
+    directory removed at the end; the directory (None when the worker serves no metrics).
 
-    Call it before anything imports prometheus-client (the worker's forked processes must inherit the
-    multi-process mode); `MetricsPortError` if the port cannot be opened."""
+    Enter it before anything imports prometheus-client: the client chooses its storage at import."""
     if not settings.metrics or settings.worker_metrics_port == 0:
         yield None
         return
@@ -67,31 +67,41 @@ def serving_worker_metrics(settings: Settings) -> Iterator[int | None]:
     directory = tempfile.mkdtemp(prefix="gamif-worker-metrics-")
     os.environ[MULTIPROC_ENV] = directory
     try:
-        app = _metrics_app(settings, directory)
-        try:
-            server = make_server(
-                settings.host,
-                settings.worker_metrics_port,
-                app,
-                server_class=_Server,
-                handler_class=_QuietHandler,
-            )
-        except OSError as error:
-            raise MetricsPortError(
-                f"cannot listen on {settings.host}:{settings.worker_metrics_port} for the metrics "
-                f"(GAMIF_WORKER_METRICS_PORT; 0 turns it off): {error.strerror or error}"
-            ) from None
-        thread = threading.Thread(target=server.serve_forever, name="gamif-worker-metrics", daemon=True)
-        thread.start()
-        log.info("worker metrics on http://%s:%d/metrics", settings.host, server.server_port)
-        try:
-            yield server.server_port
-        finally:
-            server.shutdown()
-            server.server_close()
+        yield directory
     finally:
         os.environ.pop(MULTIPROC_ENV, None)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def serving_worker_metrics(settings: Settings, directory: str | None) -> Iterator[int | None]:
+    """Serve the metrics written to ``directory`` (`multiprocess_mode`) while the block runs; the port
+    (None without a directory). `MetricsPortError` if the port cannot be opened."""
+    if directory is None:
+        yield None
+        return
+    app = _metrics_app(settings, directory)
+    try:
+        server = make_server(
+            settings.host,
+            settings.worker_metrics_port,
+            app,
+            server_class=_Server,
+            handler_class=_QuietHandler,
+        )
+    except OSError as error:
+        raise MetricsPortError(
+            f"cannot listen on {settings.host}:{settings.worker_metrics_port} for the metrics "
+            f"(GAMIF_WORKER_METRICS_PORT; 0 turns it off): {error.strerror or error}"
+        ) from None
+    thread = threading.Thread(target=server.serve_forever, name="gamif-worker-metrics", daemon=True)
+    thread.start()
+    log.info("worker metrics on http://%s:%d/metrics", settings.host, server.server_port)
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _metrics_app(

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import signal
 import socket
+import tempfile
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -27,7 +29,7 @@ from redis.asyncio import Redis
 
 from protocol import Batch, Delta
 from tests import services
-from tests.hub.cluster import HubProcess, Raw, Worker, admin_token, hub_env, register
+from tests.hub.cluster import GAMIF, HubProcess, Raw, Worker, admin_token, hub_env, register
 from tests.polling import until
 from tests.services import free_port
 
@@ -440,3 +442,21 @@ async def test_the_embedded_gamif_run_serves_metrics(tmp_path: Path):
         assert ("process_cpu_seconds_total", frozenset()) in samples
     finally:
         await run.stop()
+
+
+async def test_a_worker_whose_metrics_port_is_taken_says_so_and_exits(
+    own_database: tuple[str, str], redis_server: str, tmp_path: Path
+):
+    env = hub_env(*own_database[:1], redis_server, own_database[1], tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env["GAMIF_WORKER_METRICS_PORT"] = str(taken.getsockname()[1])
+        process = await asyncio.create_subprocess_exec(
+            GAMIF, "worker", env={**os.environ, **env}, stderr=asyncio.subprocess.PIPE
+        )
+        async with asyncio.timeout(60):
+            _, error = await process.communicate()
+    assert process.returncode == 1
+    assert error.decode().strip().splitlines()[-1].startswith("gamif worker: cannot listen on 127.0.0.1:")
+    assert not list(Path(tempfile.gettempdir()).glob(f"gamif-worker-metrics-*/*_{process.pid}.db"))
