@@ -77,6 +77,13 @@ class QueuedBatches:
             by_kind = {bool(waiting): int(count) for waiting, count in rows}
         return by_kind.get(True, 0), by_kind.get(False, 0)
 
+    async def oldest_waiting(self) -> datetime | None:
+        """When the oldest batch still to be scored (not a dead letter) was queued; None if there is none."""
+        async with self.sessions() as session:
+            return await session.scalar(
+                select(func.min(QueuedBatch.queued_at)).where(QueuedBatch.failed_at.is_(None))
+            )
+
     async def replay(self, batch_id: int) -> bool:
         """Make a dead letter a batch to score again (the serving process picks it up): whether it was one."""
         async with self.sessions() as session, session.begin():

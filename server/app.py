@@ -21,6 +21,8 @@ from server.hub.link import ExposeServerSend
 from server.hub.wiring import open_hub
 from server.hub_handlers import AppHubHandlers
 from server.hub_wiring import open_live
+from server.metrics.exposition import AppMetrics, HttpMetrics, metrics_endpoint
+from server.metrics.families import watch_pool
 from server.services.challenges.lifecycle import ChallengeLifecycle, RedisWakePublisher, running_clock
 from server.services.challenges.service import ChallengesService
 from server.services.people.accounts import Accounts
@@ -63,6 +65,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await prepare_schema(database_url)
         engine = create_engine(database_url)
+        if settings.metrics:
+            watch_pool(engine)
         sessions = session_factory(engine)
         accounts = Accounts(sessions, settings)
         admin_users = AdminUsers(sessions, settings, accounts.key)
@@ -135,6 +139,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         *api.routes(),
         Route(f"{PREFIX}/openapi.json", openapi_json, methods=["GET"]),
         Route(f"{PREFIX}/docs", docs_page, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         WebSocketRoute("/ws", hub_endpoint),
         *client_routes(settings.effective_client_dir, settings.effective_public_url),
     ]
@@ -142,6 +147,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         Middleware(BodyDeadline, seconds=settings.body_read_timeout_seconds),
         Middleware(ExposeServerSend),  # the hub's broadcast fast path (server/hub/link.py)
     ]
+    if settings.metrics:
+        middleware.insert(0, Middleware(HttpMetrics))  # outermost: it times what the others add
     if settings.cors_origins:
         # The web client's dev server (`npm run dev`) on another origin (tokens go in headers: no cookies).
         middleware.insert(
@@ -162,6 +169,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
     )
     app.state.settings = settings
     app.state.draining = False  # until a SIGTERM starts the drain (`mark_draining`): /readyz reads it
+    app.state.metrics = AppMetrics(app)
     app.state.authenticate = _authenticate
     app.state.openapi = document
     return app

@@ -27,7 +27,7 @@ JWT_SECRET_FILE = "jwt-secret"
 SQLITE_FILE = "gamif.db"
 
 # Settings whose values may hold credentials: an error about them never shows the value.
-_SENSITIVE = frozenset({"database_url", "redis_url", "jwt_secret"})
+_SENSITIVE = frozenset({"database_url", "redis_url", "jwt_secret", "metrics_token"})
 
 _DEFAULT_TEXT = "default_text"
 
@@ -373,6 +373,34 @@ class Settings(BaseSettings):
         description=(
             "How every gamif process (server, worker, CLI) writes its log lines, on stderr: `text` (one "
             "line each: level, time, logger, message) or `json` (one JSON object a line, for log shippers)."
+        ),
+    )
+
+    metrics: bool = Field(
+        default=True,
+        description=(
+            "Whether this process serves Prometheus metrics: `GET /metrics` on `gamif serve` and "
+            "`gamif run`, and the port of `gamif worker` (`GAMIF_WORKER_METRICS_PORT`). Off (`0`, "
+            "`false`): `/metrics` answers 404 and the worker opens no port."
+        ),
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description=(
+            "A bearer token that scrapes of `/metrics` (server and worker) must send "
+            "(`Authorization: Bearer <token>`, at least 16 characters); without it they are answered 401. "
+            "Unset: the metrics are open to whoever reaches the port."
+        ),
+        json_schema_extra=_shown_default("(unset: open)"),
+    )
+    worker_metrics_port: int = Field(
+        default=9101,
+        ge=0,
+        le=65_535,
+        description=(
+            "TCP port on which `gamif worker` serves its Prometheus metrics at `/metrics` (on the "
+            "interface `GAMIF_HOST` names), for all its worker processes together (0: no port)."
         ),
     )
 

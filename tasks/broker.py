@@ -39,6 +39,7 @@ from redis.exceptions import RedisError, ResponseError
 from taskiq import AckableMessage
 
 from server.backoff import Backoff
+from server.metrics.families import REDIS_ERRORS
 
 from .compat.taskiq_redis import MESSAGE_FIELD, StreamBroker
 from .dead_letters import dead_letter_fields
@@ -50,13 +51,17 @@ _RETRY_MAX = 5.0
 log = logging.getLogger("gamif.tasks")
 
 
+CONSUMER_GROUP = "gamif-workers"
+"""The consumer group every worker reads the queue in."""
+
+
 class ReliableStreamBroker(StreamBroker):
     def __init__(
         self,
         url: str,
         *,
         queue_name: str,
-        consumer_group_name: str = "gamif-workers",
+        consumer_group_name: str = CONSUMER_GROUP,
         claim_idle_ms: int = 30_000,
         claim_every: float = 1.0,
         read_block_ms: int = 1_000,
@@ -97,6 +102,7 @@ class ReliableStreamBroker(StreamBroker):
                         backoff.reset()
                         yield message
                 except (RedisError, OSError) as error:
+                    REDIS_ERRORS.labels("queue").inc()
                     delay = backoff.step()
                     log.warning("task queue: Redis unavailable (%r); retrying in %.1f s", error, delay)
                     await asyncio.sleep(delay)
@@ -181,6 +187,7 @@ class ReliableStreamBroker(StreamBroker):
                 async with Redis(connection_pool=self.connection_pool) as redis:
                     return await command(redis)
             except (RedisError, OSError) as error:
+                REDIS_ERRORS.labels("queue").inc()
                 delay = backoff.step()
                 log.warning(
                     "task queue: cannot %s, Redis unavailable (%r); retrying in %.1f s", what, error, delay

@@ -7,6 +7,7 @@ data."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -14,6 +15,7 @@ from typing import Any, Protocol
 from game import MetricEvent
 from persistence.models import utcnow
 from persistence.scoring import ScoredBatch, Scorer, ScoreResult, Submission
+from server.metrics.families import EVENT_PUBLISH_LATENCY, SCORING_BATCH_DURATION, SCORING_BATCH_EVENTS
 from server.services.challenges.notify import ChallengeNotifier, NoNotifier
 from server.services.challenges.scoring import ChallengeScoring
 from server.services.scoring.live import ScoringPush
@@ -64,10 +66,18 @@ class ScoringStep:
                 await push(batch)
 
         # If this raises, nothing was committed: no live change was published, none is left to publish.
+        started = time.perf_counter()
         result = await self.scorer.score(engine, submissions, received_at, before_commit=before_commit)
         if push is not None and self.relay is not None:
             # Committed: the live changes go out now (or, if the streams are away, with a sweep).
             await self.relay.publish_committed(push.entries, push.changed)
+            if push.entries:
+                # One observation per ingested batch (they share their receipt time), not per event.
+                published = utcnow()
+                for received in {s.received_at or received_at for s in submissions}:
+                    EVENT_PUBLISH_LATENCY.observe(max(0.0, (published - received).total_seconds()))
+        SCORING_BATCH_EVENTS.observe(len(submissions))
+        SCORING_BATCH_DURATION.observe(time.perf_counter() - started)
         if challenges.changed:
             self.notifier.changed(sorted(challenges.changed))  # committed: the scoreboard may read them
         if self.boards is not None:

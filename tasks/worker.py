@@ -31,6 +31,7 @@ from persistence.scoring import Scorer
 from server.config import load_settings
 from server.hub.documents import DocumentStore
 from server.hub.wiring import redis_client, redis_streams
+from server.metrics.families import watch_pool
 from server.services.boards.live import open_live_boards
 from server.services.challenges.lifecycle import ChallengeLifecycle, running_clock
 from server.services.challenges.scoreboards import ChallengeScoreboards
@@ -73,6 +74,8 @@ if broker is not None:
     async def _start(state: TaskiqState) -> None:
         # Named after this process (gamif-worker/<pid>): pg_stat_activity tells who waits on whom.
         engine = create_engine(process_named(settings.effective_database_url, "gamif-worker", os.getpid()))
+        if settings.metrics:
+            watch_pool(engine)
         sessions = session_factory(engine)
         rules = RulesService(sessions, settings.rules_file, recheck_seconds=settings.rules_recheck_ms / 1000)
         redis = redis_client(settings)

@@ -104,6 +104,13 @@ def parser(prog: str = "python -m load_tests.fanout") -> argparse.ArgumentParser
         default=os.environ.get("GAMIF_REDIS_URL", defaults.redis_url),
         help="Redis for the hub target (keys under a prefix unique to the run, deleted at the end)",
     )
+    parser.add_argument(
+        "--scrape-every",
+        type=float,
+        default=defaults.scrape_every,
+        help="hub (metrics on): GET /metrics this often, in seconds, while it serves (5; 0: never). "
+        "The cost of metrics: --targets hub,hub-metrics-off (the same hub with GAMIF_METRICS=0)",
+    )
     parser.add_argument("--json", type=Path, help="write the raw result here (JSON)")
     parser.add_argument(
         "--out",
@@ -128,6 +135,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m load_tests.fa
         stall=args.stall,
         quiet_wait=args.quiet_wait,
         redis_url=args.redis_url,
+        scrape_every=max(0.0, args.scrape_every),
     )
 
     def say(line: str) -> None:
@@ -144,7 +152,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m load_tests.fa
     stamp = datetime.now(UTC)
     words = list(sys.argv[1:] if argv is None else argv)
     kit = to_kit(outcome.document, outcome.results, " ".join([prog, *map(shlex.quote, words)]))
-    base = args.out / f"hub-vs-baselines-{stamp:%Y%m%d-%H%M%S}"
+    name = "metrics-cost" if set(options.targets) == {"hub", "hub-metrics-off"} else "hub-vs-baselines"
+    base = args.out / f"{name}-{stamp:%Y%m%d-%H%M%S}"
     write_json(kit, base.with_suffix(".json"))
     report_html.write(kit, base.with_suffix(".html"))
     say(f"result: {base}.json, report: {base}.html")

@@ -18,7 +18,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,9 +51,21 @@ class HubTarget(Target):
     name = "hub"
     description = "gamif hub (gamif serve, /ws), deltas published through Redis by server.hub.publish"
 
-    def __init__(self, payload_size: int, redis_url: str) -> None:
+    def __init__(
+        self, payload_size: int, redis_url: str, *, metrics: bool = True, scrape_every: float = 0.0
+    ) -> None:
         super().__init__(payload_size)
+        if not metrics:
+            self.name = "hub-metrics-off"
+            self.description = f"{self.description}; Prometheus metrics off (GAMIF_METRICS=0)"
+        elif scrape_every > 0:
+            self.description = f"{self.description}; /metrics scraped every {scrape_every:g} s"
         self.redis_url = redis_url
+        self.metrics = metrics
+        self.scrape_every = scrape_every
+        self._scraper: threading.Thread | None = None
+        self._stop_scraping = threading.Event()
+        self.scrapes = 0
         self.prefix = f"gamif-fanout-{uuid.uuid4().hex[:12]}:"
         self._password = secrets.token_urlsafe(24)
         self._secret = secrets.token_urlsafe(32)
@@ -90,6 +104,7 @@ class HubTarget(Target):
             "GAMIF_ACCESS_TOKEN_TTL_SECONDS": "3600",
             "GAMIF_LOG_LEVEL": "warning",
             "GAMIF_HOST": HOST,
+            "GAMIF_METRICS": "1" if self.metrics else "0",
         }
 
     def _prepare(self) -> None:
@@ -119,6 +134,27 @@ class HubTarget(Target):
         if self._token is None:
             self._token = self._log_in()
             self._create_team(self._token)
+        if self.metrics and self.scrape_every > 0:
+            self._stop_scraping.clear()
+            self._scraper = threading.Thread(target=self._scrape, args=(self.port,), daemon=True)
+            self._scraper.start()
+
+    def _scrape(self, port: int) -> None:
+        """Read /metrics every `scrape_every` seconds, as Prometheus would, while the server runs."""
+        while not self._stop_scraping.wait(self.scrape_every):
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=10) as r,
+            ):
+                r.read()
+                self.scrapes += 1
+
+    def stop(self) -> None:
+        self._stop_scraping.set()
+        if self._scraper is not None:
+            self._scraper.join(timeout=15)
+            self._scraper = None
+        super().stop()
 
     def _log_in(self) -> str:
         status, body = http_json(

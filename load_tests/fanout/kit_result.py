@@ -48,12 +48,17 @@ def to_kit(
         if comparison is not None
     ]
     options = document["options"]
+    metrics_cost_run = set(results) == {"hub", "hub-metrics-off"}  # `--targets hub,hub-metrics-off`
     kit: dict[str, Any] = {
         "kit": 1,
-        "scenario": scenario,
+        "scenario": "metrics-cost" if metrics_cost_run else scenario,
         "title": title
         or (
-            "Raw fan-out: the hub against bare Starlette and websockets, "
+            (
+                "The cost of metrics: the hub with Prometheus metrics on (scraped) and off, "
+                if metrics_cost_run
+                else "Raw fan-out: the hub against bare Starlette and websockets, "
+            )
             + " and ".join(f"{n:,}" for n in options["subscribers"])
             + " subscribers"
         ),

@@ -304,8 +304,36 @@ def _ratios_text(ratios: dict[str, float]) -> str:
     return ", ".join(f"{ratio:.2f} at {int(n):,}" for n, ratio in ratios.items())
 
 
+METRICS_COST = "hub metrics on/off"
+"""The comparison of the hub with its Prometheus metrics on (and scraped) against the same hub with them
+off (``GAMIF_METRICS=0``): issue 18 allows at most 5 % fewer deliveries/s."""
+METRICS_COST_TARGET = 0.95
+
+
+def metrics_cost(results: dict[str, TargetResult]) -> dict[str, Any] | None:
+    """Deliveries/s and frames/s of ``hub`` (metrics on) over ``hub-metrics-off``, per subscriber count."""
+    compared = ratios(results, "hub", "hub-metrics-off")
+    if compared is None:
+        return None
+    deliveries = compared["deliveries_per_s"]
+    return {
+        "frames_per_s": compared["frames_per_s"],
+        "deliveries_per_s": deliveries,
+        "kib_per_connection": compared["kib_per_connection"],
+        "deliveries_target": METRICS_COST_TARGET,
+        "deliveries_target_met": bool(deliveries)
+        and all(ratio >= METRICS_COST_TARGET for ratio in deliveries.values()),
+    }
+
+
 def comparison_line(name: str, comparison: dict[str, Any]) -> str:
     """One target's throughput against the baselines, as a line of the report."""
+    if name == METRICS_COST:
+        verdict = "met" if comparison["deliveries_target_met"] else "NOT met"
+        deliveries = _ratios_text(comparison["deliveries_per_s"])
+        frames = _ratios_text(comparison["frames_per_s"])
+        target = f"target >= {METRICS_COST_TARGET}: {verdict}"
+        return f"{name}: deliveries/s {deliveries} ({target}); frames/s {frames}"
     frames, deliveries = (
         _ratios_text(comparison["frames_per_s"]),
         _ratios_text(comparison["deliveries_per_s"]),

@@ -26,10 +26,20 @@ from .balancer_target import BalancedHubTarget
 from .hub_target import TOPIC, HubTarget
 from .hub_wire import delta_frame_size
 from .pool import ClientPool
-from .results import BUSY_MACHINE_LIMIT, FanoutResult, MemoryResult, TargetResult, percent, percents, ratios
+from .results import (
+    BUSY_MACHINE_LIMIT,
+    METRICS_COST,
+    FanoutResult,
+    MemoryResult,
+    TargetResult,
+    metrics_cost,
+    percent,
+    percents,
+    ratios,
+)
 from .targets import StarletteTarget, Target, TargetError, WebsocketsTarget
 
-TARGETS = ("hub", "starlette", "websockets")
+TARGETS = ("hub", "starlette", "websockets", "hub-metrics-off")
 BALANCER_TARGETS = ("lb-1-hub", "lb-2-hubs")
 """The hub behind HAProxy, one or two hub processes (`balancer_target`): `gamif load fanout-balancer`."""
 Pace = Literal["burst", "lockstep"]
@@ -42,7 +52,7 @@ _QUIET_WINDOW = 0.5
 
 @dataclass(frozen=True, slots=True)
 class BenchOptions:
-    targets: tuple[str, ...] = TARGETS
+    targets: tuple[str, ...] = ("hub", "starlette", "websockets")
     subscribers: tuple[int, ...] = (1_000, 5_000)
     messages: int = 200
     warmup: int = 10
@@ -57,6 +67,9 @@ class BenchOptions:
     quiet_wait: float = 20.0
     """Before each measured round, wait up to this long for the rest of the machine to go quiet."""
     redis_url: str = "redis://127.0.0.1:6379/0"
+    scrape_every: float = 5.0
+    """Hub with metrics on: GET /metrics this often while it serves (a third of Prometheus's default
+    interval: the cost of being scraped is measured, pessimistically); 0: never."""
 
 
 class LimitError(SystemExit):
@@ -100,7 +113,9 @@ def make_target(name: str, payload_size: int, options: BenchOptions) -> Target:
     if name in BALANCER_TARGETS:
         return BalancedHubTarget(payload_size, options.redis_url, hubs=BALANCER_TARGETS.index(name) + 1)
     if name == "hub":
-        return HubTarget(payload_size, options.redis_url)
+        return HubTarget(payload_size, options.redis_url, scrape_every=options.scrape_every)
+    if name == "hub-metrics-off":
+        return HubTarget(payload_size, options.redis_url, metrics=False)
     if name == "starlette":
         return StarletteTarget(payload_size)
     if name == "websockets":
@@ -170,6 +185,7 @@ def run_benchmark(options: BenchOptions, say: Callable[[str], None] = print) -> 
     comparisons = {
         "hub/starlette": ratios(results, "hub", "starlette"),
         "websockets/starlette": ratios(results, "websockets", "starlette"),
+        METRICS_COST: metrics_cost(results),
     }
     document = {
         "benchmark": "fanout",

@@ -40,6 +40,7 @@ SCENARIO_ORDER: Final = (
     "pipeline",
     "hub-vs-baselines",
     "fanout-balancer",
+    "metrics-cost",
 )
 """From connecting, to holding, to pushing, to the whole pipeline; other scenarios follow by name."""
 

@@ -49,7 +49,17 @@ def worker(args: argparse.Namespace) -> int:
     )
     if settings is None:
         return 1
+    from server.metrics.worker import multiprocess_mode
+
+    # First: the metrics' multi-process mode must be on before anything imports prometheus-client, so
+    # that the worker processes forked below inherit it.
+    with multiprocess_mode(settings) as metrics_directory:
+        return _run_workers(settings, args, metrics_directory)
+
+
+def _run_workers(settings: Settings, args: argparse.Namespace, metrics_directory: str | None) -> int:
     from server.app import SchemaOutOfDate
+    from server.metrics.worker import MetricsPortError, serving_worker_metrics
 
     try:
         asyncio.run(_preflight(settings))
@@ -59,6 +69,15 @@ def worker(args: argparse.Namespace) -> int:
     except (SQLAlchemyError, RedisError, OSError) as error:
         print(f"gamif worker: cannot start: {type(error).__name__}: {error}".splitlines()[0], file=sys.stderr)
         return 1
+    try:
+        with serving_worker_metrics(settings, metrics_directory):
+            return _supervise(settings, args)
+    except MetricsPortError as error:
+        print(f"gamif worker: {error}", file=sys.stderr)
+        return 1
+
+
+def _supervise(settings: Settings, args: argparse.Namespace) -> int:
     from taskiq.acks import AcknowledgeType
 
     from tasks.compat.taskiq import run_worker_processes

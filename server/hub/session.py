@@ -104,6 +104,7 @@ class Session:
         "_held_bytes",
         "_joined",
         "_link",
+        "_peak_bytes",
         "_queue",
         "_queued_bytes",
         "_refill_at",
@@ -133,6 +134,8 @@ class Session:
         self._queued_bytes = 0
         self._held_bytes = 0
         """The size of the live deltas held while topics synchronise (counted in the send buffer)."""
+        self._peak_bytes = 0
+        """The most bytes that waited for this client at once (its send buffer's high-water mark)."""
         self._joined = False
         """Whether the session counts in the hub's sessions and in presence (from welcome to its end)."""
         self._writer: asyncio.Task[None] | None = None
@@ -165,6 +168,8 @@ class Session:
             while not self._closed:
                 message = await self.websocket.receive()
                 if message["type"] == "websocket.disconnect":
+                    if not self._closed:  # the client (or its connection) ended it
+                        self.hub.stats.closed("client", message.get("code", 1005))
                     return
                 data = message.get("bytes")
                 anonymous = self.identity is None
@@ -277,6 +282,7 @@ class Session:
         try:
             identity = await self.hub.handlers.authenticate(request.token)
         except Refusal as error:
+            self.hub.stats.auth_failed(str(error.code))
             raise _closing(error.code, error.message) from None
         if self._closed:
             return  # closed while the token was checked (a shutdown): nothing to join
@@ -522,12 +528,13 @@ class Session:
             and self._link is not None
             and first.epoch == sub.epoch
             and first.offset == sub.offset + 1
-            and self._link.write(run.ws_frame(self.encoding))
+            and self._link.write(wired := run.ws_frame(self.encoding))
         ):
             sub.offset = run.deltas[-1].offset
             stats = self.hub.stats
             stats.deltas_sent += len(run.deltas)
             stats.frames_sent += 1
+            stats.bytes_sent += len(wired)
             stats.direct_writes += 1
             for delta in run.deltas:
                 for frame in delta.event_frames(self.encoding):
@@ -579,17 +586,20 @@ class Session:
         if self._queue is None and self._link is not None:
             # Nothing ahead of it (a queued or in-flight frame keeps the writer alive): the fast path.
             if isinstance(item, LiveDelta):
-                if self._link.write(item.ws_frame(self.encoding)):
+                if self._link.write(frame := item.ws_frame(self.encoding)):
                     stats.deltas_sent += 1
                     stats.frames_sent += 1
+                    stats.bytes_sent += len(frame)
                     stats.direct_writes += 1
                     return
-            elif self._link.write(wire_frame(item)):
+            elif self._link.write(frame := wire_frame(item)):
                 stats.frames_sent += 1
+                stats.bytes_sent += len(frame)
                 stats.direct_writes += 1
                 return
         size = len(item.body(self.encoding)) if isinstance(item, LiveDelta) else len(item)
         self._queued_bytes += size
+        self._peak_bytes = max(self._peak_bytes, self._queued_bytes + self._held_bytes)
         if self._queue is None:
             self._queue = deque()
         self._queue.append(item)
@@ -623,7 +633,7 @@ class Session:
                 else:
                     frame, size, count = item, len(item), 1
                 # Still queued while in flight: the fast path must not overtake it.
-                await self._send_frame(frame)
+                stats.bytes_sent += await self._send_frame(frame)
                 for _ in range(count):
                     queue.popleft()
                 stats.frames_sent += 1
@@ -633,13 +643,15 @@ class Session:
             if self._queue is queue and not queue:
                 self._queue = None
 
-    async def _send_frame(self, frame: Frame) -> None:
-        if self._link is not None and self._link.write(wire_frame(frame)):
-            return
+    async def _send_frame(self, frame: Frame) -> int:
+        """Send one frame; its size (the whole WebSocket frame on the direct link, else its payload)."""
+        if self._link is not None and self._link.write(wired := wire_frame(frame)):
+            return len(wired)
         if isinstance(frame, bytes):
             await self.websocket.send({"type": "websocket.send", "bytes": frame})
         else:
             await self.websocket.send({"type": "websocket.send", "text": frame})
+        return len(frame)
 
     def _hold(self, sub: _Subscription, delta: LiveDelta) -> None:
         """Keep a live delta until the topic's state is sent; it counts in the send buffer."""
@@ -649,6 +661,7 @@ class Session:
         size = len(delta.body(self.encoding))
         sub.pending_bytes += size
         self._held_bytes += size
+        self._peak_bytes = max(self._peak_bytes, self._queued_bytes + self._held_bytes)
         self._overflowed()
 
     def _unhold(self, sub: _Subscription) -> list[LiveDelta]:
@@ -664,6 +677,7 @@ class Session:
         if self._queued_bytes + self._held_bytes <= self.hub.settings.hub_send_buffer_bytes:
             return False
         self.hub.stats.slow_consumers += 1
+        self.hub.stats.closed("server", ERRORS[ErrorCode.SLOW_CONSUMER].close_code or 0)
         log.info("hub: session %s is a slow consumer: closed with 4008", self.id)
         self._shut(flush=False)
         self._spawn(self._send_close(*_close_args(ErrorCode.SLOW_CONSUMER), flush=False))
@@ -683,6 +697,7 @@ class Session:
         leave first unless ``flush`` is false, then the close frame."""
         if self._closed:
             return
+        self.hub.stats.closed("server", code)
         self._shut(flush=flush)
         await self._send_close(code, reason, flush=flush)
 
@@ -733,6 +748,7 @@ class Session:
 
     async def _end(self) -> None:
         """The connection is gone (or closed): release whatever the session still holds."""
+        self.hub.stats.session_ended(self._peak_bytes)
         self._shut(flush=False)
         await self._stop_writer()
         for task in list(self._background or ()):

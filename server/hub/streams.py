@@ -227,6 +227,8 @@ class Bus(abc.ABC):
     def __init__(self, listener: BusListener) -> None:
         self.listener = listener
         self._refs: dict[str, int] = {}
+        self.reconnects = 0
+        """Times the bus lost its store and connected again (a Redis restart, a network cut)."""
 
     async def start(self) -> None:  # noqa: B027 (an optional hook, not an abstract one)
         """Connect (raising if the store cannot be reached); deliveries start."""

@@ -261,3 +261,34 @@ def test_the_hub_delivers_every_delta_in_order(request, strict):
     assert hub.memory is not None
     assert hub.memory.connections == 50
     json.dumps(outcome.document)  # JSON-ready
+
+
+def test_the_cost_of_metrics_compares_the_hub_with_metrics_on_and_off(request, tmp_path):
+    """`--targets hub,hub-metrics-off`: the same hub with GAMIF_METRICS on (scraped) and off, one run,
+    the ratio in the comparisons and the kit result saved as metrics-cost-*.json."""
+    redis_url = request.getfixturevalue("redis_server")
+    argv = [
+        "--targets",
+        "hub,hub-metrics-off",
+        *TINY,
+        "--scrape-every",
+        "0.2",
+        "--redis-url",
+        redis_url,
+        "--json",
+        str(tmp_path / "raw.json"),
+        "--out",
+        str(tmp_path),
+    ]
+    assert main(argv) == 0
+    document = json.loads((tmp_path / "raw.json").read_text(encoding="utf-8"))
+    assert "GAMIF_METRICS=0" in document["targets"]["hub-metrics-off"]["description"]
+    assert "scraped every 0.2 s" in document["targets"]["hub"]["description"]
+    cost = document["comparisons"]["hub metrics on/off"]
+    assert set(cost["deliveries_per_s"]) == {"20"}
+    assert cost["deliveries_per_s"]["20"] > 0
+    assert cost["deliveries_target"] == 0.95
+    (saved,) = tmp_path.glob("metrics-cost-*.json")
+    kit = json.loads(saved.read_text(encoding="utf-8"))
+    assert kit["title"].startswith("The cost of metrics")
+    assert any(note.startswith("hub metrics on/off: deliveries/s") for note in kit["notes"])

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from persistence import challenge_results
 from persistence.models import utcnow
+from server.metrics.families import CHALLENGE_TRANSITIONS
 from server.services.background import Background
 from server.services.challenges.notify import ChallengeNotifier, NoNotifier
 from server.services.scoring.live import ScoringPush
@@ -79,6 +80,7 @@ class ChallengeLifecycle:
         """Start the scheduled challenges whose start has come; the ids this call started."""
         started = await challenge_results.start_due(self.sessions, now or self.clock())
         if started:
+            CHALLENGE_TRANSITIONS.labels("live").inc(len(started))
             log.info("challenges started: %s", ", ".join(started))
             self.notifier.changed(started)
         return started
@@ -108,6 +110,7 @@ class ChallengeLifecycle:
             if done is not None:
                 finished.append(challenge_id)
         if finished:
+            CHALLENGE_TRANSITIONS.labels("finished").inc(len(finished))
             log.info("challenges finished: %s", ", ".join(finished))
             self.notifier.changed(finished)
         if failure is not None:

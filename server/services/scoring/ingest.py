@@ -47,6 +47,7 @@ from persistence.scoring import Submission
 from server.auth import Scope, allows
 from server.auth.principal import Principal
 from server.config import Settings
+from server.metrics.families import REDIS_ERRORS, count_ingest
 from server.services.errors import FieldIssue, Forbidden, Invalid, QueueUnavailable
 from server.services.scoring.rules import RulesService
 
@@ -189,6 +190,7 @@ class IngestService:
             try:
                 await self.queue.enqueue(fresh, now)
             except (RedisError, OSError, SendTaskError) as error:
+                REDIS_ERRORS.labels("ingest").inc()
                 raise QueueUnavailable(
                     f"the scoring queue cannot be reached ({type(error).__name__}); nothing was queued: "
                     "send the batch again (its event ids make that safe)",
@@ -204,6 +206,7 @@ class IngestService:
             )
             for item, status in zip(events, statuses, strict=True)
         ]
+        count_ingest((s.status, s.code) for s in out)
         return IngestOutcome(
             accepted=len(fresh),
             duplicates=sum(s.status == "duplicate" for s in out),

@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from server.backoff import Backoff
+from server.metrics.families import PUBLISH_FAILURES
 
 Push = Callable[[str], Awaitable[object]]
 
@@ -76,6 +77,7 @@ class Coalescer:
                 except self.gone:
                     return
                 except Exception as error:
+                    PUBLISH_FAILURES.labels("push").inc()
                     failures += 1
                     if failures >= self.max_attempts:
                         # Bounded: a store that stays down must not keep a task per topic retrying.

@@ -28,10 +28,13 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
+from redis.exceptions import RedisError
+
 from persistence.live_outbox import Outbox, OutboxEntry
 from persistence.models import utcnow
 from server.backoff import Backoff
 from server.hub.streams import Missing, Streams, Versioned
+from server.metrics.families import PUBLISH_FAILURES, REDIS_ERRORS
 from server.services.background import Background
 from server.services.topics.live_documents import Changed
 
@@ -105,6 +108,9 @@ class OutboxRelay(Background):
             try:
                 await self.publish(entries)
             except Exception as error:
+                PUBLISH_FAILURES.labels("outbox").inc()
+                if isinstance(error, RedisError):
+                    REDIS_ERRORS.labels("publish").inc()
                 log.warning("live: %d committed change(s) left to the sweep (%r)", len(entries), error)
         if changed and self.on_changed is not None:
             self.on_changed(changed)
