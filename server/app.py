@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from persistence import migrate
+from persistence.backups.sqlite import serving_lock
 from persistence.db import create_engine, is_sqlite, session_factory
 from persistence.scoring import Scorer
 from server.hub.endpoint import hub_endpoint
@@ -63,6 +64,15 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        with contextlib.ExitStack() as held:
+            if is_sqlite(database_url):
+                # Embedded: `gamif restore` refuses to replace the database while this process serves it.
+                held.enter_context(serving_lock(database_url))
+            async with _serving(app):
+                yield
+
+    @contextlib.asynccontextmanager
+    async def _serving(app: Starlette) -> AsyncIterator[None]:
         await prepare_schema(database_url)
         engine = create_engine(database_url)
         if settings.metrics:

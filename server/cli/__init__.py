@@ -7,7 +7,15 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import engine_commands, leaderboard_commands, plugins, queue_commands, serve_commands, worker_commands
+from . import (
+    backup_commands,
+    engine_commands,
+    leaderboard_commands,
+    plugins,
+    queue_commands,
+    serve_commands,
+    worker_commands,
+)
 from .common import positive_int
 from .worker_commands import WORKER_CONCURRENCY
 
@@ -99,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     migrate.add_argument("--revision", default="head", help="the revision to migrate to (default: head)")
     migrate.set_defaults(handler=db_commands.migrate)
+    backup_commands.add_parser(commands)
 
     # Commands of other installed packages (the load kit's `load` and `bench`): `main` hands them their
     # words before parsing; they are listed here for --help.

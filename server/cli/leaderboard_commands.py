@@ -12,7 +12,7 @@ from server.config import Settings
 from .common import redis_settings_or_report
 
 if TYPE_CHECKING:
-    from persistence.leaderboards import RebuildProgress
+    from persistence.leaderboards import RebuildProgress, RebuildStats
 
 
 def rebuild(args: argparse.Namespace) -> int:
@@ -33,6 +33,23 @@ def rebuild(args: argparse.Namespace) -> int:
 async def _rebuild(settings: Settings) -> int:
     from redis.exceptions import RedisError
 
+    try:
+        stats, changed = await rebuild_boards(settings)
+    except RedisError as error:
+        print(f"gamif leaderboards rebuild: Redis failed: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"rebuilt {stats.boards} boards from {stats.ledger_rows} ledger lines and {stats.metric_rows} metric "
+        f"events in {stats.seconds:.1f} s: {stats.entries} entries, {stats.keys_written} keys written, "
+        f"{stats.keys_removed} stale keys removed; {changed} live topic(s) updated",
+        file=sys.stderr,
+    )
+    return 0
+
+
+async def rebuild_boards(settings: Settings, *, push: bool = True) -> tuple[RebuildStats, int]:
+    """Recompute every Redis leaderboard from the database (progress on stderr); with ``push``, screens
+    watching a board then get the difference as one delta. The stats, and how many topics were pushed."""
     from persistence.db import create_engine, session_factory
     from persistence.models import utcnow
     from server.app import prepare_schema
@@ -48,24 +65,16 @@ async def _rebuild(settings: Settings) -> int:
         sessions = session_factory(engine)
         rules = RulesService(sessions, settings.rules_file, recheck_seconds=settings.rules_recheck_ms / 1000)
         streams = redis_streams(redis, settings)
-        try:
-            boards = await open_live_boards(settings, streams, sessions, rules)
-            stats = await boards.leaderboards.rebuild(sessions, now=utcnow(), on_progress=_Progress())
+        boards = await open_live_boards(settings, streams, sessions, rules)
+        stats = await boards.leaderboards.rebuild(sessions, now=utcnow(), on_progress=_Progress())
+        changed = 0
+        if push:
             # Screens watching a board get the difference as one delta, as for any other change.
             changed = await boards.refresh(board_topics(["xp", *(await rules.rules()).metrics]))
-        except RedisError as error:
-            print(f"gamif leaderboards rebuild: Redis failed: {error}", file=sys.stderr)
-            return 1
     finally:
         await redis.aclose()
         await engine.dispose()
-    print(
-        f"rebuilt {stats.boards} boards from {stats.ledger_rows} ledger lines and {stats.metric_rows} metric "
-        f"events in {stats.seconds:.1f} s: {stats.entries} entries, {stats.keys_written} keys written, "
-        f"{stats.keys_removed} stale keys removed; {changed} live topic(s) updated",
-        file=sys.stderr,
-    )
-    return 0
+    return stats, changed
 
 
 class _Progress:

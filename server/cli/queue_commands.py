@@ -37,6 +37,14 @@ def add_parser(commands: Any) -> None:
     inspect.add_argument("id", help="a dead letter's id (from `gamif queue list`)")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
     inspect.set_defaults(handler=inspect_command)
+    wait = actions.add_parser(
+        "wait-empty",
+        help="wait until no batch waits or is being scored (before a backup: `gamif backup --drain`)",
+    )
+    wait.add_argument(
+        "--timeout", type=float, default=300.0, help="give up after this many seconds (default: 300)"
+    )
+    wait.set_defaults(handler=wait_empty_command)
     for name, text, handler in (
         ("replay", "put dead letters back on the queue, to be scored again", replay_command),
         ("drop", "delete dead letters for good (each logged)", drop_command),
@@ -61,6 +69,53 @@ def replay_command(args: argparse.Namespace) -> int:
 
 def drop_command(args: argparse.Namespace) -> int:
     return _run("drop", args, _drop)
+
+
+def wait_empty_command(args: argparse.Namespace) -> int:
+    if not args.timeout > 0:
+        print("gamif queue wait-empty: --timeout must be positive", file=sys.stderr)
+        return 2
+    return _run("wait-empty", args, _wait_empty)
+
+
+async def _wait_empty(settings: Settings, args: argparse.Namespace) -> int:
+    return 0 if await wait_empty(settings, args.timeout) else 1
+
+
+async def wait_empty(settings: Settings, timeout: float, *, what: str = "gamif queue wait-empty") -> bool:
+    """Wait until the scoring queue holds no batch, waiting or being scored (dead letters aside), with a
+    progress line on stderr every 5 s; False (after saying so) if it still does after `timeout` s."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    shown_at = -_PROGRESS_EVERY_S
+    async with _open(settings) as queue:
+        while True:
+            waiting, scoring = await queue.unscored()
+            elapsed = loop.time() - started
+            if waiting == 0 and scoring == 0:
+                print(f"queue {queue.name}: empty after {elapsed:.1f} s", file=sys.stderr, flush=True)
+                return True
+            if elapsed >= timeout:
+                print(
+                    f"{what}: the queue {queue.name} still holds {waiting} waiting and {scoring} batch(es) "
+                    f"being scored after {timeout:g} s (are the workers running? `gamif queue list`)",
+                    file=sys.stderr,
+                )
+                return False
+            if elapsed - shown_at >= _PROGRESS_EVERY_S:
+                shown_at = elapsed
+                print(
+                    f"queue {queue.name}: {waiting} batch(es) waiting, {scoring} being scored; waiting "
+                    f"({elapsed:.0f}/{timeout:g} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            # An admin command polling a queue that announces nothing to wait on.
+            await asyncio.sleep(_POLL_S)
+
+
+_PROGRESS_EVERY_S = 5.0
+_POLL_S = 0.25
 
 
 def _run(action: str, args: argparse.Namespace, command: Any) -> int:
@@ -160,6 +215,27 @@ class _Queue:
         state["dead_letters"] = await self.dead.count()
         return state
 
+    async def unscored(self) -> tuple[int, int]:
+        """Batches on the queue not yet handed to a worker, and those a worker holds (not acknowledged)."""
+        from redis.exceptions import ResponseError
+
+        try:
+            groups = await self.redis.xinfo_groups(self.name)
+        except ResponseError:  # no stream: nothing was ever queued
+            return 0, 0
+        if not groups:  # queued, but no worker ever read the stream
+            return int(await self.redis.xlen(self.name)), 0
+        waiting = scoring = 0
+        for group in groups:
+            scoring += int(group.get("pending") or 0)
+            last = group.get("last-delivered-id") or b"0-0"
+            last = last if isinstance(last, bytes) else str(last).encode()
+            # Not `lag`, which Redis cannot always tell (after deletions): the entries after the last one
+            # delivered to the group, counted (up to a bound: "many" is all a drain needs to know).
+            later = await self.redis.xrange(self.name, min=b"(" + last, count=10_000)
+            waiting = max(waiting, len(later or ()))
+        return waiting, scoring
+
 
 class _EmbeddedDeadLetters:
     """The embedded queue's dead letters, as `tasks.dead_letters.DeadLetters` shows the stream's."""
@@ -237,6 +313,11 @@ class _EmbeddedQueue(_Queue):
         except orjson.JSONDecodeError:
             return None
         return payload if isinstance(payload, dict) else None
+
+    async def unscored(self) -> tuple[int, int]:
+        # The serving process deletes a batch in the transaction after the one that scored it.
+        waiting, _dead = await self.store.counts()
+        return waiting, 0
 
     async def state(self) -> dict[str, Any]:
         waiting, dead = await self.store.counts()

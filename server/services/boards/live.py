@@ -231,6 +231,9 @@ class LiveBoards:
         span = self.leaderboards.span(period)  # type: ignore[arg-type]
         start_ms = 0 if span.start is None else ms(span.start)
         if stored.document is None or stored.document["period_start_ms"] != start_ms:
+            # From what the store holds now: this process's memory of the topic may be of an epoch since
+            # restarted (a Redis restart, `gamif restore`), and a snapshot must stand at the current one.
+            self._last.last[topic] = stored
             stored = await self.push(topic)
         assert stored.document is not None
         return stored.document, stored.position

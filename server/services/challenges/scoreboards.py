@@ -133,6 +133,9 @@ class ChallengeScoreboards:
         topic = challenge_topic(challenge_id)
         stored = await self.store.read(topic)
         if stored.document is None:
+            # From what the store holds now: this process's memory of the topic may be of an epoch since
+            # restarted (a Redis restart, `gamif restore`), and a snapshot must stand at the current one.
+            self._last.last[topic] = stored
             stored = await self.push(topic)
         assert stored.document is not None
         return stored.document, stored.position

@@ -230,6 +230,9 @@ class LiveDocuments(Background):
         """The stored document at the stream's head (pushed first if the topic has none); UnknownTeam."""
         stored = await self.store.read(topic)
         if stored.document is None:
+            # From what the store holds now: this process's memory of the topic may be of an epoch since
+            # restarted (a Redis restart, `gamif restore`), and a snapshot must stand at the current one.
+            self._last[topic] = stored
             stored = await self.push(topic)
         assert stored.document is not None
         return stored.document, stored.position
