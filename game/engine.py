@@ -433,10 +433,8 @@ class _Batch:
         text = partial(
             _mission_text, mission.name, label, progress, mission.goal, mission.metric, mission.measure
         )
-        summary = f"{mission.name}: " + (
-            "done" if completed else f"{number(progress)} of {number(mission.goal)}"
-        )
-        explanation = self._explain(rule_id, text, ids, summary)
+        progressed = partial(_mission_summary, mission.name, progress, mission.goal, completed)
+        explanation = self._explain(rule_id, text, ids, progressed)
         self.effects.append(
             MissionProgressed(explanation, mission_id, label, progress, mission.goal, completed)
         )
@@ -579,6 +577,10 @@ def _metric_summary(scorer: MetricScorer, milli: int, capped: bool) -> str:
         phrase.say(number(value), value == 1) if phrase else f"{scorer.rule.name}: {scorer.unit_label(value)}"
     )
     return words + " (daily XP cap reached)" if capped else words
+
+
+def _mission_summary(name: str, progress: float, goal: float, completed: bool) -> str:
+    return f"{name}: " + ("done" if completed else f"{number(progress)} of {number(goal)}")
 
 
 def _days(count: int) -> str:
