@@ -6,24 +6,37 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
+Words = str | Callable[[], str]
+"""Words, or how to render them when first read."""
+
 
 class Explanation:
-    """Which rule (id and rule-set version) decided, on which events, with the arithmetic in words.
+    """Which rule (id and rule-set version) decided, on which events, with the arithmetic in words
+    (``text``), and a short human summary of the award (``summary``: "Merged a pull request",
+    "Mission: Review three pull requests today"), for screens that show the arithmetic on demand.
 
-    The words are rendered on first read: everything they say is fixed when the engine decides,
-    but a replay or backtest that never reads them should not pay for formatting them.
+    A summary names no date and no XP amount: a screen formats those in its viewer's locale, from the
+    award's own fields. The words are rendered on first read: everything they say is fixed when the
+    engine decides, but a replay or backtest that never reads them should not pay for formatting them.
     """
 
-    __slots__ = ("_render", "_text", "event_ids", "rule_id", "rule_version")
+    __slots__ = ("_render", "_render_summary", "_summary", "_text", "event_ids", "rule_id", "rule_version")
 
     def __init__(
-        self, rule_id: str, rule_version: int, event_ids: tuple[str, ...], text: str | Callable[[], str]
+        self,
+        rule_id: str,
+        rule_version: int,
+        event_ids: tuple[str, ...],
+        text: Words,
+        summary: Words = "",
     ) -> None:
         self.rule_id = rule_id
         self.rule_version = rule_version
         self.event_ids = event_ids
         self._text: str | None = text if isinstance(text, str) else None
         self._render: Callable[[], str] | None = None if isinstance(text, str) else text
+        self._summary: str | None = summary if isinstance(summary, str) else None
+        self._render_summary: Callable[[], str] | None = None if isinstance(summary, str) else summary
 
     @property
     def text(self) -> str:
@@ -32,8 +45,15 @@ class Explanation:
             self._text, self._render = self._render(), None
         return self._text
 
-    def _key(self) -> tuple[str, int, tuple[str, ...], str]:
-        return (self.rule_id, self.rule_version, self.event_ids, self.text)
+    @property
+    def summary(self) -> str:
+        if self._summary is None:
+            assert self._render_summary is not None
+            self._summary, self._render_summary = self._render_summary(), None
+        return self._summary
+
+    def _key(self) -> tuple[str, int, tuple[str, ...], str, str]:
+        return (self.rule_id, self.rule_version, self.event_ids, self.text, self.summary)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Explanation) and self._key() == other._key()
@@ -50,6 +70,7 @@ class Explanation:
             "rule_version": self.rule_version,
             "event_ids": list(self.event_ids),
             "text": self.text,
+            "summary": self.summary,
         }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -26,6 +26,7 @@ from .effects import (
     MissionProgressed,
     StreakBroken,
     StreakExtended,
+    Words,
     XpAwarded,
 )
 from .events import MetricEvent, Rejection
@@ -158,16 +159,18 @@ class Engine:
         source: str,
         explanation: str,
         rule_id: str | None = None,
+        summary: str | None = None,
     ) -> Outcome:
         """Grant a reward decided outside the events (a challenge's prize): ``xp`` (levelling up as any
         XP does) and ``badge`` if the rules have it and the user does not. ``explanation`` says what the
         reward is for ("rank 1 of 4 in ..."); ``rule_id`` (default: ``source``) names the decider in the
-        effects' explanations. Pure: the given state is not modified; granting twice grants twice, so
-        the caller keeps the record of what was paid."""
+        effects' explanations; ``summary`` is what the reward is for in a person's words ("Sprint of the
+        week: Platform, rank 1 of 3"; default: "Reward: " and ``explanation``). Pure: the given state is
+        not modified; granting twice grants twice, so the caller keeps the record of what was paid."""
         if xp < 0:
             raise ValueError(f"a reward cannot take XP away (xp={xp})")
         batch = _Batch(self, state.copy(), [])
-        batch.grant(xp, badge, source, explanation, rule_id or source)
+        batch.grant(xp, badge, source, explanation, rule_id or source, summary or f"Reward: {explanation}")
         return Outcome(batch.state, tuple(batch.effects), ())
 
     def check(self, event: MetricEvent) -> Rejection | None:
@@ -242,20 +245,22 @@ class _Batch:
         self._update_missions()
         self._settle_badges_and_level()
 
-    def grant(self, xp: int, badge_id: str | None, source: str, text: str, rule_id: str) -> None:
+    def grant(
+        self, xp: int, badge_id: str | None, source: str, text: str, rule_id: str, summary: str
+    ) -> None:
         reason = f"reward for {text}"
         if xp:
-            self._grant_xp(xp, source, self._explain(rule_id, reason, ()), reason)
+            self._grant_xp(xp, source, self._explain(rule_id, reason, (), summary), reason, summary)
         # A badge the rules no longer have is skipped: the reward was defined under older rules.
         if badge_id is not None and badge_id in self.rules.badges and not self.state.badges.get(badge_id):
             self._earn(badge_id, 1, None, reason, ())
         self._settle_badges_and_level()
 
     def _explain(
-        self, rule_id: str, text: str | Callable[[], str], event_ids: tuple[str, ...] | None = None
+        self, rule_id: str, text: Words, event_ids: tuple[str, ...] | None = None, summary: Words = ""
     ) -> Explanation:
         return Explanation(
-            rule_id, self.engine.version, self.event_ids if event_ids is None else event_ids, text
+            rule_id, self.engine.version, self.event_ids if event_ids is None else event_ids, text, summary
         )
 
     # Phase 1: every event's XP and counts into the day, metric and window tallies.
@@ -302,7 +307,8 @@ class _Batch:
             amount = group.xp if cap is None else min(cap, total_raw) - min(cap, before_raw)
             state.xp += amount
             text = partial(self._metric_text, scorer, day, group, before_raw, amount, state.timezone)
-            explanation = self._explain(f"metrics.{metric}", text, tuple(sorted(group.event_ids)))
+            summary = partial(_metric_summary, scorer, group.milli, amount < group.xp)
+            explanation = self._explain(f"metrics.{metric}", text, tuple(sorted(group.event_ids)), summary)
             self.effects.append(XpAwarded(explanation, amount, "metric", metric, day_label(day)))
 
     def _metric_text(
@@ -371,15 +377,23 @@ class _Batch:
                     f"{rule.name} of {before.current} day(s) ended: more than {rule.freezes} "
                     "missed day(s) in a row; a new one starts"
                 )
+                summary = f"{rule.name} of {_days(before.current)} ended; a new one starts"
                 self.effects.append(
-                    StreakBroken(self._explain(rule_id, text, ids), streak_id, before.current)
+                    StreakBroken(self._explain(rule_id, text, ids, summary), streak_id, before.current)
                 )
             if after.current > before.current or after.best > before.best:
                 text = f"{rule.name}: {after.current} active day(s) in a row (best {after.best})"
                 if rule.freezes:
                     text += f", gaps of up to {rule.freezes} missed day(s) allowed"
+                summary = (
+                    f"{rule.name}: {_days(after.current)} in a row"
+                    if after.current > 1
+                    else f"{rule.name}: started"
+                )
                 self.effects.append(
-                    StreakExtended(self._explain(rule_id, text, ids), streak_id, after.current, after.best)
+                    StreakExtended(
+                        self._explain(rule_id, text, ids, summary), streak_id, after.current, after.best
+                    )
                 )
 
     # Phase 4: missions over the periods this batch touched.
@@ -419,7 +433,8 @@ class _Batch:
         text = partial(
             _mission_text, mission.name, label, progress, mission.goal, mission.metric, mission.measure
         )
-        explanation = self._explain(rule_id, text, ids)
+        progressed = partial(_mission_summary, mission.name, progress, mission.goal, completed)
+        explanation = self._explain(rule_id, text, ids, progressed)
         self.effects.append(
             MissionProgressed(explanation, mission_id, label, progress, mission.goal, completed)
         )
@@ -427,21 +442,26 @@ class _Batch:
             return
         state.missions_done.add((mission_id, key))
         reward = f"{mission.name} completed ({label}): {number(progress)} ≥ {number(mission.goal)}"
-        explanation = self._explain(rule_id, reward, ids)
+        explanation = self._explain(rule_id, reward, ids, f"Mission complete: {mission.name}")
         self.effects.append(
             MissionCompleted(explanation, mission_id, label, mission.reward_xp, mission.reward_badge)
         )
         if mission.reward_xp:
-            self._grant_xp(mission.reward_xp, "mission", explanation, f"reward for {reward}")
+            summary = f"Mission: {mission.name}"
+            self._grant_xp(mission.reward_xp, "mission", explanation, f"reward for {reward}", summary)
         badge_id = mission.reward_badge
         if badge_id is not None and not state.badges.get(badge_id):
             self._earn(badge_id, 1, None, f"reward for {reward}", ids)
 
-    def _grant_xp(self, amount: int, source: str, explanation: Explanation, text: str) -> None:
+    def _grant_xp(self, amount: int, source: str, explanation: Explanation, text: str, summary: str) -> None:
         self.state.xp += amount
         self.state.reward_xp += amount
         award = Explanation(
-            explanation.rule_id, explanation.rule_version, explanation.event_ids, f"{text} → +{amount:,} XP"
+            explanation.rule_id,
+            explanation.rule_version,
+            explanation.event_ids,
+            f"{text} → +{amount:,} XP",
+            summary,
         )
         self.effects.append(XpAwarded(award, amount, source))
 
@@ -484,7 +504,9 @@ class _Batch:
             text = f"{state.xp:,} XP reaches level {high} (needs {self.engine.thresholds[high - 1]:,} XP)"
             if high < len(self.engine.thresholds):
                 text += f"; level {high + 1} needs {self.engine.thresholds[high]:,} XP"
-            self.effects.append(LevelUp(self._explain("levels", text), low, high, state.xp))
+            self.effects.append(
+                LevelUp(self._explain("levels", text, summary=f"Reached level {high}"), low, high, state.xp)
+            )
 
     def _repeat_scopes(self, badge_id: str, period: str) -> list[tuple[str, int]]:
         """The periods this batch touched for a repeatable badge's metric."""
@@ -533,13 +555,33 @@ class _Batch:
         tier_name = list(badge.tiers)[tier - 1] if badge.tiers else None
         rule_id = f"badges.{badge_id}"
         title = badge.name + (f" ({tier_name})" if tier_name else "") + (f" for {period}" if period else "")
-        explanation = self._explain(rule_id, f"{title}: {reason}", ids)
+        # The summary leaves out a repeatable badge's period: it is a date, which screens format themselves.
+        summary = f"Badge: {badge.name}" + (f" ({tier_name})" if tier_name else "")
+        explanation = self._explain(rule_id, f"{title}: {reason}", ids, summary)
         self.effects.append(BadgeEarned(explanation, badge_id, badge.name, tier_name, period, badge.secret))
         if badge.xp:
-            self._grant_xp(badge.xp, "badge", explanation, f"{title} earned")
+            self._grant_xp(badge.xp, "badge", explanation, f"{title} earned", summary)
             return True
         return False
 
 
 def _mission_text(name: str, label: str, progress: float, goal: float, metric: str, measure: str) -> str:
     return f"{name} ({label}): {number(progress)} of {number(goal)} {metric} {measure}"
+
+
+def _metric_summary(scorer: MetricScorer, milli: int, capped: bool) -> str:
+    """What the person did, from the rules' phrase for the metric (else its name and the amount)."""
+    value = milli / MILLI
+    phrase = scorer.rule.summary
+    words = (
+        phrase.say(number(value), value == 1) if phrase else f"{scorer.rule.name}: {scorer.unit_label(value)}"
+    )
+    return words + " (daily XP cap reached)" if capped else words
+
+
+def _mission_summary(name: str, progress: float, goal: float, completed: bool) -> str:
+    return f"{name}: " + ("done" if completed else f"{number(progress)} of {number(goal)}")
+
+
+def _days(count: int) -> str:
+    return f"{count:,} day" if count == 1 else f"{count:,} days"

@@ -54,9 +54,9 @@ def _score(
         state = engine.new_state(user_id, zones[user_id])
         for start in range(0, len(history), batch):
             outcome = engine.apply(state, history[start : start + batch])
-            if explain:  # a worker writes every explanation to the ledger: render them all
+            if explain:  # a worker writes every explanation and summary to the ledger: render them all
                 for effect in outcome.effects:
-                    _ = effect.explanation.text
+                    _ = effect.explanation.text, effect.explanation.summary
             state = outcome.state
         xp += state.xp
     return xp

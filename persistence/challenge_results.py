@@ -311,6 +311,7 @@ async def _pay(
                 source=REWARD_SOURCE,
                 explanation=reward.explanation,
                 rule_id=rule_id,
+                summary=reward.summary or None,
             )
             state = outcome.state
             effects.extend(outcome.effects)

@@ -168,6 +168,8 @@ class LedgerEntry(Base):
     rule_id: Mapped[str] = mapped_column(String(200))
     rule_version: Mapped[int] = mapped_column(Integer)
     explanation: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    """The award in a person's words ("Merged a pull request"); NULL on lines written before summaries."""
     event_ids: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -186,6 +188,8 @@ class BadgeAward(Base):
     secret: Mapped[bool] = mapped_column(Boolean, default=False)
     rule_version: Mapped[int] = mapped_column(Integer)
     explanation: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    """The award in a person's words ("Badge: Reviewer (silver)"); NULL on rows written before summaries."""
     earned_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
 

@@ -48,6 +48,7 @@ class EffectRows:
                         "rule_id": explanation.rule_id,
                         "rule_version": explanation.rule_version,
                         "explanation": explanation.text,
+                        "summary": explanation.summary or None,
                         "event_ids": list(explanation.event_ids),
                         "created_at": now,
                     }
@@ -62,6 +63,7 @@ class EffectRows:
                         "secret": effect.secret,
                         "rule_version": explanation.rule_version,
                         "explanation": explanation.text,
+                        "summary": explanation.summary or None,
                         "earned_at": now,
                     }
                 )

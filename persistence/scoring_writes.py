@@ -117,18 +117,18 @@ class PostgresWrites(ScoringWrites):
     )
     _LEDGER = text(
         "INSERT INTO xp_ledger (user_id, amount, source, metric, day, rule_id, rule_version, explanation,"
-        " event_ids, created_at)"
+        " summary, event_ids, created_at)"
         " SELECT * FROM unnest(CAST(:user_id AS uuid[]), CAST(:amount AS int[]), CAST(:source AS text[]),"
         " CAST(:metric AS text[]), CAST(:day AS text[]), CAST(:rule_id AS text[]),"
-        " CAST(:rule_version AS int[]), CAST(:explanation AS text[]), CAST(:event_ids AS jsonb[]),"
-        " CAST(:created_at AS timestamptz[]))"
+        " CAST(:rule_version AS int[]), CAST(:explanation AS text[]), CAST(:summary AS text[]),"
+        " CAST(:event_ids AS jsonb[]), CAST(:created_at AS timestamptz[]))"
     )
     _BADGES = text(
         "INSERT INTO badges_earned (user_id, badge_id, tier, period, secret, rule_version, explanation,"
-        " earned_at)"
+        " summary, earned_at)"
         " SELECT * FROM unnest(CAST(:user_id AS uuid[]), CAST(:badge_id AS text[]), CAST(:tier AS text[]),"
         " CAST(:period AS text[]), CAST(:secret AS boolean[]), CAST(:rule_version AS int[]),"
-        " CAST(:explanation AS text[]), CAST(:earned_at AS timestamptz[]))"
+        " CAST(:explanation AS text[]), CAST(:summary AS text[]), CAST(:earned_at AS timestamptz[]))"
         " ON CONFLICT DO NOTHING RETURNING user_id, badge_id, tier, period"
     )
     _MISSIONS = text(
@@ -167,14 +167,34 @@ class PostgresWrites(ScoringWrites):
         await session.execute(self._UPDATE_STATES, params)
 
     async def insert_ledger(self, session: AsyncSession, rows: Sequence[Row]) -> None:
-        keys = ("user_id", "amount", "source", "metric", "day", "rule_id", "rule_version", "explanation")
+        keys = (
+            "user_id",
+            "amount",
+            "source",
+            "metric",
+            "day",
+            "rule_id",
+            "rule_version",
+            "explanation",
+            "summary",
+        )
         params = {key: _column(rows, key) for key in keys}
         params["event_ids"] = [dumps(row["event_ids"]) for row in rows]
         params["created_at"] = _column(rows, "created_at")
         await session.execute(self._LEDGER, params)
 
     async def insert_badges(self, session: AsyncSession, rows: Sequence[Row]) -> list[BadgeRow]:
-        keys = ("user_id", "badge_id", "tier", "period", "secret", "rule_version", "explanation", "earned_at")
+        keys = (
+            "user_id",
+            "badge_id",
+            "tier",
+            "period",
+            "secret",
+            "rule_version",
+            "explanation",
+            "summary",
+            "earned_at",
+        )
         result = await session.execute(self._BADGES, {key: _column(rows, key) for key in keys})
         return [(row[0], row[1], row[2], row[3]) for row in result]
 

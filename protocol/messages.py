@@ -489,6 +489,10 @@ class _Explained(_Model):
     rule_id: StrictStr
     rule_version: Count
     explanation: Text
+    """The rule's arithmetic, in words."""
+    summary: Text | None = None
+    """The award in a person's words ("Merged a pull request"; no date, no XP amount); absent from
+    servers before summaries, and from events kept before them."""
 
 
 class XpAwarded(_Explained):

@@ -109,6 +109,9 @@ class TeamReward:
     xp: int
     badge: str | None
     explanation: str
+    summary: str = ""
+    """The reward in a person's words, with the team's name and no date ("Sprint of the week: Platform,
+    rank 1 of 3"); "" in results stored before summaries existed."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +121,7 @@ class TeamReward:
             "xp": self.xp,
             "badge": self.badge,
             "explanation": self.explanation,
+            "summary": self.summary,
         }
 
 
@@ -273,7 +277,8 @@ def results(definition: ChallengeDefinition, standings: Standings) -> Results:
                 f"rank {rank}{tied} of {len(ranks)} in {definition.name} "
                 f"({_score_text(definition.scoring, team.score)})"
             )
-            rewards.append(_reward(team, "rank", reward, text))
+            summary = f"{definition.name}: {team.name}, rank {rank}{tied} of {len(ranks)}"
+            rewards.append(_reward(team, "rank", reward, text, summary))
 
     achieved: bool | None = None
     if definition.mode is Mode.COOPERATIVE:
@@ -286,7 +291,10 @@ def results(definition: ChallengeDefinition, standings: Standings) -> Results:
                 f"the teams of {definition.name} reached the goal of {_number(combined.goal)} together "
                 f"({_number(combined.score)} combined)"
             )
-            rewards.extend(_reward(team, "completion", definition.completion_reward, text) for team in ranked)
+            summary = f"{definition.name}: the goal, reached together"
+            rewards.extend(
+                _reward(team, "completion", definition.completion_reward, text, summary) for team in ranked
+            )
     elif definition.mode is Mode.FIRST_TO_GOAL:
         reached = [(team, team.reached_goal_at) for team in ranked if team.reached_goal_at is not None]
         winners = tuple(team.slug for team, _ in reached if team.rank == 1)
@@ -298,15 +306,26 @@ def results(definition: ChallengeDefinition, standings: Standings) -> Results:
                     f"reached the goal of {goal} in {definition.name} on "
                     f"{when:%Y-%m-%d %H:%M} ({definition.timezone}), rank {team.rank} of {len(ranked)}"
                 )
-                rewards.append(_reward(team, "completion", definition.completion_reward, text))
+                summary = (
+                    f"{definition.name}: {team.name} reached the goal, rank {team.rank} of {len(ranked)}"
+                )
+                rewards.append(_reward(team, "completion", definition.completion_reward, text, summary))
     else:
         winners = tuple(team.slug for team in ranked if team.rank == 1)
     return Results(ranks=ranks, winners=winners, rewards=tuple(rewards), achieved=achieved)
 
 
-def _reward(team: TeamStanding, kind: Literal["rank", "completion"], reward: Reward, text: str) -> TeamReward:
+def _reward(
+    team: TeamStanding, kind: Literal["rank", "completion"], reward: Reward, text: str, summary: str
+) -> TeamReward:
     return TeamReward(
-        team=team.slug, kind=kind, rank=team.rank, xp=reward.xp, badge=reward.badge, explanation=text
+        team=team.slug,
+        kind=kind,
+        rank=team.rank,
+        xp=reward.xp,
+        badge=reward.badge,
+        explanation=text,
+        summary=summary,
     )
 
 

@@ -5,7 +5,7 @@ from .badges import BadgeRule, Criterion
 from .errors import RuleError, RulesInvalid
 from .levels import LevelCurve
 from .loader import default_rules, default_rules_text, load_rules, parse_rules, parse_rules_yaml
-from .metrics import MetricRule, XpTier
+from .metrics import MetricRule, Phrase, XpTier
 from .missions import MissionRule
 from .ruleset import RuleSet
 from .self_reports import (
@@ -24,6 +24,7 @@ __all__ = [
     "LevelCurve",
     "MetricRule",
     "MissionRule",
+    "Phrase",
     "RuleError",
     "RuleSet",
     "RulesInvalid",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import string
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
@@ -20,12 +21,47 @@ class XpTier(Rule):
     xp_per_unit: NonNegative
 
 
+class Phrase(Rule):
+    """What a person did, in words, for one event and for several: ``one: Merged a pull request``,
+    ``other: Merged {count} pull requests`` (``{count}``, the only placeholder, is the amount)."""
+
+    one: Annotated[str, Field(min_length=1, max_length=120)]
+    other: Annotated[str, Field(min_length=1, max_length=120)]
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> Self:
+        for key in ("one", "other"):
+            try:
+                fields = [
+                    (name, spec, conv) for _, name, spec, conv in string.Formatter().parse(getattr(self, key))
+                ]
+            except ValueError as error:
+                raise ValueError(
+                    f"{key}: {error} (write {{count}} for the amount; {{{{ for a brace)"
+                ) from None
+            for name, spec, conversion in fields:
+                if name is not None and (name != "count" or spec or conversion):
+                    raise ValueError(
+                        f"{key}: unknown placeholder {{{name}}} (only {{count}}, the amount, is known)"
+                        if name != "count"
+                        else f"{key}: write {{count}} plainly, with no format or conversion"
+                    )
+        return self
+
+    def say(self, count: str, singular: bool) -> str:
+        """The phrase for an amount (``count``, already written as people write numbers)."""
+        return (self.one if singular else self.other).format(count=count)
+
+
 class MetricRule(Rule):
     """A kind of productivity metric (commits, reviews, focus minutes, ...) and how it scores."""
 
     name: str
     unit: str
     description: str = ""
+    summary: Phrase | None = Field(
+        default=None, description="what a person did, in words (default: the name and the amount)"
+    )
     whole: bool = Field(default=False, description="values must be whole numbers (counts)")
     xp_per_unit: NonNegative | None = None
     xp_tiers: list[XpTier] | None = Field(default=None, min_length=1)

@@ -132,7 +132,11 @@ class LedgerItem(Output):
     day: str | None
     rule_id: str
     rule_version: int
-    explanation: str
+    explanation: str = Field(description="the rule's arithmetic, in words")
+    summary: str | None = Field(
+        description='the award in a person\'s words ("Merged a pull request"; no date, no XP amount: '
+        "format those from `day`, `created_at` and `amount`); null on lines written before summaries"
+    )
     event_ids: list[str]
     created_at: datetime
 

@@ -8,6 +8,7 @@ import getpass
 import logging
 import os
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from typing import TYPE_CHECKING
@@ -20,6 +21,8 @@ from .common import settings_or_report
 if TYPE_CHECKING:  # the CLI starts fast: the server's modules are imported where used
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+    from game import Engine
+    from persistence.scoring import Submission
     from server.services.scoring.rules import RulesService
 
 log = logging.getLogger("gamif.serve")
@@ -159,9 +162,8 @@ async def seed_demo(settings: Settings, now: datetime | None = None) -> str:
     from game import sample_events, sample_users
     from persistence.db import create_engine, session_factory
     from persistence.models import User
-    from persistence.scoring import Scorer, Submission
+    from persistence.scoring import Submission
     from server.app import prepare_schema
-    from server.services.challenges.scoring import ChallengeScoring
     from server.services.people.accounts import Accounts
     from server.services.people.teams import TeamsService
     from server.services.scoring.rules import RulesService
@@ -221,16 +223,7 @@ async def seed_demo(settings: Settings, now: datetime | None = None) -> str:
                 for e in events
                 if e.user_id in ids
             ]
-            # Score day by day, as the workers would have, so the ledger reads like a real history.
-            scorer = Scorer(sessions)
-            game_engine = await rules.engine()
-            by_day: dict[object, list[Submission]] = {}
-            for submission in sorted(submissions, key=lambda s: s.event.occurred_at):
-                by_day.setdefault(submission.event.occurred_at.astimezone(UTC).date(), []).append(submission)
-            for batch in by_day.values():
-                # With the challenge hook in the same transaction, as the scoring step does: the
-                # scoreboard starts with the history's events inside the challenge's window.
-                await scorer.score(game_engine, batch, now, before_commit=ChallengeScoring())
+            await _score_history(sessions, await rules.engine(), submissions)
         # The same key at every start while it is live (kept in the data directory): `KEY` stays set.
         key, key_file = await demo_api_key(sessions, accounts, settings.data_dir, now)
     finally:
@@ -259,6 +252,48 @@ async def seed_demo(settings: Settings, now: datetime | None = None) -> str:
             "",
         ]
     )
+
+
+async def _score_history(
+    sessions: async_sessionmaker[AsyncSession], engine: Engine, submissions: list[Submission]
+) -> None:
+    """Score the sample history as the workers would have while it happened: hour by hour, each batch
+    at its last event's time. Ledger lines, badges, notifications and the events' receipt then carry
+    the history's own times (to the hour), so the boards' periods (today, this week, this month, all
+    time) differ and a profile's history reads as one; scored all at the seed's time, every period
+    would show the same numbers."""
+    from persistence.scoring import ScoredBatch, Scorer
+    from server.services.challenges.scoring import ChallengeScoring
+    from server.services.people.notifications import insert_notifications
+    from server.services.scoring.live import NOTIFIED, user_changes
+
+    async def as_it_happened(batch: ScoredBatch) -> None:
+        # The challenge hook in the same transaction, as the scoring step has it: the scoreboard starts
+        # with the history's events inside the challenge's window.
+        await ChallengeScoring()(batch)
+        # The notable moments kept as scoring keeps them (the activity feed shows them), already read:
+        # a screen is sent a player's unread ones when it connects, and history is not news.
+        kept = [
+            {
+                "user_id": uuid.UUID(change.topic.removeprefix("user:")),
+                "kind": name,
+                "data": dict(data),
+                "read_at": batch.now,
+            }
+            for change in await user_changes(batch)
+            for name, data in change.events
+            if name in NOTIFIED
+        ]
+        await insert_notifications(batch.session, kept, batch.now)
+
+    scorer = Scorer(sessions)
+    by_hour: dict[datetime, list[Submission]] = {}
+    for submission in sorted(submissions, key=lambda s: s.event.occurred_at):
+        at = submission.event.occurred_at.astimezone(UTC)
+        by_hour.setdefault(at.replace(minute=0, second=0, microsecond=0), []).append(submission)
+    for batch in by_hour.values():
+        stamp = max(submission.event.occurred_at for submission in batch).astimezone(UTC)
+        await scorer.score(engine, batch, stamp, before_commit=as_it_happened)
 
 
 async def _seed_challenge(

@@ -337,6 +337,9 @@ def test_rank_rewards_go_to_every_team_at_the_rank() -> None:
     first, second, _ = outcome.rewards
     assert first.explanation == "rank 1 of 4 in November review sprint (score 9)"
     assert second.explanation == "rank 2 (tied) of 4 in November review sprint (score 5)"
+    # The summary names the team by its name, not its slug.
+    assert first.summary == "November review sprint: A, rank 1 of 4"
+    assert second.summary == "November review sprint: B, rank 2 (tied) of 4"
 
 
 def test_tied_first_places_are_all_winners() -> None:
@@ -389,6 +392,7 @@ def test_first_to_goal_pays_completion_to_every_team_that_reached_it() -> None:
     assert outcome.rewards[2].explanation == (
         "reached the goal of 10 in November review sprint on 2026-11-02 11:00 (Europe/Paris), rank 1 of 3"
     )
+    assert outcome.rewards[2].summary == "November review sprint: Fast reached the goal, rank 1 of 3"
 
 
 def test_first_to_goal_has_no_winner_when_nobody_reached_it() -> None:
@@ -419,6 +423,7 @@ def test_a_cooperative_goal_achieved_pays_every_eligible_team() -> None:
     assert outcome.rewards[0].explanation == (
         "the teams of November review sprint reached the goal of 20 together (20 combined)"
     )
+    assert outcome.rewards[0].summary == "November review sprint: the goal, reached together"
 
 
 def test_a_cooperative_goal_missed_pays_nobody() -> None:
@@ -442,6 +447,11 @@ def test_results_survive_json() -> None:
     )
     outcome = results(definition, standings(definition, [tally("a", 5, reached=START), tally("b", 2)], END))
     assert Results.from_dict(json.loads(json.dumps(outcome.as_dict()))) == outcome
+    # Results stored before rewards had summaries still load, with an empty one.
+    stored = outcome.as_dict()
+    for reward in stored["rewards"]:
+        del reward["summary"]
+    assert [reward.summary for reward in Results.from_dict(stored).rewards] == ["", ""]
 
 
 # ------------------------------------------------------------------------------------------ document

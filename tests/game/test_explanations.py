@@ -134,6 +134,7 @@ def test_explanation_value_semantics():
         "rule_version": 3,
         "event_ids": ["a"],
         "text": "lazy words",
+        "summary": "",
     }
 
 

@@ -46,6 +46,7 @@ async def test_xp_arrives_live_with_its_explanation(shared_cluster):
         awarded = event_data(update.message)
         assert awarded.xp == me.document["xp"] > 0
         assert awarded.rule_id == "metrics.tickets_closed"
+        assert awarded.summary == "Closed 2 tickets"  # the SDK keeps the summary
         async with Client(cluster.b.ws, tokens_of(lea.access_token)) as other:
             fresh = await other.subscribe(f"user:{lea.user_id}", timeout=TIMEOUT)
         # Rank notices may follow the award (event-only entries, after the leaderboards are recorded), on

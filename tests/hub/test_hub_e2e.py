@@ -303,6 +303,7 @@ async def test_an_ingested_event_reaches_the_players_screen_with_its_explanation
         assert awarded.data["xp"] == mirror.document["xp"]
         assert awarded.data["rule_id"] == "metrics.tickets_closed"
         assert "3" in awarded.data["explanation"]
+        assert awarded.data["summary"] == "Closed 3 tickets"  # and in a person's words
         assert awarded.offset == mirror.offset
         # The live document is exactly what a fresh subscriber (on the other node) gets.
         async with Raw.open(cluster.b.ws) as other:

@@ -82,8 +82,9 @@ async def test_a_level_up_publishes_its_row_at_the_head_of_the_feed(
     assert "level_up" in kinds
     level_up = next(row for row in document["items"] if row["kind"] == "level_up")
     assert (level_up["user_id"], level_up["handle"], level_up["display_name"]) == (ana, "ana", "Ana")
-    assert set(level_up["data"]) == {"level", "previous_level"}
+    assert set(level_up["data"]) == {"level", "previous_level", "summary"}
     assert level_up["data"]["level"] > level_up["data"]["previous_level"]
+    assert level_up["data"]["summary"] == f"Reached level {level_up['data']['level']}"
     assert level_up["at_ms"] == int(NOW.timestamp() * 1000)
     ids = [row["id"] for row in document["items"]]
     assert ids == sorted(ids, reverse=True)  # newest first
@@ -164,7 +165,11 @@ async def test_a_secret_badge_shows_that_one_was_earned_and_nothing_else(
     assert {"secret": True} in badges  # night-shift
     assert not any("night" in str(data).lower() for data in badges)
     shown = [data for data in badges if not data["secret"]]
-    assert all({"badge_id", "name", "tier", "period"} <= set(data) for data in shown)
+    assert all({"badge_id", "name", "tier", "period", "summary"} <= set(data) for data in shown)
+    assert all(
+        data["summary"] == f"Badge: {data['name']}" + (f" ({data['tier']})" if data["tier"] else "")
+        for data in shown
+    )
 
 
 async def test_any_user_may_read_the_feed(world: World, directory: TopicDirectory) -> None:

@@ -510,6 +510,7 @@ async def test_a_rewarded_member_sees_the_reward_land_live(
             "rule_id": "challenges.sprint",
             "rule_version": 1,
             "explanation": "reward for rank 1 of 2 in Review sprint (score 8) → +100 XP",
+            "summary": "Review sprint: Alpha, rank 1 of 2",  # the team's name, not its slug
         }
     ]
     [badge] = [item["data"] for item in events[ana] if item["name"] == "badge_earned"]

@@ -116,6 +116,7 @@ async def test_one_delta_per_user_that_turns_each_snapshot_into_the_next(
         for item in events[user]:  # every award is explained, in the §13 shapes
             EVENT_DATA[item["name"]].model_validate(item["data"])
             assert item["data"]["explanation"]
+            assert item["data"]["summary"]  # and summarised in a person's words
             assert item["data"]["rule_version"] == 1
     assert await streams.since(topics[cy], before[cy][1].epoch, before[cy][1].offset) == []
 
@@ -144,6 +145,14 @@ async def test_one_delta_per_user_that_turns_each_snapshot_into_the_next(
     reviews = next(a for a in awards if a["rule_id"] == "metrics.reviews_done")
     assert reviews["amount"] == 80
     assert "capped at 80 by the daily cap" in reviews["explanation"]
+    assert {a["rule_id"]: a["summary"] for a in awards} == {
+        "metrics.reviews_done": "Did 12 code reviews (daily XP cap reached)",
+        "metrics.commits": next(a["summary"] for a in awards if a["rule_id"] == "metrics.commits"),
+        "badges.reviewer": "Badge: Second pair of eyes (bronze)",
+        "badges.review-marathon": "Badge: Review marathon",
+        "missions.daily-reviews": "Mission: Review three pull requests today",
+    }
+    assert next(a["summary"] for a in awards if a["rule_id"] == "metrics.commits").startswith("Pushed ")
     badges = {item["data"]["key"]: item["data"] for item in ana_events if item["name"] == "badge_earned"}
     assert set(badges) == {"reviewer:bronze", "review-marathon@2026-11-20", "first-commit"}
     assert set(badges) <= set(document["badges"])
@@ -156,6 +165,7 @@ async def test_one_delta_per_user_that_turns_each_snapshot_into_the_next(
         "rule_id": "badges.reviewer",
         "rule_version": 1,
         "explanation": "",
+        "summary": "Badge: Second pair of eyes (bronze)",
     }
     assert badges["first-commit"].keys() == {
         "key",
@@ -164,6 +174,7 @@ async def test_one_delta_per_user_that_turns_each_snapshot_into_the_next(
         "rule_id",
         "rule_version",
         "explanation",
+        "summary",
     }
     (completed,) = [item["data"] for item in ana_events if item["name"] == "mission_completed"]
     assert completed | {"explanation": ""} == {
@@ -175,10 +186,14 @@ async def test_one_delta_per_user_that_turns_each_snapshot_into_the_next(
         "rule_id": "missions.daily-reviews",
         "rule_version": 1,
         "explanation": "",
+        "summary": "Mission complete: Review three pull requests today",
     }
     assert completed["key"] in document["missions"]
     (level_up,) = [item["data"] for item in ana_events if item["name"] == "level_up"]
     assert (level_up["previous_level"], level_up["level"], level_up["rule_id"]) == (1, 2, "levels")
+    assert level_up["summary"] == "Reached level 2"
+    # The document's badges carry their summary too (what a snapshot shows).
+    assert document["badges"]["reviewer:bronze"]["summary"] == "Badge: Second pair of eyes (bronze)"
     streaks = {
         item["data"]["streak_id"]: item["data"] for item in ana_events if item["name"] == "streak_extended"
     }
@@ -226,6 +241,7 @@ async def test_streak_broken_and_extended(
         "rule_id": "streaks.reviewing",
         "rule_version": 1,
         "explanation": "",
+        "summary": "Review streak of 1 day ended; a new one starts",
     }
     assert "streak_extended" not in named  # a new streak of 1 beats neither the old current nor the best
 

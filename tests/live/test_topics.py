@@ -40,7 +40,7 @@ USER_FIELDS = {
     "streaks",
     "missions",
 }
-BADGE_FIELDS = {"badge_id", "name", "tier", "period", "secret", "earned_at_ms", "explanation"}
+BADGE_FIELDS = {"badge_id", "name", "tier", "period", "secret", "earned_at_ms", "explanation", "summary"}
 MISSION_FIELDS = {"mission_id", "name", "period", "progress", "goal", "completed", "reward_xp"}
 
 
@@ -106,6 +106,7 @@ async def test_the_user_document(
         "secret": False,
         "earned_at_ms": ms(NOW),
         "explanation": "",
+        "summary": "Badge: Second pair of eyes (bronze)",
     }
     assert "10" in badges["reviewer:bronze"]["explanation"]
     assert badges["review-marathon@2026-11-20"]["period"] == "2026-11-20"

@@ -56,12 +56,12 @@ async def test_migrate_creates_the_schema_on_an_empty_postgresql_database(capsys
     assert (code, err) == (0, "")
     assert out.splitlines() == [f"migrating {url} from base (empty) to head", f"done: {heads()[0]}"]
     assert await tables(url) == TABLES | {"alembic_version"}
-    assert await current(url) == heads()[0] == "0006_live_outbox"
+    assert await current(url) == heads()[0] == "0007_award_summaries"
 
     # Again: nothing to do.
     code, out, _ = await gamif(capsys, "migrate", "--database-url", url)
     assert code == 0
-    assert out.splitlines()[0] == f"migrating {url} from 0006_live_outbox to head"
+    assert out.splitlines()[0] == f"migrating {url} from 0007_award_summaries to head"
 
 
 async def test_migrate_creates_the_schema_in_the_default_sqlite_file(capsys, monkeypatch, tmp_path):
@@ -72,7 +72,7 @@ async def test_migrate_creates_the_schema_in_the_default_sqlite_file(capsys, mon
     code, out, err = await gamif(capsys, "migrate")
 
     assert (code, err) == (0, "")
-    assert out.splitlines() == [f"migrating {url} from base (empty) to head", "done: 0006_live_outbox"]
+    assert out.splitlines() == [f"migrating {url} from base (empty) to head", "done: 0007_award_summaries"]
     assert (tmp_path / "data" / "gamif.db").is_file()
     assert await tables(url) == TABLES | {"alembic_version"}
 
@@ -144,7 +144,7 @@ async def test_downgrade_to_base_and_upgrade_again(database_url):
     assert await tables(database_url) == {"alembic_version"}
 
     await upgrade(database_url)
-    assert await current(database_url) == "0006_live_outbox"
+    assert await current(database_url) == "0007_award_summaries"
     assert await tables(database_url) == TABLES | {"alembic_version"}
     assert await pending_diff(database_url) == []
 

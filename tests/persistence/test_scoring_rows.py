@@ -52,14 +52,18 @@ def test_a_scored_batch_writes_a_ledger_line_per_award_its_badges_and_its_missio
         "rule_id": "metrics.reviews_done",
         "rule_version": engine.version,
         "explanation": metric_line["explanation"],
+        "summary": "Code reviews: 3 reviews",  # the rules give this metric no phrase: name and amount
         "event_ids": ["e0", "e1", "e2"],
         "created_at": NOW,
     }
     assert metric_line["explanation"]
     assert {line["source"] for line in rows.ledger} == {"metric", "mission"}
-    assert [(b["badge_id"], b["tier"], b["period"], b["earned_at"]) for b in rows.badges] == [
-        ("first-review", "", "", NOW)
+    assert [(b["badge_id"], b["tier"], b["period"], b["earned_at"], b["summary"]) for b in rows.badges] == [
+        ("first-review", "", "", NOW, "Badge: First review")
     ]
+    assert {line["source"]: line["summary"] for line in rows.ledger}[
+        "mission"
+    ] == "Mission: Two reviews today"
     [mission] = rows.missions.values()  # one row per mission and period: the last progress stands
     assert (mission["mission_id"], mission["progress"], mission["goal"]) == ("two-reviews", 3, 2)
     assert mission["completed_at"] == NOW
@@ -68,16 +72,21 @@ def test_a_scored_batch_writes_a_ledger_line_per_award_its_badges_and_its_missio
 def test_a_reward_writes_its_xp_without_metric_day_or_events_and_its_badge() -> None:
     engine = build_engine(badges=BADGES)
     outcome = engine.grant(
-        engine.new_state("ana"), xp=120, badge="champion", source="challenge", explanation="rank 1 of 2"
+        engine.new_state("ana"),
+        xp=120,
+        badge="champion",
+        source="challenge",
+        explanation="rank 1 of 2",
+        summary="Sprint: Web, rank 1 of 2",
     )
     rows = EffectRows()
     rows.add(USER, outcome.effects, NOW)
     assert [
-        (line["source"], line["amount"], line["metric"], line["day"], line["event_ids"])
+        (line["source"], line["amount"], line["metric"], line["day"], line["event_ids"], line["summary"])
         for line in rows.ledger
     ] == [
-        ("challenge", 120, None, None, []),
-        ("badge", 40, None, None, []),
+        ("challenge", 120, None, None, [], "Sprint: Web, rank 1 of 2"),
+        ("badge", 40, None, None, [], "Badge: Champion"),
     ]
     assert [b["badge_id"] for b in rows.badges] == ["champion"]
     assert rows.missions == {}

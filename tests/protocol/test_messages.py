@@ -172,6 +172,16 @@ def test_event_data_of_known_names_is_checked() -> None:
     parsed = event_data(event)
     assert isinstance(parsed, LevelUp)
     assert parsed.level == 3
+    assert parsed.summary is None  # optional: servers before summaries send none
+    summarised = event_data(
+        Event(topic="user:u1", name="level_up", data={**data, "summary": "Reached level 3"}, at_ms=1)
+    )
+    assert isinstance(summarised, LevelUp)
+    assert summarised.summary == "Reached level 3"
+    error = invalid(
+        {"type": "event", "topic": "user:u1", "name": "level_up", "data": {**data, "summary": 3}, "at_ms": 1}
+    )
+    assert error.field == "data.summary"
     assert event_data(Event(topic="user:u1", name="confetti", data={}, at_ms=1)) is None
     error = invalid(
         {"type": "event", "topic": "user:u1", "name": "level_up", "data": {**data, "level": 0}, "at_ms": 1}

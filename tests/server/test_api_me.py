@@ -90,6 +90,7 @@ async def test_me_shows_progress_with_explanations(client, admin, player, servic
     assert badges["firefighter"]["secret"] is False
     assert badges["firefighter"]["period"] is None
     assert "incidents_resolved total 1" in badges["firefighter"]["explanation"]
+    assert badges["firefighter"]["summary"] == "Badge: Firefighter (bronze)"
     assert datetime.fromisoformat(badges["first-commit"]["earned_at"]).tzinfo is not None
     locked = {badge["badge_id"]: badge for badge in me["locked_badges"]}
     assert "first-commit" not in locked  # earned, once-only
@@ -113,6 +114,10 @@ async def test_me_shows_progress_with_explanations(client, admin, player, servic
     assert commits["event_ids"] == ["c1"]
     assert commits["rule_version"] == 1
     assert "3 commits × 2 XP" in commits["explanation"]
+    # Beside the arithmetic, the award in a person's words, from the rules' phrase for the metric.
+    assert commits["summary"] == "Pushed 3 commits"
+    assert by_rule["metrics.incidents_resolved"]["summary"] == "Resolved an incident"
+    assert by_rule["missions.daily-reviews"]["summary"] == "Mission: Review three pull requests today"
     assert by_rule["missions.daily-reviews"]["amount"] == 20
     assert by_rule["missions.daily-reviews"]["event_ids"] == ["r1"]
 

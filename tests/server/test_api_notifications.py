@@ -21,6 +21,7 @@ async def test_a_level_up_is_kept_until_read(client, register, ingest, ago):
     [note] = [item for item in listed.json()["items"] if item["kind"] == "level_up"]
     assert note["data"]["level"] == 2
     assert "level 2" in note["data"]["explanation"]
+    assert note["data"]["summary"] == "Reached level 2"
     assert note["read_at"] is None
 
     # Only its owner may mark it; marking twice is harmless.

@@ -138,7 +138,7 @@ async def test_migrate_create_admin_and_serve_on_postgresql(make_postgres_db, tm
         [GAMIF, "migrate"], env=serve_env, capture_output=True, text=True, timeout=60, check=False
     )
     assert migrated.returncode == 0, migrated.stderr
-    assert "done: 0006_live_outbox" in migrated.stdout
+    assert "done: 0007_award_summaries" in migrated.stdout
     created = subprocess.run(
         [GAMIF, "create-admin", "--email", "root@example.com", "--handle", "root"],
         env=serve_env,

@@ -9,6 +9,8 @@ export interface Badge {
   secret: boolean;
   earned_at_ms: number;
   explanation: string;
+  /** The award in a person's words ("Badge: Second pair of eyes (silver)"); null for badges earned before summaries. */
+  summary?: string | null;
 }
 
 export interface Streak {
@@ -132,6 +134,8 @@ export interface ChallengeReward {
   xp: number;
   badge: string | null;
   explanation: string;
+  /** The reward in a person's words, with the team's name ("Sprint of the week: Platform, rank 1 of 3"). */
+  summary?: string;
 }
 
 export interface ChallengeResults {
@@ -160,11 +164,13 @@ export interface ChallengeDoc {
   results: ChallengeResults | null;
 }
 
-/** Every award event carries its explanation (PROTOCOL.md §13). */
+/** Every award event carries its explanation and, from servers that have them, its summary (PROTOCOL.md §13). */
 export interface Explained {
   rule_id: string;
   rule_version: number;
   explanation: string;
+  /** The award in a person's words ("Merged a pull request"): no date, no XP amount. */
+  summary?: string;
   notification_id?: number;
 }
 

@@ -434,6 +434,7 @@ function explained(r: Reader): void {
   r.req("rule_id", plainString);
   r.req("rule_version", count);
   r.req("explanation", text);
+  r.opt("summary", text);
 }
 
 /** The data of each event name of v1 (§13); names not listed here pass unchecked (clients ignore them). */

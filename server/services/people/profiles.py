@@ -149,6 +149,7 @@ class ProfilesService:
                 secret=row.secret,
                 earned_at=row.earned_at,
                 explanation=row.explanation,
+                summary=row.summary,
             )
             for row in rows
         ]

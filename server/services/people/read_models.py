@@ -41,6 +41,10 @@ class BadgeOut(ReadModel):
     secret: bool
     earned_at: datetime
     explanation: str
+    summary: str | None = Field(
+        description='the award in a person\'s words ("Badge: Second pair of eyes (silver)"); '
+        "null for badges earned before summaries existed"
+    )
 
 
 class LockedBadgeOut(ReadModel):

@@ -180,6 +180,7 @@ def _explained(effect: Effect) -> dict[str, Any]:
         "rule_id": explanation.rule_id,
         "rule_version": explanation.rule_version,
         "explanation": explanation.text,
+        "summary": explanation.summary,
     }
 
 

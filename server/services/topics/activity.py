@@ -80,12 +80,22 @@ async def _secret_badges(
 
 
 def _shown(note: Notification, secret: set[tuple[uuid.UUID, str, str, str]]) -> dict[str, Any]:
-    """What the feed shows of a notification's event data (no explanations, no XP)."""
+    """What the feed shows of a notification's event data (no explanations, no XP; the award's ``summary``,
+    null for notifications kept before summaries existed)."""
     data = note.data
     if note.kind == "level_up":
-        return {"level": data["level"], "previous_level": data["previous_level"]}
+        return {
+            "level": data["level"],
+            "previous_level": data["previous_level"],
+            "summary": data.get("summary"),
+        }
     if note.kind == "mission_completed":
-        return {"mission_id": data["mission_id"], "name": data["name"], "period": data["period"]}
+        return {
+            "mission_id": data["mission_id"],
+            "name": data["name"],
+            "period": data["period"],
+            "summary": data.get("summary"),
+        }
     tier, period = data.get("tier"), data.get("period")
     if (note.user_id, data.get("badge_id"), tier or "", period or "") in secret:
         return {"secret": True}
@@ -95,6 +105,7 @@ def _shown(note: Notification, secret: set[tuple[uuid.UUID, str, str, str]]) -> 
         "name": data["name"],
         "tier": tier,
         "period": period,
+        "summary": data.get("summary"),
     }
 
 

@@ -75,6 +75,7 @@ def user_document(
                 "secret": row.secret,
                 "earned_at_ms": ms(row.earned_at),
                 "explanation": row.explanation,
+                "summary": row.summary,
             }
             for row in badges
             if row.revoked_at is None

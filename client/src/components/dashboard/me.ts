@@ -7,7 +7,7 @@ import { formatXpDelta } from "@/lib/format";
 export interface MeResponse {
   user: { id: string; handle: string; display_name: string };
   level: { level: number; xp: number; level_xp: number; next_level_xp: number | null; progress: number };
-  badges: Array<{ badge_id: string; name: string; tier: string | null; period: string | null; secret: boolean; earned_at: string; explanation: string }>;
+  badges: Array<{ badge_id: string; name: string; tier: string | null; period: string | null; secret: boolean; earned_at: string; explanation: string; summary?: string | null }>;
   streaks: Array<{ streak_id: string; name: string; current: number; best: number; freezes: number }>;
   missions: Array<{ mission_id: string; name: string; period: string; progress: number; goal: number; completed: boolean; reward_xp: number }>;
   teams: string[];
@@ -19,6 +19,7 @@ export interface LedgerItem {
   amount: number;
   rule_id: string;
   explanation: string;
+  summary?: string | null;
   created_at: string;
 }
 
@@ -34,6 +35,7 @@ export function meToUserDoc(me: MeResponse): UserDoc {
       secret: b.secret,
       earned_at_ms: Date.parse(b.earned_at) || 0,
       explanation: b.explanation,
+      summary: b.summary ?? null,
     };
   }
   const streaks: Record<string, Streak> = {};

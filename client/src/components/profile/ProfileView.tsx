@@ -138,6 +138,7 @@ function liveBadges(doc: UserDoc | null, fallback: readonly BadgeOut[]): BadgeOu
     secret: b.secret,
     earned_at: new Date(b.earned_at_ms).toISOString(),
     explanation: b.explanation,
+    summary: b.summary ?? null,
   }));
 }
 

@@ -15,6 +15,8 @@ export interface BadgeOut {
   secret: boolean;
   earned_at: string;
   explanation: string;
+  /** The award in a person's words; null for awards made before summaries. */
+  summary: string | null;
 }
 
 export interface StreakOut {
@@ -63,6 +65,8 @@ export interface LedgerItem {
   rule_id: string;
   rule_version: number;
   explanation: string;
+  /** The award in a person's words ("Merged a pull request"); null for lines written before summaries. */
+  summary: string | null;
   event_ids: string[];
   created_at: string;
 }
