@@ -42,6 +42,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gamif"))
 # (for a load balancer) is tested where it matters (tests/hub/test_shutdown.py, tests/cluster/), which
 # set it themselves.
 os.environ.setdefault("GAMIF_DRAIN_SECONDS", "0")
+# The `gamif worker` processes the tests start open no metrics port: several run at once (two-worker
+# tests, parallel runs) and would all want 9101. tests/server/test_metrics_e2e.py gives its workers ports.
+os.environ.setdefault("GAMIF_WORKER_METRICS_PORT", "0")
 
 
 # ------------------------------------------------------------------------------------------ PostgreSQL

@@ -51,6 +51,9 @@ class Stack:
         self._secret = secrets.token_urlsafe(32)
         self._data = tempfile.TemporaryDirectory(prefix="gamif-pipeline-")
         self.port = free_port()
+        # The worker's metrics stay on, as in production, on a port of their own: 9101 may be taken by
+        # another gamif worker on this machine.
+        self.worker_metrics_port = free_port()
         self.server: ServerProcess | None = None
         self.worker: ServerProcess | None = None
         self.api_key = ""
@@ -82,6 +85,7 @@ class Stack:
             "GAMIF_LOG_LEVEL": self.log_level,
             "GAMIF_HOST": HOST,
             "GAMIF_PORT": str(self.port),
+            "GAMIF_WORKER_METRICS_PORT": str(self.worker_metrics_port),
         }
 
     # ------------------------------------------------------------------ lifecycle
