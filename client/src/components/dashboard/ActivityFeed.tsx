@@ -61,7 +61,7 @@ export function ActivityFeed({ view, userId, limit = 50 }: ActivityFeedProps) {
               {/* New rows fade in at the top; rows stay in the flow (no sliding, no exit animation), so two
                   rows never overlap mid-animation. The rows of the first render just show. */}
               <AnimatePresence initial={false}>
-              {items.map((item) => {
+                {items.map((item) => {
                   const { icon, who, what, summary } = describeActivity(item);
                   const mine = item.user_id === userId;
                   return (

@@ -11,7 +11,7 @@ import { api, ApiError } from "@/lib/api";
 import { problemMessage } from "@/lib/forms";
 import { formatNumber } from "@/lib/format";
 import { useAwards } from "@/stores/awards";
-import { useTopic } from "@/stores/live";
+import { useConnection, useTopic } from "@/stores/live";
 import { ActivityFeed } from "./ActivityFeed";
 import { BadgesStrip } from "./BadgesStrip";
 import { LevelCard } from "./LevelCard";
@@ -27,10 +27,19 @@ interface MeState {
   failed: boolean;
 }
 
-/** GET /me once (teams, a last-known user document) and the last ledger lines (seeding "Latest XP"). */
+/** GET /me (teams, a last-known user document) and the last ledger lines (seeding "Latest XP"): once, and
+ * again when it failed and the live connection comes back. */
 function useMe(): MeState {
   const [state, setState] = useState<MeState>({ me: null, error: null, failed: false });
+  const [attempt, setAttempt] = useState(0);
   const seedRecent = useAwards((s) => s.seedRecent);
+  const live = useConnection().state === "live";
+  const failed = state.failed;
+  useEffect(() => {
+    if (live && failed) setAttempt((n) => n + 1);
+    // Only the connection coming back retries (not the failure itself: that would loop).
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [live]);
   useEffect(() => {
     const abort = new AbortController();
     api<MeResponse>("/me", { signal: abort.signal })
@@ -45,7 +54,7 @@ function useMe(): MeState {
       .then((page) => seedRecent(ledgerToAwards(page.items)))
       .catch(() => undefined);
     return () => abort.abort();
-  }, [seedRecent]);
+  }, [seedRecent, attempt]);
   return state;
 }
 

@@ -143,28 +143,28 @@ function RecentAwards({ awards }: { awards: ReturnType<typeof useAwards.getState
           never overlap one another mid-animation. */}
       <ul className="space-y-1.5" data-testid="recent-awards">
         <AnimatePresence initial={false}>
-        {awards.map((a) => (
-          <motion.li
-            key={a.id}
-            data-testid="recent-award"
-            initial={{ opacity: 0 }}
-            animate={{ opacity: 1 }}
-            transition={{ duration: 0.3 }}
-            className="flex min-w-0 items-baseline gap-2 text-sm 2xl:text-lg"
-          >
-            <span className={cn("shrink-0 font-bold tabular", a.amount < 0 ? "text-warn-soft" : "text-xp")}>{formatXpDelta(a.amount)}</span>
-            <Disclosure
-              label={a.summary || a.ruleId}
-              summaryClassName="text-sm font-normal text-fg-muted 2xl:text-lg"
-              className="flex-1"
+          {awards.map((a) => (
+            <motion.li
+              key={a.id}
+              data-testid="recent-award"
+              initial={{ opacity: 0 }}
+              animate={{ opacity: 1 }}
+              transition={{ duration: 0.3 }}
+              className="flex min-w-0 items-baseline gap-2 text-sm 2xl:text-lg"
             >
-              <span className="mt-0.5 block break-words text-xs text-fg-subtle 2xl:text-sm">
-                {a.explanation ? `${a.explanation} · ` : ""}
-                <span className="font-mono">{ruleLabel(a.ruleId, a.ruleVersion)}</span>
-              </span>
-            </Disclosure>
-          </motion.li>
-        ))}
+              <span className={cn("shrink-0 font-bold tabular", a.amount < 0 ? "text-warn-soft" : "text-xp")}>{formatXpDelta(a.amount)}</span>
+              <Disclosure
+                label={a.summary || a.ruleId}
+                summaryClassName="text-sm font-normal text-fg-muted 2xl:text-lg"
+                className="flex-1"
+              >
+                <span className="mt-0.5 block break-words text-xs text-fg-subtle 2xl:text-sm">
+                  {a.explanation ? `${a.explanation} · ` : ""}
+                  <span className="font-mono">{ruleLabel(a.ruleId, a.ruleVersion)}</span>
+                </span>
+              </Disclosure>
+            </motion.li>
+          ))}
         </AnimatePresence>
       </ul>
     </div>

@@ -6,7 +6,7 @@ export interface DisclosureProps {
   label: ReactNode;
   children: ReactNode;
   className?: string;
-  /** Classes of the toggle (the <summary>). */
+  /** The toggle's (the <summary>'s) size and colour classes, replacing the default small grey. */
   summaryClassName?: string;
   "data-testid"?: string;
 }
@@ -20,8 +20,9 @@ export function Disclosure({ label, children, className, summaryClassName, ...re
     <details className={cn("group/disclosure min-w-0", className)} data-testid={rest["data-testid"]}>
       <summary
         className={cn(
-          "inline-flex cursor-pointer list-none items-center gap-1 rounded text-xs font-medium text-fg-subtle select-none hover:text-fg [&::-webkit-details-marker]:hidden 2xl:text-sm",
-          summaryClassName,
+          "inline-flex cursor-pointer list-none items-center gap-1 rounded select-none hover:text-fg [&::-webkit-details-marker]:hidden",
+          // The toggle's type size and colour: the caller's (an award's words), else a small "Details".
+          summaryClassName ?? "text-xs font-medium text-fg-subtle 2xl:text-sm",
         )}
       >
         <span className="min-w-0 break-words">{label}</span>
