@@ -85,9 +85,9 @@ async function send(path: string, options: RequestOptions, token: string | null)
     if (error instanceof DOMException && error.name === "AbortError") throw error;
     throw new ApiError(0, {
       type: "about:blank/unreachable",
-      title: "The server cannot be reached",
+      title: "Can't reach gamif",
       status: 0,
-      detail: "The server cannot be reached: check your connection and try again.",
+      detail: "check your network, or try again in a moment.",
     });
   }
 }

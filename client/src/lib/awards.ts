@@ -1,6 +1,11 @@
-// Turning the hub's events (PROTOCOL.md §13) into what the UI shows: a toast, a "+N XP" floater, a
-// level-up celebration; and deciding which replayed notifications were already shown (dedupe) and which
-// to mark read. Pure functions and a small deduper: no React, no network (those are injected).
+// Turning the hub's events (PROTOCOL.md §13) into what the UI shows: an award "moment" (merged with the
+// others of its burst into one toast: lib/bursts.ts), a "+N XP" floater, the level-up celebration, a toast
+// for what is not an award (announcements, rank brackets, a lapsed streak); and deciding which replayed
+// notifications were already shown (dedupe) and which to mark read. Pure functions and a small deduper:
+// no React, no network (those are injected).
+//
+// Words: an award is shown by its `summary` (the engine's words for a person, "Merged a pull request");
+// the explanation (the arithmetic), the rule id and its version are details, shown on demand.
 import type { EventData } from "@/protocol/documents";
 import type { ToastInput, ToastTone } from "@/stores/toasts";
 import { formatNumber, formatXpDelta } from "./format";
@@ -23,6 +28,9 @@ export interface XpAward {
   /** Total XP after the award. */
   total: number;
   ruleId: string;
+  ruleVersion: number | null;
+  /** The award in words ("Merged a pull request"); the explanation when the award has no summary. */
+  summary: string;
   explanation: string;
   atMs: number;
 }
@@ -30,14 +38,32 @@ export interface XpAward {
 export interface LevelUp {
   level: number;
   previousLevel: number;
-  explanation: string;
+  summary: string;
   atMs: number;
+}
+
+/** One award of a burst, in words: what a merged toast lists (lib/bursts.ts). */
+export interface Moment {
+  /** What the moment is: its XP joins a badge's or mission's moment of the same rule. */
+  kind: "xp" | "badge" | "mission" | "streak" | "rank";
+  icon: string;
+  /** The summary (or its fallback): "Merged a pull request", "Badge: Reviewer (gold)". */
+  text: string;
+  /** XP that came with it (0 for none; a badge's XP arrives as its own xp_awarded of the same rule). */
+  xp: number;
+  ruleId: string;
+  ruleVersion: number | null;
+  /** The arithmetic, shown on demand. */
+  explanation: string;
 }
 
 export interface AwardEffect {
   /** What identifies the moment across a live delivery and a later replay (dedupe key). */
   key: string;
+  /** A toast of its own: for what is not an award (announcements, rank brackets, a lapsed streak). */
   toast: (ToastInput & { id: string }) | null;
+  /** An award, shown merged with the rest of its burst (one toast per burst). */
+  moment: Moment | null;
   xp: XpAward | null;
   levelUp: LevelUp | null;
   /** Set for a replayed notification: mark it read once shown. */
@@ -59,6 +85,23 @@ function str(value: unknown, fallback = ""): string {
 
 function num(value: unknown, fallback = 0): number {
   return typeof value === "number" && Number.isFinite(value) ? value : fallback;
+}
+
+function versionOf(data: Record<string, unknown>): number | null {
+  const v = data.rule_version;
+  return typeof v === "number" && Number.isInteger(v) ? v : null;
+}
+
+/** The award's words: its summary when it has one, else the fallback (the explanation, for awards made
+ * before summaries existed). */
+export function summaryOf(data: Record<string, unknown>, fallback: string): string {
+  const summary = data.summary;
+  return typeof summary === "string" && summary.trim() ? summary : fallback;
+}
+
+/** The details behind an award, for a disclosure: "metrics.prs_merged · v1". */
+export function ruleLabel(ruleId: string, ruleVersion: number | null): string {
+  return ruleVersion === null ? ruleId : `${ruleId} · v${ruleVersion}`;
 }
 
 function notificationIdOf(data: Record<string, unknown>): number | null {
@@ -105,6 +148,7 @@ export function describeEvent(event: AwardEvent, ctx: DescribeContext): AwardEff
         icon: severity === "critical" ? "🚨" : severity === "warning" ? "⚠️" : "📣",
         ttlMs: severity === "critical" ? Infinity : 12_000,
       },
+      moment: null,
       xp: null,
       levelUp: null,
       notificationId: null,
@@ -113,89 +157,69 @@ export function describeEvent(event: AwardEvent, ctx: DescribeContext): AwardEff
 
   if (!own) return null;
 
+  const ruleId = str(data.rule_id);
+  const ruleVersion = versionOf(data);
+  const plain = { toast: null, xp: null, levelUp: null, notificationId } as const;
+
   switch (event.name) {
     case "xp_awarded": {
       const amount = num(data.amount, NaN);
       if (!Number.isFinite(amount)) return null;
       // XP awards are never replayed (not notifications), so each delivery is its own moment.
-      const key = `xp:${moment}:${str(data.rule_id)}:${amount}:${++xpSequence}`;
+      const key = `xp:${moment}:${ruleId}:${amount}:${++xpSequence}`;
       const text = formatXpDelta(amount);
+      const summary = summaryOf(data, explanation || (amount < 0 ? "XP corrected" : "XP awarded"));
       return {
+        ...plain,
         key,
-        toast: {
-          id: key,
-          title: amount < 0 ? `XP corrected: ${text}` : text,
-          body: explanation || undefined,
-          tone: amount < 0 ? "warning" : "xp",
-          icon: amount < 0 ? "↩️" : "✨",
-          ttlMs: 4500,
-        },
-        xp: { id: key, amount, text, total: num(data.xp), ruleId: str(data.rule_id), explanation, atMs: event.atMs },
-        levelUp: null,
-        notificationId,
+        moment: { kind: "xp", icon: amount < 0 ? "↩️" : "✨", text: summary, xp: amount, ruleId, ruleVersion, explanation },
+        xp: { id: key, amount, text, total: num(data.xp), ruleId, ruleVersion, summary, explanation, atMs: event.atMs },
       };
     }
     case "level_up": {
       const level = num(data.level, NaN);
       if (!Number.isFinite(level)) return null;
-      const key = `level:${level}`;
+      // The overlay alone says it: no toast beside it, and no arithmetic in it.
       return {
-        key,
-        toast: { id: key, title: `Level ${level}!`, body: explanation || "You reached a new level.", tone: "success", icon: "🚀", ttlMs: 7000 },
-        xp: null,
-        levelUp: { level, previousLevel: num(data.previous_level, level - 1), explanation, atMs: event.atMs },
-        notificationId,
+        ...plain,
+        key: `level:${level}`,
+        moment: null,
+        levelUp: { level, previousLevel: num(data.previous_level, level - 1), summary: summaryOf(data, `Reached level ${formatNumber(level)}`), atMs: event.atMs },
       };
     }
     case "badge_earned": {
       const d = data as Partial<EventData["badge_earned"]>;
       const name = badgeTitle(str(d.name, "a badge"), d.tier);
-      const key = `badge:${str(d.key, str(d.badge_id))}`;
-      const bonus = typeof d.xp === "number" && d.xp > 0 ? ` · ${formatXpDelta(d.xp)}` : "";
       return {
-        key,
-        toast: { id: key, title: `Badge unlocked: ${name}`, body: (explanation || "") + bonus || undefined, tone: "xp", icon: "🏅", ttlMs: 8000 },
-        xp: null,
-        levelUp: null,
-        notificationId,
+        ...plain,
+        key: `badge:${str(d.key, str(d.badge_id))}`,
+        // Its XP (d.xp) comes as an xp_awarded of the same rule, which joins this moment.
+        moment: { kind: "badge", icon: "🏅", text: summaryOf(data, `Badge: ${name}`), xp: 0, ruleId, ruleVersion, explanation },
       };
     }
     case "mission_completed": {
       const d = data as Partial<EventData["mission_completed"]>;
-      const key = `mission:${str(d.key, `${str(d.mission_id)}@${str(d.period)}`)}`;
-      const reward = num(d.reward_xp);
       return {
-        key,
-        toast: {
-          id: key,
-          title: `Mission complete: ${str(d.name, "a mission")}`,
-          body: [reward ? formatXpDelta(reward) : "", explanation].filter(Boolean).join(" · ") || undefined,
-          tone: "success",
-          icon: "🎯",
-          ttlMs: 8000,
-        },
-        xp: null,
-        levelUp: null,
-        notificationId,
+        ...plain,
+        key: `mission:${str(d.key, `${str(d.mission_id)}@${str(d.period)}`)}`,
+        moment: { kind: "mission", icon: "🎯", text: summaryOf(data, `Mission complete: ${str(d.name, "a mission")}`), xp: 0, ruleId, ruleVersion, explanation },
       };
     }
     case "streak_extended": {
       const d = data as Partial<EventData["streak_extended"]>;
       const current = num(d.current);
-      const key = `streak:${str(d.streak_id)}:${current}:${moment}`;
       return {
-        key,
-        toast: {
-          id: key,
-          title: `${str(d.name, "Streak")}: ${formatNumber(current)} in a row`,
-          body: [`Best ${formatNumber(num(d.best))}`, explanation].filter(Boolean).join(" · "),
-          tone: "success",
+        ...plain,
+        key: `streak:${str(d.streak_id)}:${current}:${moment}`,
+        moment: {
+          kind: "streak",
           icon: "🔥",
-          ttlMs: 6000,
+          text: summaryOf(data, `${str(d.name, "Streak")}: ${formatNumber(current)} in a row`),
+          xp: 0,
+          ruleId,
+          ruleVersion,
+          explanation,
         },
-        xp: null,
-        levelUp: null,
-        notificationId,
       };
     }
     case "streak_broken": {
@@ -206,11 +230,13 @@ export function describeEvent(event: AwardEvent, ctx: DescribeContext): AwardEff
         toast: {
           id: key,
           title: `${str(d.name, "Streak")} ended at ${formatNumber(num(d.previous))}`,
-          body: explanation || "Start a new one today.",
+          body: "Start a new one today.",
+          detail: explanation ? `${explanation} · ${ruleLabel(ruleId, ruleVersion)}` : undefined,
           tone: "warning",
           icon: "🧊",
           ttlMs: 8000,
         },
+        moment: null,
         xp: null,
         levelUp: null,
         notificationId,
@@ -221,19 +247,19 @@ export function describeEvent(event: AwardEvent, ctx: DescribeContext): AwardEff
       const top = num(d.top, 10);
       const period = str(d.period, "weekly");
       const key = `rank:${str(d.board, "xp")}:${period}:${top}`;
+      // Brought by the same awards as the rest of the burst: a line of its toast, not a toast of its own.
       return {
+        ...plain,
         key,
-        toast: {
-          id: key,
-          title: rankHeadline(top, period),
-          body: `Rank ${formatNumber(num(d.rank))} with ${formatNumber(num(d.score))} XP`,
-          tone: "xp",
+        moment: {
+          kind: "rank",
           icon: top <= 1 ? "🏆" : top <= 3 ? "🥇" : "📈",
-          ttlMs: 9000,
+          text: rankHeadline(top, period),
+          xp: 0,
+          ruleId: "",
+          ruleVersion: null,
+          explanation: `Rank ${formatNumber(num(d.rank))} with ${formatNumber(num(d.score))} XP`,
         },
-        xp: null,
-        levelUp: null,
-        notificationId,
       };
     }
     default:
@@ -272,6 +298,8 @@ export class AwardDeduper {
 
 export interface AwardSinks {
   toast(input: ToastInput): void;
+  /** An award: merged into its burst's toast. */
+  moment(moment: Moment): void;
   xp(award: XpAward): void;
   levelUp(levelUp: LevelUp): void;
   /** Mark a replayed notification read (POST /me/notifications/{id}/read). */
@@ -293,12 +321,15 @@ export function handleAwardEvent(
   const fresh = deduper.firstTime(effect);
   if (fresh) {
     if (effect.toast) sinks.toast(effect.toast);
+    if (effect.moment) sinks.moment(effect.moment);
     if (effect.xp) sinks.xp(effect.xp);
     if (effect.levelUp) sinks.levelUp(effect.levelUp);
   }
   if (effect.notificationId !== null) sinks.markRead(effect.notificationId);
   return fresh ? effect : null;
 }
+
+const ACTIVITY_ICON: Record<string, string> = { level_up: "🚀", badge_earned: "🏅", mission_completed: "🎯" };
 
 /** The part of an `activity:global` row this module reads. */
 export interface ActivityRow {
@@ -308,12 +339,17 @@ export interface ActivityRow {
 }
 
 /**
- * A feed row in words: { icon, who, what } where what is "reached level 5", "earned Reviewer (gold)",
- * "earned a secret badge" (a secret badge's name is never shown), "completed Weekly Reviews".
+ * A feed row in words: { icon, who, what } where what is the moment's summary ("Reached level 5", "Badge:
+ * Reviewer (gold)"), or for rows kept before summaries "reached level 5", "earned Reviewer (gold)", "earned
+ * a secret badge" (a secret badge's name is never shown: its rows carry no summary), "completed Weekly
+ * Reviews".
  */
-export function describeActivity(row: ActivityRow): { icon: string; who: string; what: string } {
+export function describeActivity(row: ActivityRow): { icon: string; who: string; what: string; summary?: boolean } {
   const who = row.display_name || "Someone";
   const d = row.data ?? {};
+  const icon = ACTIVITY_ICON[row.kind] ?? "✨";
+  const secret = row.kind === "badge_earned" && d.secret === true;
+  if (!secret && typeof d.summary === "string" && d.summary.trim()) return { icon, who, what: d.summary, summary: true };
   switch (row.kind) {
     case "level_up":
       return { icon: "🚀", who, what: `reached level ${formatNumber(num(d.level))}` };

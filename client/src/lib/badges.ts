@@ -21,10 +21,24 @@ export interface EarnedBadge {
   period: string | null;
   earned_at: string;
   explanation: string;
+  /** The award in words ("Badge: Reviewer (gold)"); null or absent before summaries. */
+  summary?: string | null;
 }
 
 export type BadgeTile =
-  | { kind: "earned"; id: string; name: string; tier: string | null; times: number; earnedAt: string; explanation: string; next: string | null; description: string | null }
+  | {
+      kind: "earned";
+      id: string;
+      name: string;
+      tier: string | null;
+      times: number;
+      earnedAt: string;
+      /** The award's words, shown first; the explanation (its arithmetic) after, smaller. */
+      summary: string | null;
+      explanation: string;
+      next: string | null;
+      description: string | null;
+    }
   | { kind: "locked"; id: string; name: string; description: string | null; needs: string }
   | { kind: "secret"; id: string };
 
@@ -77,6 +91,7 @@ export function badgeTiles(catalogue: readonly CatalogueEntry[], earned: readonl
       tier: best?.tier ?? null,
       times: entry.repeat ? entry.earned.length : 1,
       earnedAt: best?.earned_at ?? "",
+      summary: award?.summary ?? null,
       explanation: award?.explanation ?? entry.description ?? "",
       next: nextTier ? `Next: ${nextTier.name} at ${nextTier.threshold.toLocaleString("en-US")}` : null,
       description: entry.description,
@@ -86,7 +101,7 @@ export function badgeTiles(catalogue: readonly CatalogueEntry[], earned: readonl
   const extra = new Map<string, EarnedBadge>();
   for (const e of earned) if (!seen.has(e.badge_id) && !extra.has(e.badge_id)) extra.set(e.badge_id, e);
   for (const e of extra.values()) {
-    tiles.push({ kind: "earned", id: e.badge_id, name: e.name, tier: e.tier, times: 1, earnedAt: e.earned_at, explanation: e.explanation, next: null, description: null });
+    tiles.push({ kind: "earned", id: e.badge_id, name: e.name, tier: e.tier, times: 1, earnedAt: e.earned_at, summary: e.summary ?? null, explanation: e.explanation, next: null, description: null });
   }
   return tiles;
 }
@@ -97,7 +112,7 @@ export function earnedTiles(earned: readonly EarnedBadge[]): BadgeTile[] {
   for (const e of earned) byId.set(e.badge_id, [...(byId.get(e.badge_id) ?? []), e]);
   return [...byId.entries()].map(([id, list]) => {
     const best = [...list].sort((a, b) => tierIndex(b.tier, null) - tierIndex(a.tier, null) || b.earned_at.localeCompare(a.earned_at))[0] ?? list[0]!;
-    return { kind: "earned" as const, id, name: best.name, tier: best.tier, times: list.filter((e) => e.tier === best.tier).length, earnedAt: best.earned_at, explanation: best.explanation, next: null, description: null };
+    return { kind: "earned" as const, id, name: best.name, tier: best.tier, times: list.filter((e) => e.tier === best.tier).length, earnedAt: best.earned_at, summary: best.summary ?? null, explanation: best.explanation, next: null, description: null };
   });
 }
 

@@ -36,10 +36,11 @@ const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
 /**
- * "just now" (under 10 s), "42 s ago", "5 min ago", "3 h ago", "yesterday", "4 d ago", then the date
- * ("Nov 21"). A time in the future (clock skew) reads as "just now".
+ * "just now" (under 10 s), "42 s ago", "5 min ago", "3 h ago", "yesterday", "4 d ago", then the date in
+ * the viewer's locale ("Nov 21", "21 Nov"; `locale` for tests). A time in the future (clock skew) reads
+ * as "just now".
  */
-export function formatRelativeTime(ms: number, nowMs: number): string {
+export function formatRelativeTime(ms: number, nowMs: number, locale?: string): string {
   const diff = nowMs - ms;
   if (diff < 10 * SECOND) return "just now";
   if (diff < MINUTE) return `${Math.floor(diff / SECOND)} s ago`;
@@ -47,7 +48,7 @@ export function formatRelativeTime(ms: number, nowMs: number): string {
   if (diff < DAY) return `${Math.floor(diff / HOUR)} h ago`;
   if (diff < 2 * DAY) return "yesterday";
   if (diff < 7 * DAY) return `${Math.floor(diff / DAY)} d ago`;
-  return new Intl.DateTimeFormat("en-GB", { month: "short", day: "numeric", timeZone: "UTC" }).format(ms);
+  return new Intl.DateTimeFormat(locale, { month: "short", day: "numeric" }).format(ms);
 }
 
 /** "2d 4h left", "4m 05s left"; "ended" once past. */
@@ -67,16 +68,17 @@ export function formatPercent(ratio: number): string {
   return `${Math.round(Math.min(1, Math.max(0, ratio)) * 100)}%`;
 }
 
-/** A mission period label for people: "2026-11-20" -> "Today"/"Nov 20"; "week of …" -> "This week"; "2026-11" -> "November". */
-export function formatPeriod(period: string, todayIso?: string): string {
+/** A mission period label for people, in the viewer's locale: "2026-11-20" -> "Today"/"Nov 20"; "week of …"
+ * -> "This week"; "2026-11" -> "November". (A period is a calendar date, not an instant: formatted as UTC.) */
+export function formatPeriod(period: string, todayIso?: string, locale?: string): string {
   if (period === "window") return "Rolling window";
   if (/^week of /i.test(period)) return "This week";
   if (/^\d{4}-\d{2}-\d{2}$/.test(period)) {
     if (todayIso && period === todayIso) return "Today";
-    return new Intl.DateTimeFormat("en-GB", { month: "short", day: "numeric", timeZone: "UTC" }).format(Date.parse(`${period}T00:00:00Z`));
+    return new Intl.DateTimeFormat(locale, { month: "short", day: "numeric", timeZone: "UTC" }).format(Date.parse(`${period}T00:00:00Z`));
   }
   if (/^\d{4}-\d{2}$/.test(period)) {
-    return new Intl.DateTimeFormat("en-GB", { month: "long", timeZone: "UTC" }).format(Date.parse(`${period}-01T00:00:00Z`));
+    return new Intl.DateTimeFormat(locale, { month: "long", timeZone: "UTC" }).format(Date.parse(`${period}-01T00:00:00Z`));
   }
   return period;
 }

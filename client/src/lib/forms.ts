@@ -44,11 +44,12 @@ export function problemToFields(error: unknown, fields: readonly string[]): Fiel
   return result;
 }
 
-/** One human sentence for a failed request. */
+/** One human sentence for a failed request (a detail that already says the title is not said twice). */
 export function problemMessage(error: unknown): string {
   if (error instanceof ApiError) {
     const { detail, title } = error.problem;
-    return detail && detail !== title ? `${title}: ${detail}` : title;
+    if (!detail || detail === title) return title;
+    return detail.toLowerCase().startsWith(title.toLowerCase()) ? detail : `${title}: ${detail}`;
   }
   if (error instanceof Error) return error.message;
   return "Something went wrong";

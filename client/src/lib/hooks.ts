@@ -2,6 +2,7 @@
 "use client";
 
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from "react";
+import { useConnection } from "@/stores/live";
 import { api, type RequestOptions } from "./api";
 import { problemToFields, type FieldErrors } from "./forms";
 
@@ -13,6 +14,41 @@ export function useHydrated(): boolean {
     noop,
     () => true,
     () => false,
+  );
+}
+
+/** Whether a CSS media query matches (false on the prerender and the hydrating render). */
+export function useMediaQuery(query: string): boolean {
+  const subscribe = useCallback(
+    (notify: () => void) => {
+      const list = window.matchMedia(query);
+      list.addEventListener("change", notify);
+      return () => list.removeEventListener("change", notify);
+    },
+    [query],
+  );
+  return useSyncExternalStore(
+    subscribe,
+    () => window.matchMedia(query).matches,
+    () => false,
+  );
+}
+
+function subscribeOnline(notify: () => void): () => void {
+  window.addEventListener("online", notify);
+  window.addEventListener("offline", notify);
+  return () => {
+    window.removeEventListener("online", notify);
+    window.removeEventListener("offline", notify);
+  };
+}
+
+/** The browser's own network (navigator.onLine): false means the viewer's network, not the server, is down. */
+export function useBrowserOnline(): boolean {
+  return useSyncExternalStore(
+    subscribeOnline,
+    () => navigator.onLine,
+    () => true,
   );
 }
 
@@ -69,6 +105,15 @@ export function useApi<T>(path: string | null, query?: RequestOptions["query"]):
   }, [path, queryKey, tick]);
 
   const reload = useCallback(() => setTick((t) => t + 1), []);
+  // A read that failed while gamif was unreachable is redone once the live connection is back: the page
+  // recovers on its own (the error's "Try again" is for the impatient).
+  const live = useConnection().state === "live";
+  const failed = state.error !== null;
+  useEffect(() => {
+    if (live && failed) reload();
+    // Only the connection coming back triggers it, not the error itself (that would retry in a loop).
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [live]);
   return { ...state, reload };
 }
 

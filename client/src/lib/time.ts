@@ -38,20 +38,20 @@ export function formatResetsIn(periodEndMs: number | null | undefined, nowMs: nu
   return left <= 0 ? "resetting now" : `resets in ${formatDuration(left)}`;
 }
 
-/** A date and time in a timezone ("Nov 21, 14:23"), falling back to UTC for an unknown zone. */
-export function formatDateTime(ms: number, timeZone?: string): string {
-  const options: Intl.DateTimeFormatOptions = {
-    month: "short",
-    day: "numeric",
-    hour: "2-digit",
-    minute: "2-digit",
-    hour12: false,
-  };
+/** A date and time in the viewer's locale ("Nov 21, 2:23 PM", "21 Nov, 14:23"), in `timeZone` (default:
+ * the viewer's), falling back to UTC for an unknown zone. `locale` is for tests. */
+export function formatDateTime(ms: number, timeZone?: string, locale?: string): string {
+  const options: Intl.DateTimeFormatOptions = { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" };
   try {
-    return new Intl.DateTimeFormat("en-GB", { ...options, timeZone }).format(ms);
+    return new Intl.DateTimeFormat(locale, { ...options, timeZone }).format(ms);
   } catch {
-    return new Intl.DateTimeFormat("en-GB", { ...options, timeZone: "UTC" }).format(ms);
+    return new Intl.DateTimeFormat(locale, { ...options, timeZone: "UTC" }).format(ms);
   }
+}
+
+/** A date in the viewer's locale and timezone ("Nov 21, 2026", "21 Nov 2026"). */
+export function formatDate(ms: number, locale?: string): string {
+  return new Intl.DateTimeFormat(locale, { day: "numeric", month: "short", year: "numeric" }).format(ms);
 }
 
 /** "3 min ago", "2 h ago", "Nov 21" for older. */
@@ -60,7 +60,7 @@ export function formatRelative(ms: number, nowMs: number): string {
   if (diff < MINUTE) return "just now";
   if (diff < HOUR) return `${Math.floor(diff / MINUTE)} min ago`;
   if (diff < DAY) return `${Math.floor(diff / HOUR)} h ago`;
-  return new Intl.DateTimeFormat("en-GB", { month: "short", day: "numeric", timeZone: "UTC" }).format(ms);
+  return new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" }).format(ms);
 }
 
 export function formatNumber(value: number): string {

@@ -5,6 +5,16 @@ import { createStore, type StoreApi } from "zustand/vanilla";
 
 export type ToastTone = "info" | "success" | "warning" | "danger" | "xp";
 
+/** A line of a merged toast (one award of a burst): its words, its XP, its details on expand. */
+export interface ToastItem {
+  icon?: string;
+  text: string;
+  /** "+25 XP". */
+  xp?: string;
+  /** The arithmetic, rule and version: shown only when the list is expanded. */
+  detail?: string;
+}
+
 export interface ToastInput {
   title: string;
   body?: string;
@@ -15,8 +25,10 @@ export interface ToastInput {
   id?: string;
   /** A leading emoji/icon (decorative). */
   icon?: string;
-  /** Extra detail (e.g. an award's explanation), shown smaller. */
+  /** Extra detail (e.g. an award's arithmetic), shown only on expand. */
   detail?: string;
+  /** The lines of a merged toast, shown on expand. */
+  items?: ToastItem[];
 }
 
 export interface Toast {
@@ -24,6 +36,7 @@ export interface Toast {
   title: string;
   body?: string;
   detail?: string;
+  items?: ToastItem[];
   icon?: string;
   tone: ToastTone;
   ttlMs: number;
@@ -53,7 +66,8 @@ export interface ToastState {
 
 export interface ToastStoreOptions {
   timers?: ToastTimers;
-  /** The most shown at once: older ones are dropped (default 5). */
+  /** The most kept at once: older ones are dropped (default 2: one feedback channel per moment; the
+   * Toaster shows one of them on a phone). */
   max?: number;
   defaultTtlMs?: number;
 }
@@ -65,10 +79,11 @@ const realTimers: ToastTimers = {
 };
 
 export const DEFAULT_TTL_MS = 6000;
+export const MAX_TOASTS = 2;
 
 export function createToastStore(options: ToastStoreOptions = {}): StoreApi<ToastState> {
   const timers = options.timers ?? realTimers;
-  const max = options.max ?? 5;
+  const max = options.max ?? MAX_TOASTS;
   const defaultTtl = options.defaultTtlMs ?? DEFAULT_TTL_MS;
   const handles = new Map<string, unknown>();
   let counter = 0;
@@ -105,6 +120,7 @@ export function createToastStore(options: ToastStoreOptions = {}): StoreApi<Toas
           title: input.title,
           body: input.body,
           detail: input.detail,
+          items: input.items,
           icon: input.icon,
           tone: input.tone ?? "info",
           ttlMs: ttl,

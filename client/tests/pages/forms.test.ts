@@ -55,6 +55,13 @@ describe("problemToFields", () => {
     expect(problemToFields(new Error("boom"), FIELDS)).toEqual({ _form: "boom" });
     expect(problemMessage(problem(null, "Invalid request"))).toBe("Invalid request");
   });
+
+  it("never says the title twice", () => {
+    const doubled = new ApiError(0, { type: "x", title: "The server cannot be reached", status: 0, detail: "The server cannot be reached: check your connection." });
+    expect(problemMessage(doubled)).toBe("The server cannot be reached: check your connection.");
+    const unreachable = new ApiError(0, { type: "x", title: "Can't reach gamif", status: 0, detail: "check your network, or try again in a moment." });
+    expect(problemMessage(unreachable)).toBe("Can't reach gamif: check your network, or try again in a moment.");
+  });
 });
 
 

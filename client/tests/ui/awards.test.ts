@@ -22,6 +22,7 @@ const mine = (name: string, data: Record<string, unknown>, extra: Partial<AwardE
 function sinks() {
   return {
     toast: vi.fn(),
+    moment: vi.fn(),
     xp: vi.fn(),
     levelUp: vi.fn(),
     markRead: vi.fn(),
@@ -29,21 +30,24 @@ function sinks() {
 }
 
 describe("describeEvent", () => {
-  it("turns xp_awarded into an xp toast and a floater naming the amount", () => {
+  it("turns xp_awarded into a moment in words and a floater naming the amount", () => {
     const effect = describeEvent(
-      mine("xp_awarded", { amount: 12, xp: 3104, rule_id: "metrics.reviews_done", rule_version: 3, explanation: "reviews_done 3 × 4 XP" }, { offset: 7 }),
+      mine(
+        "xp_awarded",
+        { amount: 12, xp: 3104, rule_id: "metrics.reviews_done", rule_version: 3, explanation: "reviews_done 3 × 4 XP", summary: "Did 3 code reviews" },
+        { offset: 7 },
+      ),
       ctx,
     );
-    expect(effect?.toast?.title).toContain("+12 XP");
-    expect(effect?.toast?.body).toBe("reviews_done 3 × 4 XP");
-    expect(effect?.toast?.tone).toBe("xp");
-    expect(effect?.xp).toMatchObject({ amount: 12, total: 3104, text: "+12 XP", explanation: "reviews_done 3 × 4 XP" });
+    expect(effect?.toast).toBeNull(); // merged into its burst's toast (lib/bursts.ts)
+    expect(effect?.moment).toMatchObject({ kind: "xp", text: "Did 3 code reviews", xp: 12, ruleId: "metrics.reviews_done", ruleVersion: 3, explanation: "reviews_done 3 × 4 XP" });
+    expect(effect?.xp).toMatchObject({ amount: 12, total: 3104, text: "+12 XP", summary: "Did 3 code reviews", explanation: "reviews_done 3 × 4 XP" });
   });
 
-  it("shows a negative award as a correction", () => {
-    const effect = describeEvent(mine("xp_awarded", { amount: -5, xp: 10, rule_id: "r", rule_version: 1, explanation: "undo" }), ctx);
-    expect(effect?.toast?.tone).toBe("warning");
-    expect(effect?.toast?.title).toBe("XP corrected: \u22125 XP");
+  it("falls back to the explanation for an award made before summaries", () => {
+    const effect = describeEvent(mine("xp_awarded", { amount: 5, xp: 10, rule_id: "r", rule_version: 1, explanation: "old words", summary: null }), ctx);
+    expect(effect?.moment?.text).toBe("old words");
+    expect(effect?.xp?.summary).toBe("old words");
   });
 
   it("gives each xp award its own key, even with the same offset", () => {
@@ -51,20 +55,22 @@ describe("describeEvent", () => {
     expect(describeEvent(event, ctx)?.key).not.toBe(describeEvent(event, ctx)?.key);
   });
 
-  it("names the badge (with tier) and its explanation", () => {
-    const effect = describeEvent(
-      mine("badge_earned", { key: "reviewer:gold", badge_id: "reviewer", name: "Reviewer", tier: "gold", xp: 100, rule_id: "badges.reviewer", rule_version: 3, explanation: "reviews_done total 200 ≥ 200" }),
-      ctx,
-    );
-    expect(effect?.toast?.title).toBe("Badge unlocked: Reviewer (gold)");
-    expect(effect?.toast?.body).toBe("reviews_done total 200 ≥ 200 · +100 XP");
+  it("words the badge by its summary, with its name as the fallback", () => {
+    const data = { key: "reviewer:gold", badge_id: "reviewer", name: "Reviewer", tier: "gold", xp: 100, rule_id: "badges.reviewer", rule_version: 3, explanation: "reviews_done total 200 ≥ 200" };
+    const effect = describeEvent(mine("badge_earned", { ...data, summary: "Badge: Reviewer (gold)" }), ctx);
+    expect(effect?.moment).toMatchObject({ kind: "badge", text: "Badge: Reviewer (gold)", xp: 0, ruleId: "badges.reviewer" });
     expect(effect?.key).toBe("badge:reviewer:gold");
+    expect(describeEvent(mine("badge_earned", data), ctx)?.moment?.text).toBe("Badge: Reviewer (gold)");
   });
 
-  it("celebrates a level-up", () => {
-    const effect = describeEvent(mine("level_up", { level: 11, previous_level: 10, xp: 3200, rule_id: "levels", rule_version: 1, explanation: "3200 ≥ 3160" }), ctx);
-    expect(effect?.levelUp).toMatchObject({ level: 11, previousLevel: 10 });
-    expect(effect?.toast?.title).toBe("Level 11!");
+  it("celebrates a level-up with the overlay alone: no toast, no arithmetic", () => {
+    const effect = describeEvent(
+      mine("level_up", { level: 11, previous_level: 10, xp: 3200, rule_id: "levels", rule_version: 1, explanation: "3200 ≥ 3160", summary: "Reached level 11" }),
+      ctx,
+    );
+    expect(effect?.levelUp).toEqual({ level: 11, previousLevel: 10, summary: "Reached level 11", atMs: 1_000 });
+    expect(effect?.toast).toBeNull();
+    expect(effect?.moment).toBeNull();
   });
 
   it("words rank brackets", () => {
@@ -72,16 +78,16 @@ describe("describeEvent", () => {
     expect(rankHeadline(3, "all_time")).toBe("You're in the top 3 of all time!");
     expect(rankHeadline(1, "weekly")).toBe("You're #1 of the week!");
     const effect = describeEvent(mine("rank_changed", { board: "xp", period: "weekly", rank: 7, score: 640, top: 10 }), ctx);
-    expect(effect?.toast?.title).toBe("You're in the top 10 of the week!");
-    expect(effect?.toast?.body).toBe("Rank 7 with 640 XP");
+    expect(effect?.toast).toBeNull(); // a line of its burst's toast
+    expect(effect?.moment).toMatchObject({ kind: "rank", text: "You're in the top 10 of the week!", explanation: "Rank 7 with 640 XP" });
   });
 
   it("mission, streaks", () => {
     expect(
       describeEvent(mine("mission_completed", { key: "daily@2026-11-20", mission_id: "daily", name: "Review three", period: "2026-11-20", reward_xp: 20, rule_id: "m", rule_version: 1, explanation: "3 ≥ 3" }), ctx)
-        ?.toast,
-    ).toMatchObject({ title: "Mission complete: Review three", body: "+20 XP · 3 ≥ 3", tone: "success" });
-    expect(describeEvent(mine("streak_extended", { streak_id: "s", name: "Reviewing streak", current: 5, best: 7, rule_id: "s", rule_version: 1, explanation: "" }), ctx)?.toast?.title).toBe(
+        ?.moment,
+    ).toMatchObject({ kind: "mission", text: "Mission complete: Review three", explanation: "3 ≥ 3" });
+    expect(describeEvent(mine("streak_extended", { streak_id: "s", name: "Reviewing streak", current: 5, best: 7, rule_id: "s", rule_version: 1, explanation: "" }), ctx)?.moment?.text).toBe(
       "Reviewing streak: 5 in a row",
     );
     expect(describeEvent(mine("streak_broken", { streak_id: "s", name: "Reviewing streak", previous: 9, rule_id: "s", rule_version: 1, explanation: "" }), ctx)?.toast).toMatchObject({
@@ -113,7 +119,7 @@ describe("handleAwardEvent", () => {
     const out = sinks();
     const shown = handleAwardEvent(badge({ notification_id: 42 }), ctx, new AwardDeduper(), out);
     expect(shown).not.toBeNull();
-    expect(out.toast).toHaveBeenCalledTimes(1);
+    expect(out.moment).toHaveBeenCalledTimes(1);
     expect(out.markRead).toHaveBeenCalledWith(42);
   });
 
@@ -123,7 +129,7 @@ describe("handleAwardEvent", () => {
     handleAwardEvent(badge(), ctx, deduper, out); // live, no notification id
     const again = handleAwardEvent(badge({ notification_id: 42 }), ctx, deduper, out); // replay after a reconnect
     expect(again).toBeNull();
-    expect(out.toast).toHaveBeenCalledTimes(1);
+    expect(out.moment).toHaveBeenCalledTimes(1);
     expect(out.markRead).toHaveBeenCalledWith(42);
   });
 
@@ -134,7 +140,7 @@ describe("handleAwardEvent", () => {
     handleAwardEvent(levelUp, ctx, deduper, out);
     handleAwardEvent(levelUp, ctx, deduper, out);
     expect(out.levelUp).toHaveBeenCalledTimes(1);
-    expect(out.toast).toHaveBeenCalledTimes(1);
+    expect(out.toast).not.toHaveBeenCalled();
     expect(out.markRead).toHaveBeenCalledTimes(2);
   });
 
@@ -167,5 +173,13 @@ describe("describeActivity", () => {
     expect(describeActivity({ kind: "badge_earned", display_name: "Ben", data: { secret: true } }).what).toBe("earned a secret badge");
     expect(describeActivity({ kind: "badge_earned", display_name: "Ben", data: { secret: true, name: "Leaked" } }).what).toBe("earned a secret badge");
     expect(describeActivity({ kind: "mission_completed", display_name: "Cy", data: { name: "Weekly Reviews" } }).what).toBe("completed Weekly Reviews");
+  });
+
+  it("words a feed row by its summary, but never a secret badge's", () => {
+    expect(describeActivity({ kind: "level_up", display_name: "Ana", data: { level: 5, summary: "Reached level 5" } })).toMatchObject({ what: "Reached level 5", summary: true });
+    expect(describeActivity({ kind: "challenge_won", display_name: "Ana", data: { summary: "Sprint of the week: Platform, rank 1 of 3" } }).what).toBe(
+      "Sprint of the week: Platform, rank 1 of 3",
+    );
+    expect(describeActivity({ kind: "badge_earned", display_name: "Ben", data: { secret: true, summary: "Badge: Leaked" } }).what).toBe("earned a secret badge");
   });
 });

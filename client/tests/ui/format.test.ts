@@ -49,7 +49,8 @@ describe("times", () => {
     expect(formatRelativeTime(NOW - 3 * 3_600_000, NOW)).toBe("3 h ago");
     expect(formatRelativeTime(NOW - 30 * 3_600_000, NOW)).toBe("yesterday");
     expect(formatRelativeTime(NOW - 4 * 86_400_000, NOW)).toBe("4 d ago");
-    expect(formatRelativeTime(Date.UTC(2026, 10, 1), NOW)).toBe("1 Nov");
+    expect(formatRelativeTime(Date.UTC(2026, 10, 1, 12), NOW, "en-GB")).toBe("1 Nov");
+    expect(formatRelativeTime(Date.UTC(2026, 10, 1, 12), NOW, "en-US")).toBe("Nov 1"); // the viewer's locale
   });
   it("time left", () => {
     expect(formatTimeLeft(NOW + (2 * 24 + 4) * 3_600_000 + 5_000, NOW)).toBe("2d 4h left");
@@ -62,9 +63,10 @@ describe("times", () => {
   });
   it("mission periods", () => {
     expect(formatPeriod("2026-11-20", "2026-11-20")).toBe("Today");
-    expect(formatPeriod("2026-11-19", "2026-11-20")).toBe("19 Nov");
+    expect(formatPeriod("2026-11-19", "2026-11-20", "en-GB")).toBe("19 Nov");
+    expect(formatPeriod("2026-11-19", "2026-11-20", "en-US")).toBe("Nov 19");
     expect(formatPeriod("week of 2026-11-16")).toBe("This week");
-    expect(formatPeriod("2026-11")).toBe("November");
+    expect(formatPeriod("2026-11", undefined, "en-GB")).toBe("November");
     expect(formatPeriod("window")).toBe("Rolling window");
     expect(formatPeriod("custom")).toBe("custom");
   });

@@ -123,4 +123,21 @@ describe("toast store", () => {
     expect(store.getState().toasts.map((t) => t.title)).toEqual(["3", "4", "5"]);
     expect(pending.size).toBe(3);
   });
+
+  it("keeps two by default: one feedback channel per moment", () => {
+    const { timers } = fakeTimers();
+    const store = createToastStore({ timers });
+    for (const title of ["1", "2", "3"]) store.getState().push({ title });
+    expect(store.getState().toasts.map((t) => t.title)).toEqual(["2", "3"]);
+  });
+
+  it("updates a merged toast in place, its lines with it", () => {
+    const { timers } = fakeTimers();
+    const store = createToastStore({ timers });
+    store.getState().push({ id: "burst:1", title: "+25 XP", body: "Merged a pull request" });
+    store.getState().push({ title: "Heads up" });
+    store.getState().push({ id: "burst:1", title: "+35 XP · 2 awards", items: [{ text: "Merged a pull request", xp: "+25 XP" }, { text: "Did a code review", xp: "+10 XP" }] });
+    expect(store.getState().toasts.map((t) => t.title)).toEqual(["+35 XP · 2 awards", "Heads up"]);
+    expect(store.getState().toasts[0]?.items).toHaveLength(2);
+  });
 });

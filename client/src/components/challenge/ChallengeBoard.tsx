@@ -19,6 +19,7 @@ import { useServerEvents, useTopic } from "@/stores/live";
 import { Celebration } from "./Celebration";
 import { RaceLanes } from "./RaceLanes";
 import { STATE_TONE } from "./ChallengeList";
+import { Pending } from "@/components/shell/Pending";
 
 function timeLine(doc: ChallengeDoc, now: number): string {
   switch (doc.state) {
@@ -85,7 +86,7 @@ export function ChallengeBoard({ id }: { id: string }) {
     return (
       <section className="mx-auto w-full max-w-5xl space-y-4" aria-busy="true">
         {back}
-        <SkeletonRows count={4} className="h-24" label="Loading the scoreboard" />
+        <Pending what="the scoreboard" skeleton={<SkeletonRows count={4} className="h-24" label="Loading the scoreboard" />} />
       </section>
     );
   }

@@ -13,6 +13,7 @@ import { cn } from "@/components/ui/cn";
 import { describeActivity } from "@/lib/awards";
 import { formatRelativeTime } from "@/lib/format";
 import { useNow } from "./useNow";
+import { Pending } from "@/components/shell/Pending";
 
 export interface ActivityFeedProps {
   view: TopicView<ActivityDoc>;
@@ -31,13 +32,20 @@ export function ActivityFeed({ view, userId, limit = 50 }: ActivityFeedProps) {
       <CardHeader id="activity-title" title="Live activity" icon="📡" aside={<LiveDot fresh={view.fresh} />} className="px-4 pt-4 sm:px-5 sm:pt-5 2xl:px-7 2xl:pt-7" />
       {items === null ? (
         <div className="space-y-3 px-4 pb-4 sm:px-5">
-          <span className="sr-only">Loading activity…</span>
-          {[0, 1, 2, 3].map((i) => (
-            <div key={i} className="flex items-center gap-3">
-              <Skeleton circle className="size-8" />
-              <Skeleton className="h-4 flex-1" />
-            </div>
-          ))}
+          <Pending
+            what="the activity"
+            skeleton={
+              <>
+                <span className="sr-only">Loading activity…</span>
+                {[0, 1, 2, 3].map((i) => (
+                  <div key={i} className="flex items-center gap-3">
+                    <Skeleton circle className="size-8" />
+                    <Skeleton className="h-4 flex-1" />
+                  </div>
+                ))}
+              </>
+            }
+          />
         </div>
       ) : (
         <StaleOverlay fresh={view.fresh}>
@@ -50,18 +58,18 @@ export function ActivityFeed({ view, userId, limit = 50 }: ActivityFeedProps) {
               aria-label="Recent activity, newest first"
               className="max-h-[28rem] space-y-1 overflow-y-auto overscroll-contain px-2 pb-3 sm:px-3 2xl:max-h-[48rem]"
             >
+              {/* New rows fade in at the top; rows stay in the flow (no sliding, no exit animation), so two
+                  rows never overlap mid-animation. The rows of the first render just show. */}
               <AnimatePresence initial={false}>
                 {items.map((item) => {
-                  const { icon, who, what } = describeActivity(item);
+                  const { icon, who, what, summary } = describeActivity(item);
                   const mine = item.user_id === userId;
                   return (
                     <motion.li
                       key={item.id}
-                      layout
-                      initial={{ opacity: 0, y: -16, scale: 0.98 }}
-                      animate={{ opacity: 1, y: 0, scale: 1 }}
-                      exit={{ opacity: 0, transition: { duration: 0.15 } }}
-                      transition={{ type: "spring", stiffness: 380, damping: 30 }}
+                      initial={{ opacity: 0 }}
+                      animate={{ opacity: 1 }}
+                      transition={{ duration: 0.3 }}
                       className={cn("flex items-center gap-3 rounded-xl px-2 py-2 2xl:py-3", mine ? "bg-accent/10 ring-1 ring-accent/25" : "hover:bg-white/4")}
                     >
                       <Avatar id={item.user_id} name={item.display_name} size="sm" decorative />
@@ -69,7 +77,8 @@ export function ActivityFeed({ view, userId, limit = 50 }: ActivityFeedProps) {
                         <span aria-hidden className="mr-1">
                           {icon}
                         </span>
-                        <strong className="font-semibold text-fg">{mine ? "You" : who}</strong> <span className="text-fg-muted">{what}</span>
+                        <strong className="font-semibold text-fg">{mine ? "You" : who}</strong>
+                        <span className="text-fg-muted">{summary ? ` · ${what}` : ` ${what}`}</span>
                       </p>
                       <time dateTime={new Date(item.at_ms).toISOString()} className="shrink-0 text-xs text-fg-subtle tabular 2xl:text-sm">
                         {formatRelativeTime(item.at_ms, now)}

@@ -8,6 +8,7 @@ import { LiveDot } from "@/components/ui/LiveDot";
 import { Pill } from "@/components/ui/Pill";
 import { Skeleton } from "@/components/ui/Skeleton";
 import { StaleOverlay } from "@/components/ui/StaleOverlay";
+import { Pending } from "@/components/shell/Pending";
 
 const SHOWN = 8;
 
@@ -28,12 +29,17 @@ export function BadgesStrip({ badges, fresh }: { badges: Record<string, Badge> |
         }
       />
       {list === null ? (
-        <div className="flex gap-2">
-          <span className="sr-only">Loading badges…</span>
-          {[0, 1, 2, 3].map((i) => (
-            <Skeleton key={i} className="h-16 w-20" />
-          ))}
-        </div>
+        <Pending
+          what="your badges"
+          skeleton={
+            <div className="flex gap-2">
+              <span className="sr-only">Loading badges…</span>
+              {[0, 1, 2, 3].map((i) => (
+                <Skeleton key={i} className="h-16 w-20" />
+              ))}
+            </div>
+          }
+        />
       ) : (
         <StaleOverlay fresh={fresh}>
           {list.length === 0 ? (
@@ -45,12 +51,11 @@ export function BadgesStrip({ badges, fresh }: { badges: Record<string, Badge> |
               {list.slice(0, SHOWN).map(([key, b]) => (
                 <motion.li
                   key={key}
-                  layout
                   initial={{ opacity: 0, scale: 0.6, rotate: -8 }}
                   animate={{ opacity: 1, scale: 1, rotate: 0 }}
                   transition={{ type: "spring", stiffness: 380, damping: 18 }}
                   tabIndex={0}
-                  title={b.explanation}
+                  title={b.summary || b.explanation}
                   className="flex min-w-0 flex-col items-center gap-1 rounded-xl border border-xp/20 bg-gradient-to-b from-xp/10 to-transparent px-2 py-3 text-center"
                 >
                   <span aria-hidden className="text-2xl 2xl:text-4xl">
@@ -58,7 +63,7 @@ export function BadgesStrip({ badges, fresh }: { badges: Record<string, Badge> |
                   </span>
                   <span className="w-full truncate text-xs font-semibold 2xl:text-base">{b.name}</span>
                   {b.tier || b.period ? <span className="w-full truncate text-[11px] text-fg-subtle 2xl:text-sm">{b.tier ?? b.period}</span> : null}
-                  <span className="sr-only">: {b.explanation}</span>
+                  <span className="sr-only">: {b.summary || b.explanation}</span>
                 </motion.li>
               ))}
             </ul>

@@ -8,9 +8,10 @@ import { EmptyState } from "@/components/ui/EmptyState";
 import { Pill } from "@/components/ui/Pill";
 import { Skeleton } from "@/components/ui/Skeleton";
 import { api, ApiError } from "@/lib/api";
+import { problemMessage } from "@/lib/forms";
 import { formatNumber } from "@/lib/format";
 import { useAwards } from "@/stores/awards";
-import { useTopic } from "@/stores/live";
+import { useConnection, useTopic } from "@/stores/live";
 import { ActivityFeed } from "./ActivityFeed";
 import { BadgesStrip } from "./BadgesStrip";
 import { LevelCard } from "./LevelCard";
@@ -21,26 +22,39 @@ import { ledgerToAwards, meToUserDoc, type LedgerItem, type MeResponse } from ".
 
 interface MeState {
   me: MeResponse | null;
+  /** What to say about a failure (null when the banner says it already). */
   error: string | null;
+  failed: boolean;
 }
 
-/** GET /me once (teams, a last-known user document) and the last ledger lines (seeding "Latest XP"). */
+/** GET /me (teams, a last-known user document) and the last ledger lines (seeding "Latest XP"): once, and
+ * again when it failed and the live connection comes back. */
 function useMe(): MeState {
-  const [state, setState] = useState<MeState>({ me: null, error: null });
+  const [state, setState] = useState<MeState>({ me: null, error: null, failed: false });
+  const [attempt, setAttempt] = useState(0);
   const seedRecent = useAwards((s) => s.seedRecent);
+  const live = useConnection().state === "live";
+  const failed = state.failed;
+  useEffect(() => {
+    if (live && failed) setAttempt((n) => n + 1);
+    // Only the connection coming back retries (not the failure itself: that would loop).
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [live]);
   useEffect(() => {
     const abort = new AbortController();
     api<MeResponse>("/me", { signal: abort.signal })
-      .then((me) => setState({ me, error: null }))
+      .then((me) => setState({ me, error: null, failed: false }))
       .catch((error: unknown) => {
         if (abort.signal.aborted) return;
-        setState({ me: null, error: error instanceof ApiError ? error.message : "Could not load your profile." });
+        // Unreachable is the connection banner's to say (once); other failures are this page's.
+        const message = error instanceof ApiError ? (error.status === 0 ? null : problemMessage(error)) : "Could not load your profile.";
+        setState({ me: null, error: message, failed: true });
       });
     api<{ items: LedgerItem[] }>("/me/ledger", { query: { limit: 5 }, signal: abort.signal })
       .then((page) => seedRecent(ledgerToAwards(page.items)))
       .catch(() => undefined);
     return () => abort.abort();
-  }, [seedRecent]);
+  }, [seedRecent, attempt]);
   return state;
 }
 
@@ -48,7 +62,7 @@ export function Dashboard({ account }: { account: Account }) {
   const user = useTopic<UserDoc>(`user:${account.id}`);
   const activity = useTopic<ActivityDoc>("activity:global");
   const globalPresence = useTopic<PresenceDoc>("presence:global");
-  const { me, error } = useMe();
+  const { me, error, failed } = useMe();
 
   // The live document once it came; until then the HTTP copy, shown as not live.
   const doc = user.doc ?? (me ? meToUserDoc(me) : null);
@@ -93,7 +107,7 @@ export function Dashboard({ account }: { account: Account }) {
           <Card aria-labelledby="team-title">
             <CardHeader id="team-title" title="Online in my teams" icon="🟢" />
             {teams === null ? (
-              error ? (
+              failed ? (
                 <p className="text-sm text-fg-muted">Teams are unavailable right now.</p>
               ) : (
                 <div className="flex gap-2">

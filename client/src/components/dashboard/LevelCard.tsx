@@ -11,9 +11,12 @@ import { ProgressBar } from "@/components/ui/ProgressBar";
 import { Skeleton } from "@/components/ui/Skeleton";
 import { StaleOverlay } from "@/components/ui/StaleOverlay";
 import { cn } from "@/components/ui/cn";
+import { Disclosure } from "@/components/ui/Disclosure";
+import { ruleLabel } from "@/lib/awards";
 import { formatNumber, formatPercent, formatXpDelta } from "@/lib/format";
 import { useAwards } from "@/stores/awards";
 import { XpFloaters } from "./XpFloaters";
+import { Pending } from "@/components/shell/Pending";
 
 export interface LevelCardProps {
   doc: UserDoc | null;
@@ -38,18 +41,23 @@ export function LevelCard({ doc, fresh }: LevelCardProps) {
           <LevelBody doc={doc} liveDot={liveDot} />
         </StaleOverlay>
       ) : (
-        <div className="flex flex-col gap-4" aria-busy="true">
-          <span className="sr-only">Loading your level…</span>
-          <div className="flex items-center gap-4">
-            <Skeleton circle className="size-16" />
-            <div className="flex-1 space-y-2">
-              <Skeleton className="h-6 w-40" />
-              <Skeleton className="h-4 w-24" />
+        <Pending
+          what="your level"
+          skeleton={
+            <div className="flex flex-col gap-4" aria-busy="true">
+              <span className="sr-only">Loading your level…</span>
+              <div className="flex items-center gap-4">
+                <Skeleton circle className="size-16" />
+                <div className="flex-1 space-y-2">
+                  <Skeleton className="h-6 w-40" />
+                  <Skeleton className="h-4 w-24" />
+                </div>
+              </div>
+              <Skeleton className="h-5 w-full rounded-full" />
+              <Skeleton className="h-4 w-48" />
             </div>
-          </div>
-          <Skeleton className="h-5 w-full rounded-full" />
-          <Skeleton className="h-4 w-48" />
-        </div>
+          }
+        />
       )}
       <RecentAwards awards={recent} />
     </Card>
@@ -80,7 +88,7 @@ function LevelBody({ doc, liveDot }: { doc: UserDoc; liveDot: ReactNode }) {
             <span className="truncate">{doc.display_name}</span>
             {liveDot}
           </p>
-          <p className="text-3xl font-black tracking-tight sm:text-4xl 2xl:text-6xl">
+          <p data-testid="level-title" className="text-3xl font-black tracking-tight sm:text-4xl 2xl:text-6xl">
             Level <span className="text-gradient">{doc.level}</span>
           </p>
         </div>
@@ -131,22 +139,30 @@ function RecentAwards({ awards }: { awards: ReturnType<typeof useAwards.getState
   return (
     <div className="mt-5 border-t border-white/8 pt-4 2xl:mt-8 2xl:pt-6">
       <h3 className="mb-2 text-xs font-semibold tracking-wider text-fg-subtle uppercase 2xl:text-base">Latest XP</h3>
+      {/* Rows stay in the flow: a new row fades in at the top (no sliding, no exit animation), so rows
+          never overlap one another mid-animation. */}
       <ul className="space-y-1.5" data-testid="recent-awards">
         <AnimatePresence initial={false}>
           {awards.map((a) => (
             <motion.li
               key={a.id}
-              layout
-              initial={{ opacity: 0, y: -8 }}
-              animate={{ opacity: 1, y: 0 }}
-              exit={{ opacity: 0 }}
+              data-testid="recent-award"
+              initial={{ opacity: 0 }}
+              animate={{ opacity: 1 }}
+              transition={{ duration: 0.3 }}
               className="flex min-w-0 items-baseline gap-2 text-sm 2xl:text-lg"
             >
               <span className={cn("shrink-0 font-bold tabular", a.amount < 0 ? "text-warn-soft" : "text-xp")}>{formatXpDelta(a.amount)}</span>
-              <span aria-hidden className="text-fg-subtle">
-                ·
-              </span>
-              <span className="min-w-0 break-words text-fg-muted">{a.explanation || a.ruleId}</span>
+              <Disclosure
+                label={a.summary || a.ruleId}
+                summaryClassName="text-sm font-normal text-fg-muted 2xl:text-lg"
+                className="flex-1"
+              >
+                <span className="mt-0.5 block break-words text-xs text-fg-subtle 2xl:text-sm">
+                  {a.explanation ? `${a.explanation} · ` : ""}
+                  <span className="font-mono">{ruleLabel(a.ruleId, a.ruleVersion)}</span>
+                </span>
+              </Disclosure>
             </motion.li>
           ))}
         </AnimatePresence>

@@ -22,18 +22,20 @@ const particles = Array.from({ length: PARTICLES }, (_, i) => {
   };
 });
 
-/** The full-screen "Level 11!" celebration: click, Escape or ~4 s closes it. */
+/** The full-screen "Level 11!" celebration, the only feedback of a level-up (no toast beside it, no
+ * arithmetic in it): its Continue button, a click anywhere, Escape or ~4 s closes it. */
 export function LevelUpOverlay() {
   const celebration = useAwards((s) => s.celebration);
   const close = useAwards((s) => s.closeCelebration);
   const reduce = useReducedMotion();
   const dialog = useRef<HTMLDivElement>(null);
+  const button = useRef<HTMLButtonElement>(null);
   const previousFocus = useRef<HTMLElement | null>(null);
 
   useEffect(() => {
     if (!celebration) return undefined;
     previousFocus.current = document.activeElement instanceof HTMLElement ? document.activeElement : null;
-    dialog.current?.focus();
+    (button.current ?? dialog.current)?.focus();
     const timer = setTimeout(close, AUTO_CLOSE_MS);
     const onKey = (e: KeyboardEvent) => {
       if (e.key === "Escape") close();
@@ -96,9 +98,22 @@ export function LevelUpOverlay() {
               Level {celebration.level}!
             </h2>
             <p id="level-up-text" className="mt-3 max-w-md text-fg-muted 2xl:text-2xl">
-              {celebration.explanation || `Up from level ${celebration.previousLevel}. Keep going!`}
+              {celebration.level - celebration.previousLevel > 1
+                ? `Up ${celebration.level - celebration.previousLevel} levels at once. Keep going!`
+                : "A new level. Keep going!"}
             </p>
-            <p className="mt-6 text-xs text-fg-subtle 2xl:text-base">Click or press Escape to continue</p>
+            <button
+              ref={button}
+              type="button"
+              data-testid="level-up-continue"
+              onClick={(e) => {
+                e.stopPropagation();
+                close();
+              }}
+              className="mt-6 inline-flex min-h-11 items-center rounded-full bg-xp-gradient px-6 font-bold text-ink-950 shadow-glow-xp 2xl:min-h-14 2xl:px-8 2xl:text-xl"
+            >
+              Continue
+            </button>
           </motion.div>
         </motion.div>
       ) : null}

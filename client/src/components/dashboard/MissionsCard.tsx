@@ -11,6 +11,7 @@ import { Skeleton } from "@/components/ui/Skeleton";
 import { StaleOverlay } from "@/components/ui/StaleOverlay";
 import { cn } from "@/components/ui/cn";
 import { formatNumber, formatPeriod } from "@/lib/format";
+import { Pending } from "@/components/shell/Pending";
 
 export interface MissionsCardProps {
   missions: Record<string, Mission> | null;
@@ -45,11 +46,16 @@ export function MissionsCard({ missions, fresh }: MissionsCardProps) {
         }
       />
       {entries === null ? (
-        <div className="space-y-3">
-          <span className="sr-only">Loading missions…</span>
-          <Skeleton className="h-16" />
-          <Skeleton className="h-16" />
-        </div>
+        <Pending
+          what="your missions"
+          skeleton={
+            <div className="space-y-3">
+              <span className="sr-only">Loading missions…</span>
+              <Skeleton className="h-16" />
+              <Skeleton className="h-16" />
+            </div>
+          }
+        />
       ) : (
         <StaleOverlay fresh={fresh}>
           {entries.length === 0 ? (

@@ -9,6 +9,7 @@ import { Skeleton } from "@/components/ui/Skeleton";
 import { StaleOverlay } from "@/components/ui/StaleOverlay";
 import { cn } from "@/components/ui/cn";
 import { formatNumber } from "@/lib/format";
+import { Pending } from "@/components/shell/Pending";
 
 export interface StreaksCardProps {
   streaks: Record<string, Streak> | null;
@@ -21,11 +22,16 @@ export function StreaksCard({ streaks, fresh }: StreaksCardProps) {
     <Card aria-labelledby="streaks-title">
       <CardHeader id="streaks-title" title="Streaks" icon="🔥" aside={<LiveDot fresh={fresh} />} />
       {entries === null ? (
-        <div className="space-y-3">
-          <span className="sr-only">Loading streaks…</span>
-          <Skeleton className="h-14" />
-          <Skeleton className="h-14" />
-        </div>
+        <Pending
+          what="your streaks"
+          skeleton={
+            <div className="space-y-3">
+              <span className="sr-only">Loading streaks…</span>
+              <Skeleton className="h-14" />
+              <Skeleton className="h-14" />
+            </div>
+          }
+        />
       ) : (
         <StaleOverlay fresh={fresh}>
           {entries.length === 0 ? (

@@ -10,6 +10,7 @@ import { Skeleton } from "@/components/ui/Skeleton";
 import { StaleOverlay } from "@/components/ui/StaleOverlay";
 import { formatNumber } from "@/lib/format";
 import { useTopic } from "@/stores/live";
+import { Pending } from "@/components/shell/Pending";
 
 const SHOWN = 24;
 
@@ -40,12 +41,17 @@ export function TeamOnline({ slug }: { slug: string }) {
       {presence.error ? (
         <p className="text-sm text-danger-soft">Cannot show this team ({presence.error}).</p>
       ) : people === null ? (
-        <div className="flex gap-2">
-          <span className="sr-only">Loading who is online…</span>
-          {[0, 1, 2].map((i) => (
-            <Skeleton key={i} circle className="size-10" />
-          ))}
-        </div>
+        <Pending
+          what="who is online"
+          skeleton={
+            <div className="flex gap-2">
+              <span className="sr-only">Loading who is online…</span>
+              {[0, 1, 2].map((i) => (
+                <Skeleton key={i} circle className="size-10" />
+              ))}
+            </div>
+          }
+        />
       ) : (
         <StaleOverlay fresh={fresh}>
           {people.length === 0 ? (

@@ -18,6 +18,7 @@ export interface LedgerItem {
   id: number;
   amount: number;
   rule_id: string;
+  rule_version?: number;
   explanation: string;
   summary?: string | null;
   created_at: string;
@@ -65,6 +66,8 @@ export function ledgerToAwards(items: LedgerItem[]): XpAward[] {
     text: formatXpDelta(item.amount),
     total: 0,
     ruleId: item.rule_id,
+    ruleVersion: item.rule_version ?? null,
+    summary: item.summary || item.explanation,
     explanation: item.explanation,
     atMs: Date.parse(item.created_at) || 0,
   }));

@@ -13,6 +13,7 @@ import type { LeaderboardDoc } from "@/protocol/documents";
 import { useTopic } from "@/stores/live";
 import { BoardRows, type RankedRow } from "./BoardRows";
 import { EmptyState, ErrorState, SkeletonRows } from "./common";
+import { Pending } from "@/components/shell/Pending";
 
 const FIRST_ROWS = 10;
 
@@ -75,7 +76,7 @@ export function PlayerBoard({ board, period, viewerId, unit }: { board: string; 
           title="Board unavailable"
         />
       ) : !doc ? (
-        <SkeletonRows label="Loading the leaderboard" />
+        <Pending what="the leaderboard" skeleton={<SkeletonRows label="Loading the leaderboard" />} />
       ) : rows.length === 0 ? (
         <EmptyState title="Nobody has scored yet">The first points of the period will show up here live.</EmptyState>
       ) : (

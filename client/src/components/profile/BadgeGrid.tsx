@@ -5,6 +5,7 @@
 import { useId } from "react";
 import { Pill } from "@/components/ui/Pill";
 import type { BadgeTile } from "@/lib/badges";
+import { formatDate } from "@/lib/time";
 
 const TIER_TONE: Record<string, "xp" | "neutral" | "warning" | "info" | "accent"> = {
   gold: "xp",
@@ -14,10 +15,10 @@ const TIER_TONE: Record<string, "xp" | "neutral" | "warning" | "info" | "accent"
   diamond: "accent",
 };
 
+/** The day it was earned, in the viewer's locale and timezone. */
 function dateOf(iso: string): string {
   const ms = Date.parse(iso);
-  if (Number.isNaN(ms)) return "";
-  return new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" }).format(ms);
+  return Number.isNaN(ms) ? "" : formatDate(ms);
 }
 
 function Tile({ tile }: { tile: BadgeTile }) {
@@ -76,7 +77,10 @@ function Tile({ tile }: { tile: BadgeTile }) {
         role="tooltip"
         className="pointer-events-none invisible absolute bottom-full left-1/2 z-20 mb-2 w-60 -translate-x-1/2 rounded-xl border border-white/15 bg-ink-900 p-3 text-left text-xs text-fg opacity-0 shadow-card transition-opacity group-hover:visible group-hover:opacity-100 group-focus-visible:visible group-focus-visible:opacity-100 2xl:w-80 2xl:text-base"
       >
-        {tile.explanation || tile.description || tile.name}
+        <span className="block">{tile.summary || tile.description || tile.name}</span>
+        {tile.explanation && tile.explanation !== tile.summary ? (
+          <span className="mt-1 block font-mono text-[11px] text-fg-subtle 2xl:text-sm">{tile.explanation}</span>
+        ) : null}
       </span>
     </li>
   );

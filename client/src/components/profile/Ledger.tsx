@@ -1,4 +1,4 @@
-// The XP ledger: every award explained, newest first, paged with "Load more", and kept current by
+// The XP ledger: every award in words (its summary), the arithmetic, rule and version on expand; newest first, paged with "Load more", and kept current by
 // re-reading the first page when the user topic moves.
 "use client";
 
@@ -10,15 +10,17 @@ import { api } from "@/lib/api";
 import { mergeLedger } from "@/lib/badges";
 import { useDebounced } from "@/lib/hooks";
 import { problemMessage } from "@/lib/forms";
+import { formatDateTime, formatNumber } from "@/lib/time";
+import { Disclosure } from "@/components/ui/Disclosure";
+import { ruleLabel } from "@/lib/awards";
 import type { LedgerItem } from "./types";
 
 const PAGE = 20;
 
+/** The award's date and time in the viewer's locale and timezone. */
 function when(iso: string): string {
   const ms = Date.parse(iso);
-  return Number.isNaN(ms)
-    ? iso
-    : new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hour12: false }).format(ms);
+  return Number.isNaN(ms) ? iso : formatDateTime(ms);
 }
 
 export function Ledger({ liveOffset }: { liveOffset: number | null }) {
@@ -93,17 +95,22 @@ export function Ledger({ liveOffset }: { liveOffset: number | null }) {
               transition={{ duration: 1.2 }}
               className="grid grid-cols-[auto_1fr] gap-x-3 gap-y-0.5 px-1 py-3 sm:grid-cols-[7rem_5rem_1fr]"
             >
-              <span className="text-xs text-fg-subtle sm:text-sm 2xl:text-base">{when(item.created_at)}</span>
+              <time dateTime={item.created_at} className="text-xs text-fg-subtle sm:text-sm 2xl:text-base">
+                {when(item.created_at)}
+              </time>
               <span className={`text-right font-bold tabular-nums sm:text-left 2xl:text-xl ${item.amount >= 0 ? "text-success-soft" : "text-danger-soft"}`}>
                 {item.amount >= 0 ? "+" : "−"}
-                {Math.abs(item.amount).toLocaleString("en-US")} XP
+                {formatNumber(Math.abs(item.amount))} XP
               </span>
-              <span className="col-span-2 min-w-0 sm:col-span-1">
-                <span className="block break-words text-sm text-fg 2xl:text-lg">{item.explanation}</span>
-                <span className="block font-mono text-[11px] text-fg-subtle 2xl:text-sm">
-                  {item.rule_id} · v{item.rule_version}
-                </span>
-              </span>
+              <Disclosure
+                className="col-span-2 sm:col-span-1"
+                summaryClassName="text-sm font-normal text-fg 2xl:text-lg"
+                label={item.summary || item.explanation}
+                data-testid="ledger-details"
+              >
+                {item.summary ? <span className="mt-0.5 block break-words text-sm text-fg-muted 2xl:text-lg">{item.explanation}</span> : null}
+                <span className="block font-mono text-[11px] text-fg-subtle 2xl:text-sm">{ruleLabel(item.rule_id, item.rule_version)}</span>
+              </Disclosure>
             </motion.li>
           ))}
         </AnimatePresence>

@@ -12,6 +12,7 @@ import { CountUp, ErrorState, SkeletonRows } from "@/components/leaderboard/comm
 import { ApiError } from "@/lib/api";
 import { badgeTiles, earnedTiles, type BadgeTile } from "@/lib/badges";
 import { useApi } from "@/lib/hooks";
+import { formatNumber } from "@/lib/time";
 import type { UserDoc } from "@/protocol/documents";
 import { useTopic } from "@/stores/live";
 import { BadgeGrid } from "./BadgeGrid";
@@ -51,10 +52,10 @@ function Header({ data, live }: { data: HeaderData; live?: { fresh: boolean } })
           tone="xp"
           size="md"
           label={`Progress to level ${level.level + 1}`}
-          valueText={toNext === null ? "Top level" : `${toNext.toLocaleString("en-US")} XP to level ${level.level + 1}`}
+          valueText={toNext === null ? "Top level" : `${formatNumber(toNext)} XP to level ${level.level + 1}`}
         />
         <p className="mt-1 text-xs text-fg-subtle 2xl:text-base">
-          {toNext === null ? "Top level reached" : `${toNext.toLocaleString("en-US")} XP to level ${level.level + 1}`}
+          {toNext === null ? "Top level reached" : `${formatNumber(toNext)} XP to level ${level.level + 1}`}
         </p>
       </div>
     </Card>
@@ -82,17 +83,20 @@ function Streaks({ streaks }: { streaks: readonly StreakOut[] }) {
   );
 }
 
+/** The teams by name (the profile lists slugs; GET /teams has the names), the slug until they came. */
 function Teams({ teams }: { teams: readonly string[] }) {
+  const list = useApi<{ items: { slug: string; name: string }[] }>(teams.length > 0 ? "/teams" : null, { limit: 200 });
+  const names = new Map(list.data?.items.map((t) => [t.slug, t.name]) ?? []);
   if (teams.length === 0) return <p className="text-fg-muted">Not in a team yet.</p>;
   return (
     <ul className="flex flex-wrap gap-2">
       {teams.map((slug) => (
-        <li key={slug}>
+        <li key={slug} data-testid="profile-team" data-team={slug}>
           <Link
             href="/leaderboards/"
             className="inline-block rounded-full border border-accent/40 bg-accent/10 px-3 py-1 text-sm text-accent-soft hover:bg-accent/20 focus-visible:outline-2 focus-visible:outline-accent-2 2xl:text-lg"
           >
-            {slug}
+            {names.get(slug) ?? slug}
           </Link>
         </li>
       ))}

@@ -8,10 +8,11 @@ import { LevelUpOverlay } from "@/components/dashboard/LevelUpOverlay";
 import { cn } from "@/components/ui/cn";
 import { Spinner } from "@/components/ui/Spinner";
 import { Toaster } from "@/components/ui/Toaster";
+import "@/lib/motion"; // reduced motion: animations off
 import { useSession } from "@/stores/session";
 import { AccountMenu } from "./AccountMenu";
 import { AwardsListener } from "./AwardsListener";
-import { ConnectionIndicator } from "./ConnectionIndicator";
+import { ConnectionBanner, ConnectionIndicator } from "./ConnectionIndicator";
 import { isActive, navItemsFor, normalizePath } from "./nav";
 
 const PUBLIC_PATHS = new Set(["/login/"]);
@@ -123,6 +124,7 @@ function TopBar({ pathname, signedIn, role }: { pathname: string; signedIn: bool
           <AccountMenu />
         </div>
       </div>
+      {signedIn ? <ConnectionBanner /> : null}
     </header>
   );
 }

@@ -11,6 +11,7 @@ export function Skeleton({ className, circle }: SkeletonProps) {
   return (
     <span
       aria-hidden
+      data-testid="skeleton"
       className={cn(
         "block bg-[linear-gradient(90deg,rgb(255_255_255/0.05),rgb(255_255_255/0.12),rgb(255_255_255/0.05))] bg-[length:200%_100%] animate-shimmer motion-reduce:animate-none",
         circle ? "rounded-full" : "rounded-md",

@@ -1,8 +1,13 @@
 "use client";
 
 import { AnimatePresence, motion } from "motion/react";
+import { useMediaQuery } from "@/lib/hooks";
 import { toastStore, useToasts, type Toast, type ToastTone } from "@/stores/toasts";
 import { cn } from "./cn";
+import { Disclosure } from "./Disclosure";
+
+/** How many toasts show at once: two, one (compact) on a phone. */
+export const SHOWN = { phone: 1, wide: 2 } as const;
 
 const TONE: Record<ToastTone, { ring: string; bar: string; icon: string; title: string }> = {
   info: { ring: "border-info/35", bar: "bg-info", icon: "ℹ️", title: "text-fg" },
@@ -14,7 +19,9 @@ const TONE: Record<ToastTone, { ring: string; bar: string; icon: string; title: 
 
 /** Renders the toast stack in a polite live region (bottom right; above the mobile nav). */
 export function Toaster() {
-  const toasts = useToasts((s) => s.toasts);
+  const all = useToasts((s) => s.toasts);
+  const phone = useMediaQuery("(max-width: 639px)");
+  const toasts = all.slice(-(phone ? SHOWN.phone : SHOWN.wide));
   return (
     <section
       aria-label="Notifications"
@@ -24,14 +31,14 @@ export function Toaster() {
     >
       <AnimatePresence initial={false}>
         {toasts.map((t) => (
-          <ToastItem key={t.id} toast={t} />
+          <ToastItem key={t.id} toast={t} compact={phone} />
         ))}
       </AnimatePresence>
     </section>
   );
 }
 
-function ToastItem({ toast }: { toast: Toast }) {
+function ToastItem({ toast, compact }: { toast: Toast; compact: boolean }) {
   const tone = TONE[toast.tone];
   const { pause, resume, dismiss } = toastStore.getState();
   return (
@@ -55,7 +62,8 @@ function ToastItem({ toast }: { toast: Toast }) {
         if (e.key === "Escape") dismiss(toast.id);
       }}
       className={cn(
-        "pointer-events-auto relative flex items-start gap-3 overflow-hidden rounded-2xl border bg-ink-800/90 p-3.5 pr-10 text-sm shadow-card backdrop-blur-xl 2xl:p-5 2xl:text-base",
+        "pointer-events-auto relative flex items-start gap-3 overflow-hidden rounded-2xl border bg-ink-800/90 pr-12 text-sm shadow-card backdrop-blur-xl 2xl:p-5 2xl:text-base",
+        compact ? "p-2.5" : "p-3.5",
         tone.ring,
       )}
     >
@@ -63,15 +71,35 @@ function ToastItem({ toast }: { toast: Toast }) {
         {toast.icon ?? tone.icon}
       </span>
       <div className="min-w-0 flex-1">
-        <p className={cn("font-semibold break-words", tone.title)}>{toast.title}</p>
-        {toast.body ? <p className="mt-0.5 break-words text-fg-muted">{toast.body}</p> : null}
-        {toast.detail ? <p className="mt-1 break-words font-mono text-xs text-fg-subtle 2xl:text-sm">{toast.detail}</p> : null}
+        <p data-testid="toast-title" className={cn("font-semibold break-words", tone.title)}>
+          {toast.title}
+        </p>
+        {toast.body ? <p className={cn("mt-0.5 break-words text-fg-muted", compact && "truncate")}>{toast.body}</p> : null}
+        {toast.items && toast.items.length > 0 ? (
+          <Disclosure label={`All ${toast.items.length} awards`} className="mt-1" data-testid="toast-items">
+            <ul className="mt-1 space-y-1.5">
+              {toast.items.map((item, i) => (
+                <li key={i} className="min-w-0">
+                  <span className="flex items-baseline gap-2">
+                    {item.xp ? <span className="shrink-0 font-bold text-xp tabular">{item.xp}</span> : null}
+                    <span className="min-w-0 break-words text-fg">{item.text}</span>
+                  </span>
+                  {item.detail ? <span className="block break-words font-mono text-xs text-fg-subtle">{item.detail}</span> : null}
+                </li>
+              ))}
+            </ul>
+          </Disclosure>
+        ) : toast.detail ? (
+          <Disclosure label="Details" className="mt-1">
+            <p className="mt-1 break-words font-mono text-xs text-fg-subtle 2xl:text-sm">{toast.detail}</p>
+          </Disclosure>
+        ) : null}
       </div>
       <button
         type="button"
         onClick={() => dismiss(toast.id)}
         aria-label={`Dismiss: ${toast.title}`}
-        className="absolute top-2 right-2 inline-flex size-7 items-center justify-center rounded-lg text-fg-subtle hover:bg-white/10 hover:text-fg"
+        className="absolute top-1 right-1 inline-flex size-10 items-center justify-center rounded-lg text-fg-subtle hover:bg-white/10 hover:text-fg"
       >
         <span aria-hidden>✕</span>
       </button>

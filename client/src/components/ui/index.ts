@@ -13,4 +13,5 @@ export { LiveDot, type LiveDotProps } from "./LiveDot";
 export { AnimatedNumber, type AnimatedNumberProps } from "./AnimatedNumber";
 export { EmptyState, type EmptyStateProps } from "./EmptyState";
 export { Toaster } from "./Toaster";
+export { Disclosure, type DisclosureProps } from "./Disclosure";
 export { toast, dismissToast, type ToastInput, type ToastTone } from "@/stores/toasts";
