@@ -144,10 +144,12 @@ async def test_requests_that_fail_get_an_error_and_the_session_goes_on(shared_cl
 @pytest.mark.parametrize(
     ("first", "code", "reason"),
     [
-        ({"type": "ping", "id": 1}, 4000, "not_authenticated"),
-        ({"type": "auth", "id": 1, "token": "not.a.jwt"}, 4001, "auth_failed"),
+        (lambda: {"type": "ping", "id": 1}, 4000, "not_authenticated"),
+        (lambda: {"type": "auth", "id": 1, "token": "not.a.jwt"}, 4001, "auth_failed"),
         (
-            {
+            # Signed when the test runs, not when it is collected: a suite longer than the token's
+            # lifetime would otherwise get 4004 token_expired, not the unknown user's 4001.
+            lambda: {
                 "type": "auth",
                 "id": 1,
                 "token": token("9b0c2a3e-8f1d-4c6b-9a7e-2d4f6b8c0a1e", timedelta(minutes=5)),
@@ -160,7 +162,7 @@ async def test_requests_that_fail_get_an_error_and_the_session_goes_on(shared_cl
 )
 async def test_authentication_failures_close_with_their_codes(shared_cluster, bystander, first, code, reason):
     async with Raw.open(shared_cluster.a.ws) as raw:
-        await raw.send(first)
+        await raw.send(first())
         closed = await raw.closed()
         assert closed[0] == code
         assert closed[1].startswith(reason)
