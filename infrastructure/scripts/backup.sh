@@ -10,6 +10,9 @@ set -euo pipefail
 
 dir=${GAMIF_BACKUP_DIR:?set GAMIF_BACKUP_DIR to the directory that keeps the backups}
 keep=${GAMIF_BACKUP_KEEP:-14}
+# shellcheck source-path=SCRIPTDIR source=backup-files.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/backup-files.sh"
+
 gamif=${GAMIF_BIN:-gamif}
 
 if [[ ! $keep =~ ^[1-9][0-9]*d?$ ]]; then
@@ -23,9 +26,7 @@ file="$dir/gamif-$stamp.tar"
 "$gamif" backup --output "$file" "$@"
 
 # The backups, oldest first: their names sort by time.
-shopt -s nullglob
-backups=("$dir"/gamif-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z.tar)
-shopt -u nullglob
+list_backups "$dir"
 
 doomed=()
 if [[ $keep == *d ]]; then

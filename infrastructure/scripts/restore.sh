@@ -6,6 +6,9 @@
 # epoch. Stop the workers first (and, embedded, the server); $GAMIF_BIN is the gamif command.
 set -euo pipefail
 
+# shellcheck source-path=SCRIPTDIR source=backup-files.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/backup-files.sh"
+
 gamif=${GAMIF_BIN:-gamif}
 
 if [[ $# -gt 0 && $1 != -* ]]; then
@@ -13,9 +16,7 @@ if [[ $# -gt 0 && $1 != -* ]]; then
     shift
 else
     dir=${GAMIF_BACKUP_DIR:?give a backup file, or set GAMIF_BACKUP_DIR to restore the newest backup in it}
-    shopt -s nullglob
-    backups=("$dir"/gamif-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z.tar)
-    shopt -u nullglob
+    list_backups "$dir"
     if [[ ${#backups[@]} -eq 0 ]]; then
         echo "restore.sh: no backup (gamif-<UTC time>.tar) in $dir" >&2
         exit 1
